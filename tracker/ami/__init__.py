@@ -1,0 +1,23 @@
+"""AMI wire protocol, sans-IO (stdlib only: no trio, no clock)."""
+
+from __future__ import annotations
+
+from .connection import AmiConnection, State
+from .encode import encode_action, encode_headers
+from .frame import ActionResult, Frame, FrameKind, Headers
+from .parser import DEFAULT_MAX_FRAME_SIZE, FrameParser, build_frame, parse_headers
+
+__all__ = [
+    "DEFAULT_MAX_FRAME_SIZE",
+    "ActionResult",
+    "AmiConnection",
+    "Frame",
+    "FrameKind",
+    "FrameParser",
+    "Headers",
+    "State",
+    "build_frame",
+    "encode_action",
+    "encode_headers",
+    "parse_headers",
+]

@@ -1,0 +1,220 @@
+"""Sans-IO AMI framing: bytes in (any chunking), :class:`Frame` objects out.
+
+Frames are split on bytes (``\\r\\n\\r\\n``) before any decoding, so a read boundary can never
+corrupt a multi-byte character; each frame is then decoded as UTF-8, or latin-1 when that fails
+(``Frame.fallback``). Every received byte ends up in exactly one frame's ``raw``.
+"""
+
+from __future__ import annotations
+
+from .frame import Frame, FrameKind, Headers
+
+TERMINATOR = b"\r\n\r\n"
+DEFAULT_MAX_FRAME_SIZE = 1 << 20
+
+_KIND_BY_FIRST_KEY = {
+    "Event": FrameKind.EVENT,
+    "Response": FrameKind.RESPONSE,
+    "Action": FrameKind.ACTION,
+}
+_LEGACY_END = "--END COMMAND--"
+
+
+def decode_text(body: bytes) -> tuple[str, bool]:
+    """Decode one frame's bytes: UTF-8, else latin-1 (which never fails). Returns (text, fallback)."""
+    try:
+        return body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return body.decode("latin-1"), True
+
+
+def parse_headers(text: str) -> tuple[Headers, str | None]:
+    """Split a frame's text (without its terminator) into ordered ``(key, value)`` pairs.
+
+    Returns the headers and a problem description (None when the frame is well formed).
+    """
+    if text.count("\n") != text.count("\r\n"):
+        return _parse_slow(text)
+    headers: list[tuple[str, str]] = []
+    append = headers.append
+    for line in text.split("\r\n"):
+        key, sep, value = line.partition(": ")
+        if sep:
+            append((key, value))
+        else:
+            return _parse_slow(text)
+    return tuple(headers), None
+
+
+def _parse_slow(text: str) -> tuple[Headers, str | None]:
+    """Bare LFs, legacy ``Response: Follows`` output and malformed lines."""
+    headers: list[tuple[str, str]] = []
+    problem: str | None = None
+    follows = text.startswith("Response: Follows")
+    in_output = False
+    for crlf_line in text.split("\r\n"):
+        parts = crlf_line.split("\n")
+        last = len(parts) - 1
+        for i, part in enumerate(parts):
+            if in_output:
+                if part == _LEGACY_END or (part == "" and i == last):
+                    continue
+                headers.append(("Output", part))
+                continue
+            if part == "" and i == last and i > 0:
+                # the line ended in a bare LF: it belongs to the value (e.g. the Park ack)
+                if headers:
+                    key, value = headers[-1]
+                    headers[-1] = (key, value + "\n")
+                continue
+            key, sep, value = part.partition(": ")
+            if sep:
+                headers.append((key, value))
+            elif part.endswith(":") and " " not in part:
+                headers.append((part[:-1], ""))
+            elif follows and headers:
+                in_output = part != _LEGACY_END
+                if in_output:
+                    headers.append(("Output", part))
+            else:
+                headers.append(("", part))
+                if problem is None:
+                    problem = f"line without ': ': {part[:80]!r}"
+    return tuple(headers), problem
+
+
+def build_frame(raw: bytes, body: bytes) -> Frame:
+    """Make a Frame from its exact bytes ``raw`` and its body (``raw`` minus the terminator)."""
+    text, fallback = decode_text(body)
+    headers, problem = parse_headers(text)
+    kind = _KIND_BY_FIRST_KEY.get(headers[0][0]) if headers else None
+    if kind is None and problem is None:
+        problem = "frame does not start with Event:, Response: or Action:"
+    if problem is not None:
+        return Frame(FrameKind.ANOMALY, raw, headers, fallback=fallback, problem=problem)
+    action_id = None
+    for key, value in headers:
+        if key == "ActionID":
+            action_id = value
+            break
+    return Frame(kind, raw, headers, fallback=fallback, action_id=action_id)  # type: ignore[arg-type]
+
+
+class FrameParser:
+    """Resumable framer. ``feed(bytes)`` then call ``next_frame()`` until it returns None.
+
+    ``feed(b"")`` marks the end of the stream: leftover bytes become an anomaly frame.
+    """
+
+    def __init__(
+        self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, expect_banner: bool = True
+    ) -> None:
+        self.max_frame_size = max_frame_size
+        self._buf = bytearray()
+        self._pos = 0  # start of the unconsumed data in _buf
+        self._scan = 0  # where the terminator search resumes
+        self._await_banner = expect_banner
+        self._discarding = False  # inside an oversized frame: skip to the next terminator
+        self._eof = False
+        self.bytes_received = 0
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf) - self._pos
+
+    @property
+    def at_eof(self) -> bool:
+        return self._eof
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            self._eof = True
+            return
+        self.bytes_received += len(data)
+        if self._pos and self._pos > len(self._buf) // 2:
+            del self._buf[: self._pos]
+            self._scan -= self._pos
+            self._pos = 0
+        self._buf += data
+
+    def next_frame(self) -> Frame | None:
+        buf = self._buf
+        start = self._pos
+        if start >= len(buf):
+            return None
+        if self._await_banner:
+            return self._next_banner()
+        if buf[start] in (13, 10) and not self._discarding:
+            stray = self._stray_line_breaks()
+            if stray is not None:
+                return stray
+            return None
+        end = buf.find(TERMINATOR, max(self._scan, start))
+        if end < 0:
+            return self._no_terminator_yet()
+        stop = end + 4
+        raw = bytes(buf[start:stop])
+        self._pos = self._scan = stop
+        if self._discarding:
+            self._discarding = False
+            return Frame(FrameKind.ANOMALY, raw, problem="tail of an oversized frame")
+        if stop - start > self.max_frame_size:
+            return Frame(
+                FrameKind.ANOMALY, raw, problem=f"frame larger than {self.max_frame_size} bytes"
+            )
+        return build_frame(raw, raw[:-4])
+
+    def _next_banner(self) -> Frame | None:
+        buf = self._buf
+        start = self._pos
+        nl = buf.find(b"\n", start)
+        if nl < 0:
+            if self._eof or len(buf) - start > 1024:
+                raw = bytes(buf[start:])
+                self._pos = self._scan = len(buf)
+                self._await_banner = False
+                return Frame(FrameKind.ANOMALY, raw, problem="no banner line")
+            return None
+        stop = nl + 1
+        raw = bytes(buf[start:stop])
+        self._pos = self._scan = stop
+        self._await_banner = False
+        text, fallback = decode_text(raw.rstrip(b"\r\n"))
+        if ": " in text:
+            # no banner: this stream starts with a frame. Re-frame from the start.
+            self._pos = self._scan = start
+            return self.next_frame()
+        return Frame(FrameKind.BANNER, raw, (("Banner", text),), fallback=fallback)
+
+    def _stray_line_breaks(self) -> Frame | None:
+        buf = self._buf
+        i = self._pos
+        n = len(buf)
+        while i < n and buf[i] in (13, 10):
+            i += 1
+        if i == n and not self._eof:
+            return None  # wait: these may be the start of more line breaks
+        raw = bytes(buf[self._pos : i])
+        self._pos = self._scan = i
+        return Frame(FrameKind.ANOMALY, raw, problem="line breaks between frames")
+
+    def _no_terminator_yet(self) -> Frame | None:
+        buf = self._buf
+        start = self._pos
+        pending = len(buf) - start
+        if self._eof:
+            raw = bytes(buf[start:])
+            self._pos = self._scan = len(buf)
+            self._discarding = False
+            return Frame(FrameKind.ANOMALY, raw, problem="incomplete frame at end of stream")
+        if self._discarding or pending > self.max_frame_size:
+            # keep the bytes, but hand them out now so memory stays bounded
+            keep = 3  # a terminator may straddle this boundary
+            raw = bytes(buf[start : len(buf) - keep])
+            self._pos = self._scan = len(buf) - keep
+            first = not self._discarding
+            self._discarding = True
+            problem = f"frame larger than {self.max_frame_size} bytes" if first else None
+            return Frame(FrameKind.ANOMALY, raw, problem=problem or "oversized frame (continued)")
+        self._scan = max(start, len(buf) - 3)
+        return None

@@ -1,0 +1,27 @@
+"""What one fold step sees: the world, the envelope's position and time, and the change sink."""
+
+from __future__ import annotations
+
+from ..state import Anomaly, Change, World
+
+
+class Context:
+    __slots__ = ("at", "changes", "event_name", "list_item", "seq", "world")
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.seq = -1
+        self.at = 0.0
+        self.list_item = False
+        self.event_name = ""
+        self.changes: list[Change] = []
+
+    def emit(self, change: Change) -> None:
+        self.changes.append(change)
+
+    def anomaly(self, kind: str, detail: str = "") -> None:
+        """Record an event that does not fit the state; never raise."""
+        self.world.anomalies += 1
+        self.changes.append(
+            Anomaly(seq=self.seq, at=self.at, kind=kind, detail=detail, event=self.event_name)
+        )

@@ -1,0 +1,53 @@
+"""The World: everything the fold knows. Mutable inside the reducer, copied out as snapshots."""
+
+from __future__ import annotations
+
+import msgspec
+
+from .bridge import Bridge
+from .call import Call
+from .channel import Channel
+from .conference import Conference
+from .device import DeviceStates
+from .parking import ParkingLot
+from .queue import Queue
+
+
+class World(msgspec.Struct, kw_only=True, gc=False):
+    clock: float = 0.0
+    """Latest event time seen (epoch seconds): the fold's only notion of 'now'."""
+    seq: int = -1
+    """Sequence number of the last frame applied."""
+    sessions: int = 0
+    """AMI sessions seen (banners)."""
+    channels: dict[str, Channel] = msgspec.field(default_factory=dict)
+    """Live channels by Uniqueid."""
+    bridges: dict[str, Bridge] = msgspec.field(default_factory=dict)
+    """Live bridges by BridgeUniqueid."""
+    calls: dict[str, Call] = msgspec.field(default_factory=dict)
+    """Active calls by Linkedid."""
+    calls_ended: int = 0
+    queues: dict[str, Queue] = msgspec.field(default_factory=dict)
+    conferences: dict[str, Conference] = msgspec.field(default_factory=dict)
+    """ConfBridge (and MeetMe) rooms by name."""
+    parking: dict[str, ParkingLot] = msgspec.field(default_factory=dict)
+    """Parking lots by name."""
+    devices: DeviceStates = msgspec.field(default_factory=lambda: DeviceStates())
+    anomalies: int = 0
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(World)
+
+
+def snapshot(world: World) -> World:
+    """A deep, independent copy (the reducer keeps mutating its own World)."""
+    return _decoder.decode(_encoder.encode(world))
+
+
+def encode_world(world: World) -> bytes:
+    return _encoder.encode(world)
+
+
+def decode_world(blob: bytes) -> World:
+    return _decoder.decode(blob)

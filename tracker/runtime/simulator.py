@@ -1,0 +1,351 @@
+"""A trio TCP server that plays an AMI capture to each client, like Asterisk would.
+
+Each connection gets the capture's banner, must log in (plaintext ``Secret`` or MD5
+``Challenge``/``Key``; a wrong secret gets ``Authentication failed`` and a close, as Asterisk
+does), then receives every captured frame after the capture's own login response, byte for
+byte, as fast as possible or at the recorded ``Timestamp`` pace divided by ``speed``.
+Meanwhile it answers ``Ping``, ``Logoff``, and any action the capture recorded an answer for
+(response + list items + complete event, re-addressed to the client's ActionID).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import secrets
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+
+from ..ami import Frame, FrameKind, FrameParser, encode_headers
+from ._groups import single
+from .script import CaptureScript, Params, load_script, with_action_id
+
+log = logging.getLogger(__name__)
+
+BATCH_BYTES = 1 << 16
+_PRE_AUTH_ACTIONS = ("login", "challenge", "logoff")
+
+
+@dataclasses.dataclass
+class SimSession:
+    """What happened on one simulated connection (for tests and logs)."""
+
+    peer: str
+    authenticated: bool = False
+    auth_type: str | None = None
+    events: bool = True
+    streamed: int = 0
+    """Frames of the capture stream sent so far."""
+    actions: list[str] = dataclasses.field(default_factory=list)
+    closed_by: str | None = None
+    """``server`` (logoff answered, auth failure, drop, end of stream) or ``peer``."""
+    reason: str | None = None
+    done: trio.Event = dataclasses.field(default_factory=trio.Event)
+    stream_done: trio.Event = dataclasses.field(default_factory=trio.Event)
+
+
+class _Closed(Exception):
+    """Internal: the server decided to close this connection."""
+
+
+class AmiSimulator:
+    """Serve one capture to any number of clients (each gets its own full replay)."""
+
+    def __init__(
+        self,
+        capture: str | Path | CaptureScript,
+        *,
+        username: str | None = None,
+        secret: str | None = None,
+        speed: float | None = None,
+        drop_after: int | None = None,
+        close_at_end: bool = False,
+        events_only: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.script = capture if isinstance(capture, CaptureScript) else load_script(capture)
+        self.username = username
+        self._secret = secret
+        self.speed = speed
+        """None = as fast as possible; else recorded pace divided by ``speed``."""
+        self.drop_after = drop_after
+        """Close the connection abruptly after this many stream frames (fault tests)."""
+        self.close_at_end = close_at_end
+        self.events_only = events_only
+        """Stream only ``Event:`` frames (not the capture's own responses and list replies)."""
+        self.ssl_context = ssl_context
+        self.port: int | None = None
+        self.sessions: list[SimSession] = []
+
+    def __repr__(self) -> str:
+        return f"<AmiSimulator port={self.port} sessions={len(self.sessions)}>"
+
+    # -- server ------------------------------------------------------------------------
+    async def serve(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Listen until cancelled; ``nursery.start(sim.serve)`` returns the bound port."""
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        bound = listeners[0].socket.getsockname()[1]
+        self.port = int(bound)
+        log.info("AMI simulator listening on %s:%d", host, self.port)
+        serve_listeners: list[trio.SocketListener] | list[trio.SSLListener[trio.SocketStream]]
+        if self.ssl_context is not None:
+            serve_listeners = [
+                trio.SSLListener(lst, self.ssl_context, https_compatible=False) for lst in listeners
+            ]
+        else:
+            serve_listeners = listeners
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, self._handle, serve_listeners)
+            task_status.started(self.port)
+
+    async def _handle(self, stream: trio.abc.Stream) -> None:
+        session = SimSession(peer=_peer(stream))
+        self.sessions.append(session)
+        try:
+            await self._converse(stream, session)
+        except _Closed:
+            session.closed_by = session.closed_by or "server"
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            session.closed_by = session.closed_by or "peer"
+            session.reason = session.reason or f"{type(exc).__name__}"
+        finally:
+            await trio.aclose_forcefully(stream)
+            session.stream_done.set()
+            session.done.set()
+
+    async def _converse(self, stream: trio.abc.Stream, session: SimSession) -> None:
+        lock = trio.Lock()
+
+        async def send(data: bytes) -> None:
+            async with lock:
+                await stream.send_all(data)
+
+        parser = FrameParser(expect_banner=False)
+        actions = _Actions(stream, parser, session)
+        await send(self.script.banner)
+        await self._authenticate(actions, send, session)
+        async with trio.open_nursery() as nursery:
+            if session.events:
+                nursery.start_soon(self._stream, send, session, nursery.cancel_scope)
+            else:
+                session.stream_done.set()
+            await self._answer(actions, send, session)
+            nursery.cancel_scope.cancel()
+        if session.closed_by == "server":
+            raise _Closed
+
+    # -- login ---------------------------------------------------------------------------
+    async def _authenticate(
+        self, actions: _Actions, send: Callable[[bytes], Awaitable[None]], session: SimSession
+    ) -> None:
+        challenge: str | None = None
+        while True:
+            frame = await actions.next()
+            name = frame.name.lower()
+            aid = frame.action_id
+            if name == "challenge":
+                if (_param(frame, "AuthType") or "").lower() != "md5":
+                    await send(_response("Error", aid, ("Message", "Must specify AuthType")))
+                    continue
+                challenge = str(secrets.randbelow(900_000_000) + 100_000_000)
+                await send(_response("Success", aid, ("Challenge", challenge)))
+            elif name == "login":
+                if self._login_ok(frame, challenge):
+                    session.authenticated = True
+                    session.auth_type = "md5" if _param(frame, "Key") is not None else "plain"
+                    session.events = (_param(frame, "Events") or "on").lower() != "off"
+                    await send(_response("Success", aid, ("Message", "Authentication accepted")))
+                    return
+                await send(_response("Error", aid, ("Message", "Authentication failed")))
+                session.closed_by, session.reason = "server", "authentication failed"
+                raise _Closed
+            elif name == "logoff":
+                await send(_response("Goodbye", aid, ("Message", "Thanks for all the fish.")))
+                session.closed_by, session.reason = "server", "logoff"
+                raise _Closed
+            else:
+                await send(_response("Error", aid, ("Message", "Permission denied")))
+
+    def _login_ok(self, frame: Frame, challenge: str | None) -> bool:
+        user = _param(frame, "Username")
+        if self.username is not None and user != self.username:
+            return False
+        if self._secret is None:
+            return True
+        key = _param(frame, "Key")
+        if key is not None:
+            if challenge is None:
+                return False
+            expected = hashlib.md5((challenge + self._secret).encode("utf-8")).hexdigest()
+            return secrets.compare_digest(key.lower(), expected)
+        given = _param(frame, "Secret") or ""
+        return secrets.compare_digest(given.encode("utf-8"), self._secret.encode("utf-8"))
+
+    # -- streaming -----------------------------------------------------------------------
+    async def _stream(
+        self, send: Callable[[bytes], Awaitable[None]], session: SimSession, scope: trio.CancelScope
+    ) -> None:
+        frames = self.script.stream
+        if self.events_only:
+            frames = tuple(f for f in frames if f.kind is FrameKind.EVENT)
+        limit = len(frames) if self.drop_after is None else min(self.drop_after, len(frames))
+        start_clock = trio.current_time()
+        first_ts: float | None = None
+        batch: list[bytes] = []
+        size = 0
+        for index in range(limit):
+            frame = frames[index]
+            if self.speed is not None:
+                ts = _timestamp(frame)
+                if ts is not None:
+                    if first_ts is None:
+                        first_ts = ts
+                    due = start_clock + (ts - first_ts) / self.speed
+                    if due > trio.current_time() and batch:
+                        await send(b"".join(batch))
+                        batch, size = [], 0
+                    await trio.sleep_until(due)
+            batch.append(frame.raw)
+            size += len(frame.raw)
+            session.streamed = index + 1
+            if size >= BATCH_BYTES:
+                await send(b"".join(batch))
+                batch, size = [], 0
+        if batch:
+            await send(b"".join(batch))
+        session.stream_done.set()
+        if self.drop_after is not None and self.drop_after <= len(frames):
+            session.closed_by, session.reason = "server", f"dropped after {limit} frames"
+            scope.cancel()
+        elif self.close_at_end:
+            session.closed_by, session.reason = "server", "end of capture"
+            scope.cancel()
+
+    # -- actions -------------------------------------------------------------------------
+    async def _answer(
+        self, actions: _Actions, send: Callable[[bytes], Awaitable[None]], session: SimSession
+    ) -> None:
+        while True:
+            try:
+                frame = await actions.next()
+            except _Closed:
+                session.closed_by = session.closed_by or "peer"
+                return
+            name = frame.name
+            aid = frame.action_id
+            session.actions.append(name)
+            lname = name.lower()
+            if lname == "ping":
+                stamp = f"{time.time():.6f}"
+                await send(_response("Success", aid, ("Ping", "Pong"), ("Timestamp", stamp)))
+            elif lname == "logoff":
+                await send(_response("Goodbye", aid, ("Message", "Thanks for all the fish.")))
+                session.closed_by, session.reason = "server", "logoff"
+                return
+            elif lname in ("login", "challenge"):
+                await send(_response("Success", aid, ("Message", "Already authenticated")))
+            else:
+                params: Params = tuple((k, v) for k, v in frame.headers[1:] if k != "ActionID")
+                answer = self.script.find_answer(name, params)
+                if answer is None:
+                    msg = (
+                        f"Invalid/unknown command: {name}. "
+                        "Use Action: ListCommands to show available commands."
+                    )
+                    await send(_response("Error", aid, ("Message", msg)))
+                else:
+                    old = answer.action_id
+                    await send(b"".join(with_action_id(f.raw, old, aid) for f in answer.frames))
+
+
+class _Actions:
+    """Reads the client's action frames from the stream."""
+
+    def __init__(self, stream: trio.abc.Stream, parser: FrameParser, session: SimSession) -> None:
+        self._stream = stream
+        self._parser = parser
+        self._session = session
+
+    async def next(self) -> Frame:
+        while True:
+            frame = self._parser.next_frame()
+            if frame is not None:
+                if frame.kind is FrameKind.ACTION:
+                    return frame
+                continue  # stray bytes: Asterisk ignores what is not an action
+            data = await self._stream.receive_some(65536)
+            if not data:
+                self._session.closed_by = self._session.closed_by or "peer"
+                raise _Closed
+            self._parser.feed(bytes(data))
+
+
+def _param(frame: Frame, key: str) -> str | None:
+    """Header value, matched case-insensitively like Asterisk does for action parameters."""
+    low = key.lower()
+    for k, v in frame.headers:
+        if k.lower() == low:
+            return v
+    return None
+
+
+def _response(status: str, action_id: str | None, *headers: tuple[str, str]) -> bytes:
+    head: list[tuple[str, str]] = [("Response", status)]
+    if action_id is not None:
+        head.append(("ActionID", action_id))
+    head.extend(headers)
+    return encode_headers(head)
+
+
+def _timestamp(frame: Frame) -> float | None:
+    value = frame.get("Timestamp")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _peer(stream: trio.abc.Stream) -> str:
+    inner = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+    if isinstance(inner, trio.SocketStream):
+        try:
+            host, port = inner.socket.getpeername()[:2]
+        except OSError:
+            return "?"
+        return f"{host}:{port}"
+    return "?"
+
+
+@asynccontextmanager
+async def run_simulator(
+    capture: str | Path | CaptureScript,
+    *,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    **options: object,
+) -> AsyncIterator[AmiSimulator]:
+    """``async with run_simulator(path, secret=...) as sim:`` ... ``sim.port`` is bound."""
+    sim = AmiSimulator(capture, **options)  # type: ignore[arg-type]
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sim.serve, port, host)
+            try:
+                yield sim
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise single(group) from None

@@ -28,14 +28,14 @@ class AmiEvent(
     """``ChanVariable(<channel>): NAME=value`` headers: channel -> {NAME: value}."""
 
 
-class UnknownEvent(AmiEvent, tag="__unknown__"):
+class UnknownEvent(AmiEvent, tag="__unknown__", frozen=True):
     """An event whose name is not in the vocabulary: every header kept, in order."""
 
     name: str
     headers: tuple[tuple[str, str], ...] = ()
 
 
-class UndecodableEvent(AmiEvent, tag="__undecodable__"):
+class UndecodableEvent(AmiEvent, tag="__undecodable__", frozen=True):
     """A known event whose headers did not fit its type (recorded as an anomaly)."""
 
     name: str

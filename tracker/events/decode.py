@@ -1,0 +1,204 @@
+"""Frames and header tuples -> typed items. Never raises on received data.
+
+Fast path per event: ``dict(headers)``; repeated headers the class models as dict/list are
+collected; headers it does not model go to ``extra`` (``ChanVariable(<chan>)`` to
+``scoped_vars``); then one ``msgspec.convert(..., strict=False)`` (string -> int/float/enum).
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import msgspec
+
+from ..ami import Frame, FrameKind
+from .base import AmiEvent, AmiResponse, ProtocolAnomaly, SessionStarted, UndecodableEvent
+from .base import UnknownEvent as UnknownEvent
+from .envelope import Envelope
+from .registry import EVENT_TYPES
+
+Item = AmiEvent | AmiResponse | SessionStarted | ProtocolAnomaly
+Headers = tuple[tuple[str, str], ...]
+
+_EXTRA = "__extra__"
+_SCOPED = "__scoped_vars__"
+_SCOPED_PREFIX = "ChanVariable("
+
+
+class _ClassInfo:
+    """What decoding needs to know about one event class, computed once."""
+
+    __slots__ = ("cls", "known", "multi", "tag")
+
+    def __init__(self, cls: type[AmiEvent]) -> None:
+        self.cls = cls
+        info = msgspec.inspect.type_info(cls)
+        assert isinstance(info, msgspec.inspect.StructType)
+        self.tag = str(info.tag)
+        multi: dict[str, bool] = {}  # wire name -> True for dict, False for list
+        known = {"Event"}
+        hints = typing.get_type_hints(cls)
+        for f in info.fields:
+            if f.encode_name in (_EXTRA, _SCOPED):
+                continue
+            known.add(f.encode_name)
+            origin = typing.get_origin(hints[f.name])
+            if origin is dict:
+                multi[f.encode_name] = True
+            elif origin is list:
+                multi[f.encode_name] = False
+        self.known = frozenset(known)
+        self.multi = multi
+
+
+_INFO: dict[str, _ClassInfo] = {name: _ClassInfo(cls) for name, cls in EVENT_TYPES.items()}
+_INFO_LOWER: dict[str, _ClassInfo] = {name.lower(): info for name, info in _INFO.items()}
+_convert = msgspec.convert
+
+
+def lookup(name: str) -> type[AmiEvent] | None:
+    """Event class for a wire name: exact match first, then case-insensitive."""
+    info = _INFO.get(name) or _INFO_LOWER.get(name.lower())
+    return info.cls if info is not None else None
+
+
+def _split_var(value: str) -> tuple[str, str]:
+    name, _, val = value.partition("=")
+    return name, val
+
+
+def _repeats(d: dict[str, Any], headers: Headers, info: _ClassInfo) -> None:
+    """Collect repeated/modelled-multi headers; other repeats keep the first value."""
+    multi = info.multi
+    consumed = 0
+    present = 0
+    for key, is_dict in multi.items():
+        if key in d:
+            values = [v for k, v in headers if k == key]
+            consumed += len(values)
+            present += 1
+            d[key] = dict(map(_split_var, values)) if is_dict else values
+    if len(d) - present + consumed == len(headers):
+        return
+    # a header that is not modelled as multi repeats: first value wins, the rest go to extra
+    seen: dict[str, list[str]] = {}
+    for k, v in headers:
+        if k not in multi:
+            seen.setdefault(k, []).append(v)
+    extra: dict[str, str] = d.setdefault(_EXTRA, {})
+    for k, values in seen.items():
+        if len(values) > 1:
+            if k in info.known:
+                d[k] = values[0]
+                extra[k] = "\n".join(values[1:])
+            else:
+                d[k] = "\n".join(values)
+
+
+def decode_headers(headers: Headers) -> AmiEvent:
+    """Typed event for an ``Event:`` frame's headers (first header is ``Event``)."""
+    name = headers[0][1] if headers else ""
+    info = _INFO.get(name)
+    if info is None:
+        info = _INFO_LOWER.get(name.lower())
+        if info is None:
+            return _unknown(name, headers)
+    d: dict[str, Any] = dict(headers)
+    if len(d) != len(headers) or (info.multi and not info.multi.keys().isdisjoint(d)):
+        _repeats(d, headers, info)
+    unknown = d.keys() - info.known
+    if unknown:
+        extra: dict[str, str] = d.get(_EXTRA) or {}
+        scoped: dict[str, dict[str, str]] = {}
+        for key in unknown:
+            if key == _EXTRA:
+                continue
+            value = d.pop(key)
+            if key.startswith(_SCOPED_PREFIX) and key.endswith(")"):
+                var, _, val = value.partition("=")
+                scoped.setdefault(key[len(_SCOPED_PREFIX) : -1], {})[var] = val
+            else:
+                extra[key] = value
+        if extra:
+            d[_EXTRA] = extra
+        else:
+            d.pop(_EXTRA, None)
+        if scoped:
+            d[_SCOPED] = scoped
+    if name != info.tag:
+        d["Event"] = info.tag
+    try:
+        event: AmiEvent = _convert(d, info.cls, strict=False)
+    except (msgspec.ValidationError, ValueError, TypeError) as exc:
+        return UndecodableEvent(
+            name=name, error=str(exc), headers=headers, action_id=_first(headers, "ActionID")
+        )
+    return event
+
+
+def _first(headers: Headers, key: str) -> str | None:
+    for k, v in headers:
+        if k == key:
+            return v
+    return None
+
+
+def _unknown(name: str, headers: Headers) -> UnknownEvent:
+    ts = _first(headers, "Timestamp")
+    timestamp: float | None
+    try:
+        timestamp = float(ts) if ts is not None else None
+    except ValueError:
+        timestamp = None
+    return UnknownEvent(
+        name=name,
+        headers=headers,
+        privilege=_first(headers, "Privilege"),
+        timestamp=timestamp,
+        action_id=_first(headers, "ActionID"),
+        system_name=_first(headers, "SystemName"),
+    )
+
+
+def _response(frame: Frame) -> AmiResponse:
+    headers = frame.headers
+    message = event_list = None
+    for k, v in headers:
+        if k == "Message" and message is None:
+            message = v
+        elif k == "EventList" and event_list is None:
+            event_list = v
+    return AmiResponse(
+        response=headers[0][1],
+        action_id=frame.action_id,
+        message=message,
+        event_list=event_list,
+        headers=headers,
+    )
+
+
+def decode_frame(frame: Frame) -> Item:
+    """Typed item for one codec frame (never raises)."""
+    kind = frame.kind
+    if kind is FrameKind.EVENT or kind is FrameKind.LIST_ITEM:
+        return decode_headers(frame.headers)
+    if kind is FrameKind.RESPONSE:
+        return _response(frame)
+    if kind is FrameKind.BANNER:
+        return SessionStarted(banner=frame.headers[0][1] if frame.headers else "")
+    if kind is FrameKind.ANOMALY:
+        return ProtocolAnomaly(problem=frame.problem or "anomaly", raw=frame.raw)
+    return ProtocolAnomaly(problem=f"unexpected {kind.value} frame from the server", raw=frame.raw)
+
+
+def envelopes(
+    frames: Iterable[Frame], start_seq: int = 0, received_at: float | None = None
+) -> Iterator[Envelope]:
+    """One Envelope per frame (``seq`` counts every frame, banner and anomalies included)."""
+    seq = start_seq
+    list_item = FrameKind.LIST_ITEM
+    for frame in frames:
+        yield Envelope(seq, decode_frame(frame), frame.kind is list_item, received_at)
+        seq += 1

@@ -62,7 +62,8 @@ async def tcp_server(
     nursery: trio.Nursery, handler: Callable[[trio.SocketStream], Awaitable[None]]
 ) -> int:
     """Serve ``handler`` on an ephemeral loopback port; return the port."""
-    listeners = await nursery.start(trio.serve_tcp, handler, 0, host=HOST)
+    listeners = await trio.open_tcp_listeners(0, host=HOST)
+    await nursery.start(trio.serve_listeners, handler, listeners)
     return int(listeners[0].socket.getsockname()[1])
 
 

@@ -33,6 +33,11 @@ async def take(client: AmiClient, n: int) -> list[Received]:
     return out
 
 
+async def collect(client: AmiClient, into: list[Received]) -> None:
+    async for received in client.events():
+        into.append(received)
+
+
 async def test_plain_login_then_capture_stream() -> None:
     with trio.fail_after(10):
         expected = expected_stream("basic.ami")
@@ -69,7 +74,8 @@ async def test_events_equal_parsing_the_file(name: str) -> None:
         assert [r.frame.name for r in got] == [f.name for f in expected]
         assert b"".join(r.frame.raw for r in got) == b"".join(f.raw for f in expected)
         events = [r for r in got if r.frame.kind is FrameKind.EVENT]
-        assert events and all(isinstance(r.envelope.item, AmiEvent) for r in events)
+        assert events
+        assert all(isinstance(r.envelope.item, AmiEvent) for r in events)
         listed = [r.envelope.list_item for r in got]
         assert listed == [f.kind is FrameKind.LIST_ITEM for f in expected]
 
@@ -122,7 +128,8 @@ async def test_wrong_md5_key_answered_like_asterisk() -> None:
     conn = AmiConnection()
     frames = conn.frames(received)
     challenge = frames[1].get("Challenge")
-    assert challenge is not None and challenge.isdigit()
+    assert challenge is not None
+    assert challenge.isdigit()
     assert received.replace(challenge.encode(), recorded_challenge) == fixture
 
 
@@ -133,12 +140,15 @@ async def test_ping_round_trip_and_unknown_action() -> None:
             connect(url(sim.port), keepalive=None) as client,
         ):
             pong = await client.send(("Ping", {}))
-            assert pong.ok and ("Ping", "Pong") in pong.headers
+            assert pong.ok
+            assert ("Ping", "Pong") in pong.headers
             assert float(dict(pong.headers)["Timestamp"]) > 1.7e9
-            assert pong.action_id is not None and pong.action_id.startswith("tracker-")
+            assert pong.action_id is not None
+            assert pong.action_id.startswith("tracker-")
             bad = await client.send(("NoSuchThing", {"Foo": "bar"}))
             assert bad.response == "Error"
-            assert bad.message is not None and bad.message.startswith("Invalid/unknown command")
+            assert bad.message is not None
+            assert bad.message.startswith("Invalid/unknown command")
             # responses are delivered on the event channel too, in order, after the stream
             seen = await take(client, 2 + len(expected_stream("basic.ami")) + 2)
         assert [r.frame.action_id for r in seen[-2:]] == [pong.action_id, bad.action_id]
@@ -158,11 +168,13 @@ async def test_send_list_returns_recorded_items(action: str, action_id: str) -> 
         ):
             response, typed = await client.send_list((action, {}))
             raw = await client.request((action, {}), response="list")
-    assert response.ok and response.event_list == "start"
+    assert response.ok
+    assert response.event_list == "start"
     assert [type(t).__name__ for t in typed] == [f.name for f in items]
     assert [without_action_id(f) for f in raw.items] == [without_action_id(f) for f in items]
     assert all(f.action_id == raw.action_id for f in [raw.response, *raw.items])
-    assert raw.complete is not None and raw.complete.get("ListItems") == str(len(items))
+    assert raw.complete is not None
+    assert raw.complete.get("ListItems") == str(len(items))
 
 
 async def test_list_answer_chosen_by_params() -> None:
@@ -186,8 +198,7 @@ async def test_drop_after_n_raises_connection_lost() -> None:
             async with connect(url(sim.port)) as client:
                 got: list[Received] = []
                 with pytest.raises(ConnectionLostError):
-                    async for received in client.events():
-                        got.append(received)
+                    await collect(client, got)
                 assert len(got) == 2 + 20
                 assert not client.connected
                 with pytest.raises(ConnectionLostError):
@@ -228,7 +239,8 @@ async def test_events_off_streams_nothing() -> None:
             got = await take(client, 3)
     assert [r.frame.kind for r in got] == [FrameKind.BANNER, FrameKind.RESPONSE, FrameKind.RESPONSE]
     assert got[2].frame.action_id == pong.action_id
-    assert sim.sessions[0].events is False and sim.sessions[0].streamed == 0
+    assert sim.sessions[0].events is False
+    assert sim.sessions[0].streamed == 0
 
 
 async def test_paced_replay_follows_timestamps() -> None:

@@ -1,22 +1,18 @@
 """Normalise what callers pass to ``AmiClient.send``: a typed action or ``(name, params)``.
 
-Typed actions (from ``tracker.events``) expose ``wire_params()`` plus class metadata naming the
-wire action and how it is answered; the attribute names are probed so the runtime does not
-depend on the exact spelling the vocabulary settles on.
+Typed actions (``tracker.events`` ``AmiAction`` subclasses such as ``PingAction``) carry their
+wire name and answer shape (``single``/``list``/``follow`` with the complete/follow event)
+as class metadata; ``(name, params)`` pairs are sent as ``single`` unless told otherwise.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from typing import Any
+
+from ..events.action_base import AmiAction
 
 Params = tuple[tuple[str, str], ...]
-
-_NAME_ATTRS = ("__action__", "action_name", "ACTION", "__action_name__", "wire_name")
-_RESPONSE_ATTRS = ("__response__", "response_kind", "RESPONSE", "__response_kind__")
-_COMPLETE_ATTRS = ("__complete_event__", "complete_event", "COMPLETE_EVENT")
-_FOLLOW_ATTRS = ("__follow_event__", "follow_event", "FOLLOW_EVENT", "__follow_events__")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +23,8 @@ class ActionSpec:
     """``single``, ``list`` or ``follow`` (see ``AmiConnection.send_action``)."""
     complete_event: str | None = None
     follow_event: str | None = None
+    action_id: str | None = None
+    """None: the connection picks one."""
 
 
 def _params(raw: Mapping[str, object] | Iterable[tuple[str, object]] | None) -> Params:
@@ -46,40 +44,27 @@ def _params(raw: Mapping[str, object] | Iterable[tuple[str, object]] | None) -> 
     return tuple(out)
 
 
-def _probe(obj: object, names: tuple[str, ...]) -> Any:
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is not None and not callable(value):
-            return value
-    return None
-
-
 def action_spec(action: object, *, response: str | None = None) -> ActionSpec:
-    """Build the wire description of ``action``.
-
-    ``action`` is an ``ActionSpec``, a ``(name, params)`` pair (params a mapping or pairs), a
-    bare action name, or a typed action object with ``wire_params()``.
+    """Wire description of ``action``: an ``AmiAction``, an ``ActionSpec``, a
+    ``(name, params)`` pair (params a mapping or pairs) or a bare action name.
+    ``response`` overrides the answer shape (e.g. ``"list"`` for a ``(name, params)`` pair).
     """
     if isinstance(action, ActionSpec):
         spec = action
+    elif isinstance(action, AmiAction):
+        name, params, kwargs = action.send_args()
+        spec = ActionSpec(
+            name,
+            tuple(params),
+            response=kwargs.get("response", "single"),
+            complete_event=kwargs.get("complete_event"),
+            follow_event=kwargs.get("follow_event"),
+            action_id=kwargs.get("action_id"),
+        )
     elif isinstance(action, str):
         spec = ActionSpec(action)
     elif isinstance(action, tuple) and len(action) == 2 and isinstance(action[0], str):
         spec = ActionSpec(action[0], _params(action[1]))
-    elif callable(getattr(action, "wire_params", None)):
-        name = _probe(action, _NAME_ATTRS) or type(action).__name__.removesuffix("Action")
-        kind = _probe(action, _RESPONSE_ATTRS)
-        complete = _probe(action, _COMPLETE_ATTRS)
-        follow = _probe(action, _FOLLOW_ATTRS)
-        if isinstance(follow, list | tuple):
-            follow = follow[0] if follow else None
-        spec = ActionSpec(
-            str(name),
-            _params(action.wire_params()),  # type: ignore[attr-defined]
-            response=str(kind) if kind in ("single", "list", "follow") else "single",
-            complete_event=str(complete) if complete else None,
-            follow_event=str(follow) if follow and kind == "follow" else None,
-        )
     else:
         raise TypeError(f"cannot send {type(action).__name__!r} as an AMI action")
     if response is not None and response != spec.response:

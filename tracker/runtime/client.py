@@ -258,7 +258,11 @@ class AmiClient:
                     nursery.cancel_scope.cancel()
         finally:
             self._session = None
-            error = s.error or ConnectionLostError(f"{self.target.redacted}: session closed")
+            error: TrackerError = ConnectionLostError(
+                f"{self.target.redacted}: session ended ({s.error or 'closed'})"
+            )
+            if isinstance(s.error, ConnectionLostError):
+                error = s.error
             for waiter in s.waiters.values():
                 waiter.error = error
                 waiter.done.set()
@@ -331,7 +335,7 @@ class AmiClient:
     ) -> ActionResult:
         waiter = _Waiter()
         async with s.send_lock:
-            aid = s.conn.next_action_id()
+            aid = spec.action_id or s.conn.next_action_id()
             data = s.conn.send_action(
                 spec.name,
                 spec.params,

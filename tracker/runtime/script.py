@@ -3,6 +3,8 @@
 The capture's ``.sent`` file (same stem) names the actions behind the captured responses: its
 ``ActionID``s correlate each recorded answer (response + list items + complete event) with the
 action name and parameters that produced it, so the simulator can replay it for a client.
+Without a ``.sent`` file, list answers are still found by their complete event's name (from
+the typed actions' metadata); single responses then cannot be attributed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from ..ami import Frame, FrameKind, FrameParser
 from ..capture import iter_frames, read_bytes
+from ..events.actions import ACTION_TYPES
 
 Params = tuple[tuple[str, str], ...]
 
@@ -73,6 +76,14 @@ def read_sent(path: Path) -> dict[str, tuple[str, Params]]:
     return actions
 
 
+def _list_actions_by_complete_event() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for cls in ACTION_TYPES.values():
+        if cls.__response__ == "list" and cls.__complete_event__:
+            out.setdefault(cls.__complete_event__, cls.__wire__)
+    return out
+
+
 def _is_login_response(frame: Frame, sent: dict[str, tuple[str, Params]]) -> bool:
     if frame.kind is not FrameKind.RESPONSE:
         return False
@@ -98,12 +109,18 @@ def load_script(capture: str | Path) -> CaptureScript:
     if stream and stream[-1].kind is FrameKind.RESPONSE and stream[-1].name == "Goodbye":
         stream = stream[:-1]
 
+    by_complete = _list_actions_by_complete_event()
     by_name: dict[str, list[RecordedAnswer]] = {}
     for frame in frames:
         result = frame.completes
-        if result is None or result.action_id not in sent:
+        if result is None:
             continue
-        name, params = sent[result.action_id]
+        if result.action_id in sent:
+            name, params = sent[result.action_id]
+        elif result.complete is not None and result.complete.name in by_complete:
+            name, params = by_complete[result.complete.name], ()
+        else:
+            continue
         parts = [result.response, *result.items]
         if result.complete is not None:
             parts.append(result.complete)

@@ -356,7 +356,7 @@ def _member(ctx: Context, e: Any) -> None:
                 seq=seq, at=at, queue=q.name, interface=interface, penalty=m.penalty
             )
         )
-    if m.ring_in_use is not None and m.ring_in_use != ring_in_use:
+    if ring_in_use is not None and m.ring_in_use is not None and m.ring_in_use != ring_in_use:
         ctx.emit(
             QueueMemberRingInUseChanged(
                 seq=seq, at=at, queue=q.name, interface=interface, ring_in_use=m.ring_in_use
@@ -419,7 +419,7 @@ def _agent(ctx: Context, e: Any) -> None:
                 m.connected = uid
             hold = opt_int(e.hold_time)
             if hold is not None:
-                q.holdtime = ((q.holdtime << 2) - q.holdtime + hold) >> 2
+                q.holdtime = _weighted(q.holdtime, hold, first=q.holdtime == 0)
             q.sessions[uid] = Session(
                 uniqueid=uid,
                 interface=interface,
@@ -444,14 +444,17 @@ def _agent(ctx: Context, e: Any) -> None:
                 )
             )
         case ev.AgentComplete():
-            if q.sessions.pop(uid, None) is None:
+            # A member a QueueStatus showed in a call may finish a call we never saw start.
+            if q.sessions.pop(uid, None) is None and not (
+                m is not None and m.listed_by is not None and m.in_call
+            ):
                 ctx.anomaly("agent_complete_unknown", f"{uid} with {interface} in {q.name}")
             if m is not None and m.connected == uid:
                 m.connected = None
             talk = opt_int(e.talk_time)
             q.completed += 1
             if talk is not None:
-                q.talktime = ((q.talktime << 2) - q.talktime + talk) >> 2
+                q.talktime = _weighted(q.talktime, talk, first=q.completed == 1)
             ctx.emit(
                 AgentCompleted(
                     seq=seq,
@@ -480,6 +483,11 @@ def _agent(ctx: Context, e: Any) -> None:
                     member_name=name,
                 )
             )
+
+
+def _weighted(old: int, new: int, *, first: bool) -> int:
+    """app_queue's running averages: the first value, then (3 * old + new) / 4 (integers)."""
+    return new if first else ((old << 2) - old + new) >> 2
 
 
 def _session_of(q: Queue, m: Member | None, interface: str) -> str:

@@ -39,9 +39,7 @@ class Reducer:
         self._dispatch: dict[type[Any], tuple[Handler, ...]] = {}
 
     def _handlers(self, cls: type[Any]) -> tuple[Handler, ...]:
-        found = tuple(
-            m.handle for m in MACHINES if any(issubclass(cls, t) for t in m.EVENTS)
-        )
+        found = tuple(m.handle for m in MACHINES if any(issubclass(cls, t) for t in m.EVENTS))
         self._dispatch[cls] = found
         return found
 
@@ -49,7 +47,8 @@ class Reducer:
         world = self.world
         ctx = self._ctx
         item = env.item
-        ctx.changes = changes = []
+        changes: list[Change] = []
+        ctx.changes = changes
         ctx.seq = world.seq = env.seq
         ctx.list_item = env.list_item
         ts = getattr(item, "timestamp", None)

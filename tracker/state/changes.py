@@ -12,7 +12,7 @@ class Change(msgspec.Struct, tag=True, kw_only=True, frozen=True, gc=False):
     at: float
 
 
-class Anomaly(Change):
+class Anomaly(Change, frozen=True):
     """An event that did not fit the current state (never an exception)."""
 
     kind: str

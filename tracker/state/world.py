@@ -6,11 +6,40 @@ import msgspec
 
 from .bridge import Bridge
 from .call import Call
+from .changes import Change
 from .channel import Channel
 from .conference import Conference
 from .device import DeviceStates
 from .parking import ParkingLot
 from .queue import Queue
+
+
+class ListProgress(msgspec.Struct, kw_only=True, gc=False):
+    """A list reply being received (resync): which ids it named so far."""
+
+    start_seq: int
+    """Seq of the list's ``Response`` (or its first item): objects touched later are not judged."""
+    kind: str = ""
+    seen: list[str] = msgspec.field(default_factory=list)
+    gone: list[str] = msgspec.field(default_factory=list)
+    """Ids that ended while the list was in flight (a late item must not revive them)."""
+    types: list[str] = msgspec.field(default_factory=list)
+    """Bridge types named by a BridgeList (it may have been filtered by type)."""
+
+
+class SessionBegan(Change, frozen=True):
+    """A new AMI session (banner): what we know may be stale until the next resync."""
+
+    session: int
+    banner: str = ""
+
+
+class ListReconciled(Change, frozen=True):
+    """A resync list completed: ``closed`` were gone (ended while we were not looking)."""
+
+    kind: str
+    listed: int
+    closed: tuple[str, ...] = ()
 
 
 class World(msgspec.Struct, kw_only=True, gc=False):
@@ -34,6 +63,13 @@ class World(msgspec.Struct, kw_only=True, gc=False):
     """Parking lots by name."""
     devices: DeviceStates = msgspec.field(default_factory=lambda: DeviceStates())
     anomalies: int = 0
+    session_seq: int = -1
+    """Seq of the banner of the current AMI session."""
+    lists: dict[str, ListProgress] = msgspec.field(default_factory=dict)
+    """List replies in flight by ActionID (resync)."""
+    gone: dict[str, float] = msgspec.field(default_factory=dict)
+    """Recently hung-up Uniqueids -> hangup time (bounded): Asterisk sends a few events for a
+    channel after its Hangup (e.g. NewCallerid while it is destroyed); they must not revive it."""
 
 
 _encoder = msgspec.msgpack.Encoder()

@@ -117,8 +117,9 @@ def decode_headers(headers: Headers) -> AmiEvent:
                 continue
             value = d.pop(key)
             if key.startswith(_SCOPED_PREFIX) and key.endswith(")"):
-                var, _, val = value.partition("=")
-                scoped.setdefault(key[len(_SCOPED_PREFIX) : -1], {})[var] = val
+                scoped[key[len(_SCOPED_PREFIX) : -1]] = dict(
+                    _split_var(v) for k, v in headers if k == key
+                )
             else:
                 extra[key] = value
         if extra:

@@ -28,6 +28,7 @@ from tracker.events import (
     UndecodableEvent,
     UnknownEvent,
     UserEvent,
+    VarSet,
     decode_frame,
     decode_headers,
     envelopes,
@@ -280,6 +281,11 @@ def test_repeated_single_header_keeps_first_and_extra() -> None:
     assert ev.channel == "A"
     assert ev.extra == {"Channel": "B", "Odd": "1\n2"}
     assert ev.chan_variable == {"X": "1=2"}
+    bare = decode_headers(
+        (("Event", "VarSet"), ("ChanVariable", "BARE"), ("ChanVariable", "Y=")),
+    )
+    assert isinstance(bare, VarSet)
+    assert bare.chan_variable == {"BARE": "", "Y": ""}
 
 
 def test_decode_frame_banner_response_anomaly() -> None:

@@ -7,6 +7,7 @@ collected; headers it does not model go to ``extra`` (``ChanVariable(<chan>)`` t
 
 from __future__ import annotations
 
+import itertools
 import typing
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -25,12 +26,14 @@ Headers = tuple[tuple[str, str], ...]
 _EXTRA = "__extra__"
 _SCOPED = "__scoped_vars__"
 _SCOPED_PREFIX = "ChanVariable("
+_EQ = itertools.repeat("=")
+_ONE = itertools.repeat(1)
 
 
 class _ClassInfo:
     """What decoding needs to know about one event class, computed once."""
 
-    __slots__ = ("cls", "known", "multi", "tag")
+    __slots__ = ("cls", "known", "multi", "multi_items", "tag")
 
     def __init__(self, cls: type[AmiEvent]) -> None:
         self.cls = cls
@@ -51,6 +54,7 @@ class _ClassInfo:
                 multi[f.encode_name] = False
         self.known = frozenset(known)
         self.multi = multi
+        self.multi_items = tuple(multi.items())
 
 
 _INFO: dict[str, _ClassInfo] = {name: _ClassInfo(cls) for name, cls in EVENT_TYPES.items()}
@@ -69,21 +73,33 @@ def _split_var(value: str) -> tuple[str, str]:
     return name, val
 
 
+def _var_dict(values: list[str]) -> dict[str, str]:
+    """``NAME=value`` strings -> dict (split on the first ``=``; a bare NAME maps to "")."""
+    try:
+        return dict(map(str.split, values, _EQ, _ONE))
+    except ValueError:
+        return dict(map(_split_var, values))
+
+
 def _repeats(d: dict[str, Any], headers: Headers, info: _ClassInfo) -> None:
-    """Collect repeated/modelled-multi headers; other repeats keep the first value."""
-    multi = info.multi
-    consumed = 0
-    present = 0
-    for key, is_dict in multi.items():
+    """Collect the repeated headers the class models as dict/list; other repeats keep the first."""
+    n = len(headers)
+    single = len(d) == n
+    consumed = present = 0
+    for key, is_dict in info.multi_items:
         if key in d:
-            values = [v for k, v in headers if k == key]
+            if single:
+                values = [d[key]]
+            else:
+                values = [v for k, v in headers if k == key]
             consumed += len(values)
             present += 1
-            d[key] = dict(map(_split_var, values)) if is_dict else values
-    if len(d) - present + consumed == len(headers):
+            d[key] = _var_dict(values) if is_dict else values
+    if single or len(d) - present + consumed == n:
         return
     # a header that is not modelled as multi repeats: first value wins, the rest go to extra
     seen: dict[str, list[str]] = {}
+    multi = info.multi
     for k, v in headers:
         if k not in multi:
             seen.setdefault(k, []).append(v)
@@ -97,6 +113,28 @@ def _repeats(d: dict[str, Any], headers: Headers, info: _ClassInfo) -> None:
                 d[k] = "\n".join(values)
 
 
+def _unmodelled(d: dict[str, Any], headers: Headers, info: _ClassInfo) -> None:
+    """Move headers the class does not model to ``extra`` / ``scoped_vars``."""
+    extra: dict[str, str] = d.get(_EXTRA) or {}
+    scoped: dict[str, dict[str, str]] = {}
+    for key in d.keys() - info.known:
+        if key == _EXTRA:
+            continue
+        value = d.pop(key)
+        if key.startswith(_SCOPED_PREFIX) and key.endswith(")"):
+            scoped[key[len(_SCOPED_PREFIX) : -1]] = dict(
+                _split_var(v) for k, v in headers if k == key
+            )
+        else:
+            extra[key] = value
+    if extra:
+        d[_EXTRA] = extra
+    else:
+        d.pop(_EXTRA, None)
+    if scoped:
+        d[_SCOPED] = scoped
+
+
 def decode_headers(headers: Headers) -> AmiEvent:
     """Typed event for an ``Event:`` frame's headers (first header is ``Event``)."""
     name = headers[0][1] if headers else ""
@@ -106,28 +144,10 @@ def decode_headers(headers: Headers) -> AmiEvent:
         if info is None:
             return _unknown(name, headers)
     d: dict[str, Any] = dict(headers)
-    if len(d) != len(headers) or (info.multi and not info.multi.keys().isdisjoint(d)):
+    if info.multi_items or len(d) != len(headers):
         _repeats(d, headers, info)
-    unknown = d.keys() - info.known
-    if unknown:
-        extra: dict[str, str] = d.get(_EXTRA) or {}
-        scoped: dict[str, dict[str, str]] = {}
-        for key in unknown:
-            if key == _EXTRA:
-                continue
-            value = d.pop(key)
-            if key.startswith(_SCOPED_PREFIX) and key.endswith(")"):
-                scoped[key[len(_SCOPED_PREFIX) : -1]] = dict(
-                    _split_var(v) for k, v in headers if k == key
-                )
-            else:
-                extra[key] = value
-        if extra:
-            d[_EXTRA] = extra
-        else:
-            d.pop(_EXTRA, None)
-        if scoped:
-            d[_SCOPED] = scoped
+    if not info.known.issuperset(d):
+        _unmodelled(d, headers, info)
     if name != info.tag:
         d["Event"] = info.tag
     try:

@@ -18,7 +18,8 @@ import pytest
 from tracker.capture import iter_frames
 from tracker.events import envelopes
 from tracker.reducer import Reducer
-from tracker.state import Change, World
+from tracker.reducer import queues as queues_machine
+from tracker.state import Anomaly, Change, World
 from tracker.state.queue import (
     AgentCompleted,
     AgentConnected,
@@ -222,8 +223,8 @@ def test_queue_scenario_has_every_kind() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_no_queue_anomalies(name: str) -> None:
     kinds = Counter(
-        getattr(c, "kind", "")
+        c.kind
         for c in fold(CAPTURES[name])[1]
-        if type(c).__name__ == "Anomaly" and getattr(c, "kind", "").startswith(("queue", "agent"))
+        if isinstance(c, Anomaly) and c.kind in queues_machine.ANOMALIES
     )
     assert not kinds

@@ -51,6 +51,19 @@ EVENTS: frozenset[type[Any]] = frozenset(
 )
 """The typed event classes this machine handles."""
 
+ANOMALIES: frozenset[str] = frozenset(
+    (
+        "conference_end_unknown",
+        "conference_join_twice",
+        "conference_leave_unknown",
+        "conference_participant_unknown",
+        "conference_started_twice",
+        "conference_unexpected_list_item",
+        "conference_unknown",
+    )
+)
+"""Anomaly kinds this machine records."""
+
 
 def handle(ctx: Context, event: Any) -> None:
     """Apply one event (its class is in EVENTS)."""

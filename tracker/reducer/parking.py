@@ -38,6 +38,16 @@ EVENTS: frozenset[type[Any]] = frozenset(
 )
 """The typed event classes this machine handles."""
 
+ANOMALIES: frozenset[str] = frozenset(
+    (
+        "parking_end_unknown",
+        "parking_space_taken",
+        "parking_swap_unknown",
+        "parking_unexpected_list_item",
+    )
+)
+"""Anomaly kinds this machine records."""
+
 
 def handle(ctx: Context, event: Any) -> None:
     """Apply one event (its class is in EVENTS)."""

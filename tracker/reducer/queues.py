@@ -67,6 +67,21 @@ EVENTS: frozenset[type[Any]] = frozenset(
 )
 """The typed event classes this machine handles."""
 
+ANOMALIES: frozenset[str] = frozenset(
+    (
+        "agent_complete_unknown",
+        "queue_abandon_unknown",
+        "queue_join_incomplete",
+        "queue_join_twice",
+        "queue_leave_unknown",
+        "queue_member_added_twice",
+        "queue_member_remove_unknown",
+        "queue_member_unknown",
+        "queue_unexpected_list_item",
+    )
+)
+"""Anomaly kinds this machine records."""
+
 
 def as_str(value: object) -> str | None:
     """Plain ``str`` of a header value (typed ints and StrEnums included), None stays None."""

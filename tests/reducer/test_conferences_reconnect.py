@@ -67,7 +67,8 @@ def test_join_times_estimated_from_answered_time() -> None:
     for name, room in world.conferences.items():
         for uid, p in room.participants.items():
             joined = reference.conferences[name].participants[uid].joined_at
-            assert p.joined_at is not None and joined is not None
+            assert p.joined_at is not None
+            assert joined is not None
             assert abs(p.joined_at - joined) <= 1.0
 
 

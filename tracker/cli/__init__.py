@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-SUBCOMMANDS: tuple[str, ...] = ("inspect", "record", "simulate")
+SUBCOMMANDS: tuple[str, ...] = ("inspect", "record", "simulate", "replay", "calls")
 """Modules under tracker.cli, in help order."""
 
 

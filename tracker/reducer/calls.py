@@ -167,6 +167,8 @@ def end(ctx: Context, call: Call) -> None:
         queue.outcome = "timeout" if queue.left is not None else "abandoned"
         if queue.wait is None:
             queue.wait = ctx.at - queue.joined
+    if call.parked is not None and call.parked.outcome == "parked":
+        call.parked.outcome = "giveup"  # hung up while parked (ParkedCallGiveUp may come later)
     world.calls.pop(call.linkedid, None)
     world.calls_ended += 1
     ctx.emit(CallEnded(seq=ctx.seq, at=ctx.at, record=call))
@@ -184,11 +186,28 @@ def answered(ctx: Context, call: Call, callee: Party | None) -> None:
 # -- handlers ---------------------------------------------------------------------------
 
 
+def resource(channel: str) -> str:
+    """``Local/601@phones-00000001;1`` -> ``601``; ``PJSIP/alice-0000002a`` -> ``alice``."""
+    _, _, rest = channel.partition("/")
+    if "@" in rest:
+        return rest.partition("@")[0]
+    return rest.rpartition("-")[0] or rest
+
+
 def _dest_party(e: DialBegin | DialEnd | AgentConnect, caller: Call) -> Party:
+    """The dialled party.
+
+    A dialled channel inherits the caller's caller id (Local channels, app_queue), so an
+    inherited number is replaced by the dialled resource and an inherited name dropped.
+    """
+    channel = e.dest_channel or ""
+    num = _clean(e.dest_caller_id_num or "")
+    if not num or num == caller.caller.num:
+        num = resource(channel)
     name = _clean(e.dest_caller_id_name or "")
     if name == caller.caller.name:
-        name = ""  # a dialled Local channel inherits the caller's name
-    return Party(num=_clean(e.dest_caller_id_num or ""), name=name, channel=e.dest_channel or "")
+        name = ""
+    return Party(num=num, name=name, channel=channel)
 
 
 def _dial_begin(ctx: Context, e: DialBegin) -> None:
@@ -248,9 +267,14 @@ def _agent_connect(ctx: Context, e: AgentConnect) -> None:
     if queue is not None:
         queue.outcome = "answered"
         queue.agent = e.member_name or e.interface or None
-        if e.hold_time is not None:
-            queue.wait = float(e.hold_time)
-    answered(ctx, call, _dest_party(e, call))
+        if queue.wait is None:
+            queue.wait = ctx.at - queue.joined
+    callee = _dest_party(e, call)
+    if e.member_name and not callee.name:
+        callee.name = e.member_name
+    if call.callee is not None and call.callee.channel == callee.channel and not call.callee.name:
+        call.callee.name = callee.name
+    answered(ctx, call, callee)
 
 
 def _queue_join(ctx: Context, e: QueueCallerJoin) -> None:
@@ -273,8 +297,6 @@ def _queue_leave(ctx: Context, e: QueueCallerLeave | QueueCallerAbandon) -> None
     queue = call.queue
     if isinstance(e, QueueCallerAbandon):
         queue.outcome = "abandoned"
-        if e.hold_time is not None:
-            queue.wait = float(e.hold_time)
     else:
         queue.left = ctx.at
     if queue.wait is None:

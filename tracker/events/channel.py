@@ -607,7 +607,10 @@ class Wink(AmiEvent, frozen=True):
 
 
 class UserEvent(AmiEvent, frozen=True):
-    """User-defined event. Carries arbitrary headers: they are all kept in ``extra``."""
+    """
+    User-defined event. Carries arbitrary headers: those not modelled here are kept in
+    ``extra``.
+    """
 
     channel: str | None = msgspec.field(default=None, name="Channel")
     channel_state: int | None = msgspec.field(default=None, name="ChannelState")

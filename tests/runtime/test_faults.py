@@ -171,3 +171,32 @@ async def test_secret_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
     assert "***" in texts[0]
     for text in [*texts, caplog.text]:
         assert LEAKY not in text
+
+
+async def test_frames_arriving_with_the_login_response_are_delivered() -> None:
+    """Events sent in the same segment as the login answer must not wait for more data."""
+    stream_bytes = b"".join(f.raw for f in expected_stream("basic.ami"))
+
+    async def eager(stream: trio.SocketStream) -> None:
+        await stream.send_all(b"Asterisk Call Manager/11.0.0\r\n")
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += await stream.receive_some(4096)
+        await stream.send_all(
+            b"Response: Success\r\nActionID: tracker-1\r\n"
+            b"Message: Authentication accepted\r\n\r\n" + stream_bytes
+        )
+        await trio.sleep(10)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            port = await tcp_server(nursery, eager)
+            async with connect(url(port), keepalive=None, action_timeout=0.5) as client:
+                got: list[Received] = []
+                async for received in client.events():
+                    got.append(received)
+                    if len(got) == 2 + len(expected_stream("basic.ami")):
+                        break
+                assert client.connected
+            nursery.cancel_scope.cancel()
+    assert b"".join(r.frame.raw for r in got[2:]) == stream_bytes

@@ -272,14 +272,8 @@ class AmiClient:
             raise s.error
 
     async def _read(self, s: _Session) -> None:
+        data = b"?"  # frames buffered during login are delivered before the first read
         while True:
-            try:
-                data = await s.stream.receive_some(RECEIVE_SIZE)
-            except _NET_ERRORS as exc:
-                s.fail(ConnectionLostError(f"{self.target.redacted}: connection failed: {exc}"))
-                return
-            self.stats.bytes += len(data)
-            s.conn.receive_data(bytes(data))
             for frame in s.conn:
                 try:
                     self._deliver(s, frame)
@@ -290,6 +284,13 @@ class AmiClient:
                 if not s.logging_off:
                     s.fail(ConnectionLostError(f"{self.target.redacted} closed the connection"))
                 return
+            try:
+                data = bytes(await s.stream.receive_some(RECEIVE_SIZE))
+            except _NET_ERRORS as exc:
+                s.fail(ConnectionLostError(f"{self.target.redacted}: connection failed: {exc}"))
+                return
+            self.stats.bytes += len(data)
+            s.conn.receive_data(data)
 
     def _deliver(self, s: _Session, frame: Frame) -> None:
         seq = self._seq

@@ -82,6 +82,8 @@ class AmiSimulator:
         self.ssl_context = ssl_context
         self.port: int | None = None
         self.sessions: list[SimSession] = []
+        self.connected = trio.Event()
+        """Set when the first client connects."""
 
     def __repr__(self) -> str:
         return f"<AmiSimulator port={self.port} sessions={len(self.sessions)}>"
@@ -113,6 +115,7 @@ class AmiSimulator:
     async def _handle(self, stream: trio.abc.Stream) -> None:
         session = SimSession(peer=_peer(stream))
         self.sessions.append(session)
+        self.connected.set()
         try:
             await self._converse(stream, session)
         except _Closed:

@@ -148,3 +148,58 @@ def test_list_items_create_no_phantom_changes() -> None:
         if env.list_item and isinstance(env.item, ConfbridgeList | ConfbridgeListRooms):
             emitted.extend(c for c in changes if type(c).__module__ == "tracker.state.conference")
     assert emitted == []
+
+
+def _apply(reducer: Reducer, seq: int, item: Any, list_item: bool = False) -> list[Change]:
+    from tracker.events.envelope import Envelope
+
+    return reducer.apply(Envelope(seq, item, list_item))
+
+
+def test_meetme_and_recording_share_the_model() -> None:
+    """No MeetMe in the lab (app_meetme needs DAHDI timing): typed events built by hand."""
+    from tracker import events as ev
+
+    reducer = Reducer()
+    joined = _apply(
+        reducer,
+        0,
+        ev.MeetmeJoin(meetme="600", user="1", uniqueid="u1", channel="SIP/a-1", timestamp=10.0),
+    )
+    assert [type(c).__name__ for c in joined] == ["ConferenceStarted", "ParticipantJoined"]
+    room = reducer.world.conferences["600"]
+    assert room.kind == "meetme"
+    _apply(reducer, 1, ev.MeetmeMute(meetme="600", user="1", uniqueid="u1", status="on"))
+    assert room.participants["u1"].muted
+    _apply(reducer, 2, ev.MeetmeTalking(meetme="600", user="1", uniqueid="u1", status="on"))
+    assert room.participants["u1"].talking
+    listed = _apply(
+        reducer,
+        3,
+        ev.MeetmeList(conference="600", user_number="1", channel="SIP/a-1", muted="Yes"),
+        True,
+    )
+    assert listed == []
+    left = _apply(reducer, 4, ev.MeetmeLeave(meetme="600", user="1", uniqueid="u1", timestamp=15.0))
+    assert isinstance(left[0], ParticipantLeft)
+    assert left[0].duration == 5.0
+    ended = _apply(reducer, 5, ev.MeetmeEnd(meetme="600", timestamp=16.0))
+    assert isinstance(ended[0], ConferenceEnded)
+    assert ended[0].participants_left == 0
+    assert "600" not in reducer.world.conferences
+
+    _apply(reducer, 6, ev.ConfbridgeStart(conference="7", timestamp=20.0))
+    _apply(reducer, 7, ev.ConfbridgeRecord(conference="7", timestamp=21.0))
+    assert reducer.world.conferences["7"].recording
+    _apply(reducer, 8, ev.ConfbridgeStopRecord(conference="7", timestamp=22.0))
+    assert not reducer.world.conferences["7"].recording
+
+
+def test_unknown_leave_is_an_anomaly_not_an_error() -> None:
+    from tracker import events as ev
+    from tracker.state import Anomaly
+
+    reducer = Reducer()
+    out = _apply(reducer, 0, ev.ConfbridgeLeave(conference="1", uniqueid="x", timestamp=1.0))
+    mine = [c.kind for c in out if isinstance(c, Anomaly) and c.kind.startswith("conference")]
+    assert mine == ["conference_leave_unknown"]

@@ -87,3 +87,30 @@ def test_extension_status_tracked() -> None:
     ext = [c for c in changes if isinstance(c, ExtensionStateChanged)]
     assert ext
     assert world.devices.extensions["601@phones"].hint == "Local/601@phones"
+
+
+def test_presence_state_last_known() -> None:
+    """No presence providers in the lab: typed events built by hand."""
+    from tracker import events as ev
+    from tracker.events.envelope import Envelope
+    from tracker.state.device import PresenceStateChanged
+
+    reducer = Reducer()
+    first = reducer.apply(
+        Envelope(
+            0, ev.PresenceStateChange(presentity="CustomPresence:1", status="away", timestamp=1.0)
+        )
+    )
+    again = reducer.apply(
+        Envelope(
+            1,
+            ev.PresenceStateChange(presentity="CustomPresence:1", status="away"),
+            True,
+        )
+    )
+    changed = [c for c in first if isinstance(c, PresenceStateChanged)]
+    assert [(c.key, c.status, c.reconciled) for c in changed] == [
+        ("CustomPresence:1", "away", False)
+    ]
+    assert again == []
+    assert reducer.world.devices.presence["CustomPresence:1"].status == "away"

@@ -142,3 +142,31 @@ def test_parked_call_list_item_seeds_a_late_joiner() -> None:
     assert [(c.lot, c.space) for c in created if c.space] == [("default", "701")]
     assert [type(c) for c in changes if isinstance(c, CallUnparked)] == [CallUnparked]
     assert not [c for c in changes if getattr(c, "kind", "").startswith("parking")]
+
+
+def test_swap_replaces_the_parkee() -> None:
+    """ParkedCallSwap is not in the lab captures: typed events built by hand."""
+    from tracker import events as ev
+    from tracker.events.envelope import Envelope
+    from tracker.state.parking import ParkedCallSwapped
+
+    reducer = Reducer()
+    reducer.apply(
+        Envelope(
+            0,
+            ev.ParkedCall(
+                parkinglot="default", parking_space="701", parkee_uniqueid="a", timestamp=1.0
+            ),
+        )
+    )
+    out = reducer.apply(
+        Envelope(
+            1,
+            ev.ParkedCallSwap(
+                parkinglot="default", parking_space="701", parkee_uniqueid="b", timestamp=2.0
+            ),
+        )
+    )
+    swapped = [c for c in out if isinstance(c, ParkedCallSwapped)]
+    assert [(c.previous_uniqueid, c.parkee_uniqueid) for c in swapped] == [("a", "b")]
+    assert reducer.world.parking["default"].calls["701"].parkee_uniqueid == "b"

@@ -715,17 +715,22 @@ def render_registry(events: list[Event]) -> str:
     out = [
         HEADER.format(doc="Registry of every typed event: wire name -> class, and the union."),
         "from __future__ import annotations\n",
+        "from ._casefold import CaseFallbackDict",
         "from .base import AmiEvent, UndecodableEvent, UnknownEvent",
     ]
     for module in sorted(by_module):
         out.append(f"from .{module} import {', '.join(sorted(by_module[module]))}")
     out.append("")
     out.append('__all__ = ["EVENT_TYPES", "LIST_REPLY_OF", "AnyEvent"]\n')
-    out.append("EVENT_TYPES: dict[str, type[AmiEvent]] = {")
+    out.append("EVENT_TYPES: dict[str, type[AmiEvent]] = CaseFallbackDict(")
+    out.append("    {")
     for ev in events:
-        out.append(f'    "{ev.wire}": {class_name(ev.wire)},')
-    out.append("}")
-    out.append('"""Wire event name -> class (``lookup`` also matches case-insensitively)."""\n')
+        out.append(f'        "{ev.wire}": {class_name(ev.wire)},')
+    out.append("    }")
+    out.append(")")
+    out.append(
+        '"""Wire event name -> class; ``[]``/``get`` fall back to a case-insensitive match."""\n'
+    )
     out.append("LIST_REPLY_OF: dict[str, str] = {")
     for ev in events:
         if ev.list_reply_of:

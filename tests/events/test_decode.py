@@ -230,6 +230,11 @@ def test_registry_completeness() -> None:
         assert lookup(wire.lower()) is cls
         assert lookup(wire.upper()) is cls
     assert lookup("NoSuchEvent") is None
+    assert EVENT_TYPES["newchannel"] is Newchannel
+    assert EVENT_TYPES.get("NEWCHANNEL") is Newchannel
+    assert EVENT_TYPES.get("NoSuchEvent") is None
+    with pytest.raises(KeyError):
+        EVENT_TYPES["NoSuchEvent"]
 
 
 def test_spec_headers_are_fields() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,3 +20,19 @@ def test_generator_gives_no_diff() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_capture_survey_is_current() -> None:
+    """The int/enum typing decisions rest on tools/capture_survey.json: it must match fixtures/."""
+    spec = importlib.util.spec_from_file_location(
+        "survey", ROOT / "tools" / "gen_capture_survey.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fixtures = ROOT / "fixtures"
+    paths = sorted(fixtures.glob("*.ami")) + sorted(fixtures.glob("*.ami.gz"))
+    current = json.loads(json.dumps(module.survey(paths)))
+    stored = json.loads((ROOT / "tools" / "capture_survey.json").read_text())
+    assert current == stored

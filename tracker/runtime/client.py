@@ -157,18 +157,20 @@ class AmiClient:
         t = self.target
         try:
             with trio.fail_after(self.connect_timeout):
-                if t.tls:
-                    ctx = self._ssl_context or ssl.create_default_context()
-                    stream: trio.abc.Stream = await trio.open_ssl_over_tcp_stream(
-                        t.host, t.port, ssl_context=ctx
-                    )
-                    await stream.do_handshake()  # type: ignore[attr-defined]
-                    return stream
-                return await trio.open_tcp_stream(t.host, t.port)
+                if not t.tls:
+                    return await trio.open_tcp_stream(t.host, t.port)
+                ctx = self._ssl_context or ssl.create_default_context()
+                tls = await trio.open_ssl_over_tcp_stream(t.host, t.port, ssl_context=ctx)
+                try:
+                    await tls.do_handshake()
+                except BaseException:
+                    await trio.aclose_forcefully(tls)
+                    raise
+                return tls
         except trio.TooSlowError:
             raise ConnectionLostError(f"connecting to {t.redacted} timed out") from None
         except _NET_ERRORS as exc:
-            raise ConnectionLostError(f"cannot connect to {t.redacted}: {exc}") from exc
+            raise ConnectionLostError(f"cannot connect to {t.redacted}: {_why(exc)}") from exc
 
     async def _establish(self) -> _Session:
         """Open a connection, check the banner, log in; deliver the handshake frames."""
@@ -204,7 +206,9 @@ class AmiClient:
                 try:
                     data = await s.stream.receive_some(RECEIVE_SIZE)
                 except _NET_ERRORS as exc:
-                    raise ConnectionLostError(f"{t.redacted}: connection failed: {exc}") from exc
+                    raise ConnectionLostError(
+                        f"{t.redacted}: connection failed: {_why(exc)}"
+                    ) from exc
                 if not data:
                     raise ConnectionLostError(f"{t.redacted} closed the connection during login")
                 self.stats.bytes += len(data)
@@ -216,7 +220,7 @@ class AmiClient:
             try:
                 await s.stream.send_all(data)
             except _NET_ERRORS as exc:
-                raise ConnectionLostError(f"{t.redacted}: connection failed: {exc}") from exc
+                raise ConnectionLostError(f"{t.redacted}: connection failed: {_why(exc)}") from exc
             while True:
                 frame = await next_frame()
                 if frame.completes is not None and frame.completes.action_id == aid:
@@ -287,7 +291,9 @@ class AmiClient:
             try:
                 data = bytes(await s.stream.receive_some(RECEIVE_SIZE))
             except _NET_ERRORS as exc:
-                s.fail(ConnectionLostError(f"{self.target.redacted}: connection failed: {exc}"))
+                s.fail(
+                    ConnectionLostError(f"{self.target.redacted}: connection failed: {_why(exc)}")
+                )
                 return
             self.stats.bytes += len(data)
             s.conn.receive_data(data)
@@ -350,7 +356,7 @@ class AmiClient:
                 await s.stream.send_all(data)
             except _NET_ERRORS as exc:
                 s.waiters.pop(aid, None)
-                error = ConnectionLostError(f"{self.target.redacted}: send failed: {exc}")
+                error = ConnectionLostError(f"{self.target.redacted}: send failed: {_why(exc)}")
                 s.fail(error)
                 raise error from exc
         log.debug("sent %s (ActionID %s)", spec.name, aid)
@@ -481,6 +487,14 @@ class _ReceivedIterator:
             if self._client._error is not None:
                 raise self._client._error from None
             raise StopAsyncIteration from None
+
+
+def _why(exc: BaseException) -> str:
+    """Readable cause: trio's BrokenResourceError wraps the real error (e.g. an SSL one)."""
+    text = str(exc)
+    if not text and exc.__cause__ is not None:
+        text = str(exc.__cause__)
+    return text or type(exc).__name__
 
 
 def _as_response(frame: Frame) -> AmiResponse:

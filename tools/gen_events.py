@@ -420,6 +420,9 @@ NOT_INT = frozenset(
         "Context",
     }
 )
+# Integers by construction in the C code, whether or not a capture holds the event
+# (astman_send_list_complete_start prints ``ListItems: %d``).
+CODE_INTS = frozenset({"ListItems"})
 # Closed in the docs, open in the code (app_dial also reports DONTCALL, TORTURE, INVALIDARGS...).
 OPEN_ENUMS = frozenset({"DialStatus"})
 ENUM_NAMES = {"Response": "OriginateResult"}
@@ -589,6 +592,9 @@ def make_header(
             h.repeats, h.type = "list", "list[str]"
         return h
     name_is_number = not (wire in NOT_INT or wire.endswith(NOT_INT_SUFFIXES))
+    if wire in CODE_INTS and (seen is None or Survey.is_int(seen)):
+        h.type = "int"
+        return h
     if seen is not None:
         if name_is_number and Survey.is_int(seen):
             h.type = "int"

@@ -207,7 +207,7 @@ class AgentsComplete(AmiEvent, frozen=True):
     """Agent list complete. List reply of ``Agents``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class ConfbridgeList(AmiEvent, frozen=True):
@@ -343,7 +343,7 @@ class CoreShowChannelMapComplete(AmiEvent, frozen=True):
     """Core show channel map complete. List reply of ``CoreShowChannelMap``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class MeetmeList(AmiEvent, frozen=True):
@@ -425,7 +425,7 @@ class AorListComplete(AmiEvent, frozen=True):
     """Aor list complete. List reply of ``PJSIPShowAors``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class AuthDetail(AmiEvent, frozen=True):
@@ -479,7 +479,7 @@ class AuthListComplete(AmiEvent, frozen=True):
     """Auth list complete. List reply of ``PJSIPShowAuths``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class ContactList(AmiEvent, frozen=True):
@@ -510,7 +510,7 @@ class ContactListComplete(AmiEvent, frozen=True):
     """Contact list complete. List reply of ``PJSIPShowContacts``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class ContactStatusDetail(AmiEvent, frozen=True):
@@ -718,7 +718,7 @@ class EndpointDetailComplete(AmiEvent, frozen=True):
     """Endpoint detail complete. List reply of ``PJSIPShowEndpoint``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class EndpointList(AmiEvent, frozen=True):
@@ -739,7 +739,7 @@ class EndpointListComplete(AmiEvent, frozen=True):
     """Endpoint list complete. List reply of ``PJSIPShowEndpoints``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class IdentifyDetail(AmiEvent, frozen=True):
@@ -910,7 +910,7 @@ class MWIGetComplete(AmiEvent, frozen=True):
     """Mwi get complete. List reply of ``MWIGet``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class FAXSession(AmiEvent, frozen=True):
@@ -945,7 +945,7 @@ class FAXSessionsComplete(AmiEvent, frozen=True):
     """Fax sessions list complete. List reply of ``FAXSessions``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
     total: str | None = msgspec.field(default=None, name="Total")
 
 
@@ -985,7 +985,7 @@ class DBGetComplete(AmiEvent, frozen=True):
     """End of a DBGet answer. List reply of ``DBGet``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class DBGetTreeResponse(AmiEvent, frozen=True):
@@ -1000,7 +1000,7 @@ class DBGetTreeComplete(AmiEvent, frozen=True):
     """End of a DBGetTree answer. List reply of ``DBGetTree``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class BridgeListItem(AmiEvent, frozen=True):
@@ -1126,7 +1126,7 @@ class ShowDialPlanComplete(AmiEvent, frozen=True):
     """End of a ShowDialPlan answer. List reply of ``ShowDialPlan``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
     list_extensions: str | None = msgspec.field(default=None, name="ListExtensions")
     list_priorities: str | None = msgspec.field(default=None, name="ListPriorities")
     list_contexts: str | None = msgspec.field(default=None, name="ListContexts")
@@ -1139,7 +1139,7 @@ class InboundRegistrationDetailComplete(AmiEvent, frozen=True):
     """
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class OutboundRegistrationDetailComplete(AmiEvent, frozen=True):
@@ -1149,7 +1149,7 @@ class OutboundRegistrationDetailComplete(AmiEvent, frozen=True):
     """
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
     registered: str | None = msgspec.field(default=None, name="Registered")
     not_registered: str | None = msgspec.field(default=None, name="NotRegistered")
 
@@ -1190,7 +1190,7 @@ class VoicemailUserEntryComplete(AmiEvent, frozen=True):
     """End of a VoicemailUsersList answer. List reply of ``VoicemailUsersList``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class VoicemailUserDetail(AmiEvent, frozen=True):
@@ -1211,7 +1211,7 @@ class VoicemailUserDetailComplete(AmiEvent, frozen=True):
     """End of a VoicemailUserStatus answer. List reply of ``VoicemailUserStatus``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class VoicemailBoxDetail(AmiEvent, frozen=True):
@@ -1229,21 +1229,21 @@ class VoicemailBoxDetailComplete(AmiEvent, frozen=True):
     """End of a VoicemailBoxSummary answer. List reply of ``VoicemailBoxSummary``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class MeetmeListComplete(AmiEvent, frozen=True):
     """End of a MeetmeList answer. List reply of ``MeetmeList``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class MeetmeListRoomsComplete(AmiEvent, frozen=True):
     """End of a MeetmeListRooms answer. List reply of ``MeetmeListRooms``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class DAHDIShowChannels(AmiEvent, frozen=True):
@@ -1265,7 +1265,7 @@ class DAHDIShowChannelsComplete(AmiEvent, frozen=True):
     """End of a DAHDIShowChannels answer. List reply of ``DAHDIShowChannels``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
     items: str | None = msgspec.field(default=None, name="Items")
 
 
@@ -1288,7 +1288,7 @@ class DAHDIShowStatusComplete(AmiEvent, frozen=True):
     """End of a DAHDIShowStatus answer. List reply of ``DAHDIShowStatus``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
     items: str | None = msgspec.field(default=None, name="Items")
 
 
@@ -1311,7 +1311,7 @@ class PeerlistComplete(AmiEvent, frozen=True):
     """End of an IAXpeerlist/IAXpeers answer. List reply of ``IAXpeerlist``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class RegistryEntry(AmiEvent, frozen=True):
@@ -1329,7 +1329,7 @@ class RegistrationsComplete(AmiEvent, frozen=True):
     """End of an IAXregistry answer. List reply of ``IAXregistry``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class PRIShowSpans(AmiEvent, frozen=True):
@@ -1347,7 +1347,7 @@ class PRIShowSpansComplete(AmiEvent, frozen=True):
     """End of a PRIShowSpans answer. List reply of ``PRIShowSpans``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class BridgeTechnologyListItem(AmiEvent, frozen=True):
@@ -1363,7 +1363,7 @@ class BridgeTechnologyListComplete(AmiEvent, frozen=True):
     """End of a BridgeTechnologyList answer. List reply of ``BridgeTechnologyList``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class ContactStatusDetailComplete(AmiEvent, frozen=True):
@@ -1373,14 +1373,14 @@ class ContactStatusDetailComplete(AmiEvent, frozen=True):
     """
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class ResourceListDetailComplete(AmiEvent, frozen=True):
     """End of a PJSIPShowResourceLists answer. List reply of ``PJSIPShowResourceLists``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class InboundSubscriptionDetailComplete(AmiEvent, frozen=True):
@@ -1390,7 +1390,7 @@ class InboundSubscriptionDetailComplete(AmiEvent, frozen=True):
     """
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class OutboundSubscriptionDetailComplete(AmiEvent, frozen=True):
@@ -1400,7 +1400,7 @@ class OutboundSubscriptionDetailComplete(AmiEvent, frozen=True):
     """
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
-    list_items: str | None = msgspec.field(default=None, name="ListItems")
+    list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
 class ChannelHungup(AmiEvent, frozen=True):

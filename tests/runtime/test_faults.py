@@ -17,6 +17,7 @@ from tracker.errors import (
     TrackerError,
 )
 from tracker.events.actions import CoreShowChannelsAction, PingAction
+from tracker.events.base import SessionStarted
 from tracker.runtime import AmiClient, Received, connect, run_simulator
 
 from ._support import HOST, expected_stream, silent_ami, tcp_server, url
@@ -200,3 +201,45 @@ async def test_frames_arriving_with_the_login_response_are_delivered() -> None:
                 assert client.connected
             nursery.cancel_scope.cancel()
     assert b"".join(r.frame.raw for r in got[2:]) == stream_bytes
+
+
+async def test_run_does_not_retry_a_refused_login() -> None:
+    with trio.fail_after(10):
+        async with run_simulator(FIXTURES / "basic.ami", secret="right") as sim:
+            client = AmiClient(url(sim.port, secret="wrong"), backoff_initial=0.01)
+            with pytest.raises(AuthenticationError):
+                await client.run()
+            with pytest.raises(AuthenticationError):
+                await drain(client, [])
+    assert len(sim.sessions) == 1
+
+
+async def test_run_retries_until_the_server_answers() -> None:
+    accepted = 0
+
+    async def flaky(stream: trio.SocketStream) -> None:
+        nonlocal accepted
+        accepted += 1
+        if accepted <= 2:
+            return  # hang up before the banner
+        await silent_ami(stream)
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            port = await tcp_server(nursery, flaky)
+            client = AmiClient(url(port), keepalive=None, backoff_initial=0.01, backoff_max=0.02)
+            await nursery.start(client.run)
+            assert client.connected
+            assert client.stats.connect_failures == 2
+            first = await client.receive_channel.receive()
+            assert first.envelope.item == SessionStarted(banner="Asterisk Call Manager/11.0.0")
+            nursery.cancel_scope.cancel()
+
+
+def test_backoff_grows_with_jitter_and_is_capped() -> None:
+    client = AmiClient("ami://u:s@127.0.0.1:1", backoff_initial=0.5, backoff_max=30.0)
+    for attempt, (low, high) in enumerate([(0.25, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, 4.0)]):
+        delays = {client._backoff(attempt) for _ in range(20)}
+        assert all(low <= d <= high for d in delays)
+        assert len(delays) > 1  # jittered
+    assert all(15.0 <= client._backoff(50) <= 30.0 for _ in range(20))

@@ -107,6 +107,7 @@ class AmiClient:
         buffer: int = 100_000,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
+        stable_after: float = 10.0,
         action_id_prefix: str = "tracker",
     ) -> None:
         self.target = parse_url(target) if isinstance(target, str) else target
@@ -118,6 +119,8 @@ class AmiClient:
         self.connect_timeout = connect_timeout
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.stable_after = stable_after
+        """A session that lasted this long resets the backoff (a flapping one does not)."""
         self._prefix = action_id_prefix
         self.stats = ClientStats()
         self._seq = 0
@@ -187,10 +190,14 @@ class AmiClient:
             await trio.aclose_forcefully(stream)
             raise
         self.stats.sessions += 1
-        self._session = session
         log.info("logged in to %s", self.target.redacted)
-        for frame in frames:
-            self._deliver(session, frame)
+        try:
+            for frame in frames:
+                self._deliver(session, frame)
+        except OverloadError:
+            await trio.aclose_forcefully(stream)
+            raise
+        self._session = session
         return session
 
     async def _login(self, s: _Session) -> list[Frame]:
@@ -436,11 +443,11 @@ class AmiClient:
                 except AuthenticationError as exc:
                     self._error = exc
                     raise
-                except (ConnectionLostError, RemoteProtocolError) as exc:
+                except (ConnectionLostError, RemoteProtocolError, OverloadError) as exc:
                     self.stats.connect_failures += 1
                     log.warning("AMI connect failed: %s", exc)
                 else:
-                    attempt = 0
+                    began = trio.current_time()
                     if not started:
                         started = True
                         self.session_started.set()
@@ -451,6 +458,8 @@ class AmiClient:
                         log.warning("AMI session ended: %s", exc)
                     if self.closing:
                         break
+                    if trio.current_time() - began >= self.stable_after:
+                        attempt = 0  # a session that lasted resets the backoff
                 delay = self._backoff(attempt)
                 attempt += 1
                 log.info("reconnecting to %s in %.2fs", self.target.redacted, delay)
@@ -459,7 +468,7 @@ class AmiClient:
             self._send_ch.close()
 
     def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter in [delay/2, delay]."""
+        """Exponential backoff with "equal jitter": a random delay in [d/2, d]."""
         delay = min(self.backoff_max, self.backoff_initial * 2.0 ** min(attempt, 30))
         return delay * (0.5 + random.random() / 2)
 

@@ -140,11 +140,19 @@ def test_every_captured_frame_decodes() -> None:
                 assert item.response == frame.headers[0][1]
                 assert item.action_id == frame.get("ActionID")
                 assert item.message == frame.get("Message")
+                assert item.output == frame.get_all("Output")
             elif frame.kind in (FrameKind.EVENT, FrameKind.LIST_ITEM):
                 assert isinstance(item, AmiEvent)
                 assert type(item) is EVENT_TYPES[frame.name]
     assert problems == []
     assert n > 35_000
+
+
+def test_command_output_lines() -> None:
+    responses = [decode_frame(f) for f in frames_of("lists.ami") if f.kind is FrameKind.RESPONSE]
+    outputs = [r.output for r in responses if isinstance(r, AmiResponse) and r.output]
+    assert len(outputs) == 3  # three Command actions
+    assert any(any("Asterisk 22.10.1" in line for line in out) for out in outputs)
 
 
 def test_typed_fields_equal_raw_headers() -> None:

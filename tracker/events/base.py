@@ -51,6 +51,8 @@ class AmiResponse(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     message: str | None = None
     event_list: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    output: list[str] = msgspec.field(default_factory=list)
+    """``Output:`` lines (``Command`` answers), in order; also kept in ``headers``."""
 
     @property
     def ok(self) -> bool:

@@ -186,24 +186,32 @@ def _unknown(name: str, headers: Headers) -> UnknownEvent:
 def _response(frame: Frame) -> AmiResponse:
     headers = frame.headers
     message = event_list = None
+    output: list[str] = []
     for k, v in headers:
         if k == "Message" and message is None:
             message = v
         elif k == "EventList" and event_list is None:
             event_list = v
+        elif k == "Output":
+            output.append(v)
     return AmiResponse(
         response=headers[0][1],
         action_id=frame.action_id,
         message=message,
         event_list=event_list,
         headers=headers,
+        output=output,
     )
+
+
+_EVENT = FrameKind.EVENT
+_LIST_ITEM = FrameKind.LIST_ITEM
 
 
 def decode_frame(frame: Frame) -> Item:
     """Typed item for one codec frame (never raises)."""
     kind = frame.kind
-    if kind is FrameKind.EVENT or kind is FrameKind.LIST_ITEM:
+    if kind is _EVENT or kind is _LIST_ITEM:
         return decode_headers(frame.headers)
     if kind is FrameKind.RESPONSE:
         return _response(frame)

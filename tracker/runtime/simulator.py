@@ -80,13 +80,20 @@ class AmiSimulator:
         self.events_only = events_only
         """Stream only ``Event:`` frames (not the capture's own responses and list replies)."""
         self.ssl_context = ssl_context
-        self.port: int | None = None
+        self._port: int | None = None
         self.sessions: list[SimSession] = []
         self.connected = trio.Event()
         """Set when the first client connects."""
 
     def __repr__(self) -> str:
-        return f"<AmiSimulator port={self.port} sessions={len(self.sessions)}>"
+        return f"<AmiSimulator port={self._port} sessions={len(self.sessions)}>"
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (once ``serve`` has started)."""
+        if self._port is None:
+            raise RuntimeError("the simulator is not listening yet")
+        return self._port
 
     # -- server ------------------------------------------------------------------------
     async def serve(
@@ -99,7 +106,7 @@ class AmiSimulator:
         """Listen until cancelled; ``nursery.start(sim.serve)`` returns the bound port."""
         listeners = await trio.open_tcp_listeners(port, host=host)
         bound = listeners[0].socket.getsockname()[1]
-        self.port = int(bound)
+        self._port = int(bound)
         log.info("AMI simulator listening on %s:%d", host, self.port)
         serve_listeners: list[trio.SocketListener] | list[trio.SSLListener[trio.SocketStream]]
         if self.ssl_context is not None:

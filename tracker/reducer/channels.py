@@ -596,6 +596,9 @@ _HANDLERS: dict[type[Any], Callable[[Context, Any], None]] = {
 
 EVENTS: frozenset[type[Any]] = frozenset(_HANDLERS)
 """The typed event classes this machine handles."""
+LIVE = _HANDLERS
+LIST: dict[type[Any], Callable[[Context, Any], None]] = {}
+"""List-reply items are reconciliation (resync), never live events for this machine."""
 
 
 def handle(ctx: Context, event: Any) -> None:

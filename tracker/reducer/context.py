@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..state import Anomaly, Change, World
 
 
 class Context:
-    __slots__ = ("at", "changes", "event_name", "list_item", "seq", "world")
+    __slots__ = ("at", "changes", "event", "list_item", "seq", "world")
 
     def __init__(self, world: World) -> None:
         self.world = world
         self.seq = -1
         self.at = 0.0
         self.list_item = False
-        self.event_name = ""
+        self.event: Any = None
+        """The item being folded."""
         self.changes: list[Change] = []
+
+    @property
+    def event_name(self) -> str:
+        return type(self.event).__name__ if self.event is not None else ""
 
     def emit(self, change: Change) -> None:
         self.changes.append(change)

@@ -228,6 +228,7 @@ _HANDLERS: dict[type[Any], Callable[[Context, Any], None]] = {
 
 EVENTS: frozenset[type[Any]] = frozenset(_HANDLERS)
 """The typed event classes this machine handles."""
+LIVE = LIST = _HANDLERS
 
 
 def handle(ctx: Context, event: Any) -> None:

@@ -51,6 +51,7 @@ def test_inspect_json_matches_independent_counts(
     assert s["events"] == dict(raw_event_counts(data))
     assert s["responses"] == truth["responses"]
     assert s["fallbacks"] == sum(truth["non_utf8_messages"].values())
+    assert s["fallback_frames"] == truth["non_utf8_messages"]
     assert s["anomalies"] == 0
     assert s["unknown"] == {}
     assert s["undecodable"] == {}

@@ -36,6 +36,7 @@ def summarize(frames: Iterable[Frame]) -> dict[str, Any]:
     unknown: Counter[str] = Counter()
     undecodable: Counter[str] = Counter()
     problems: Counter[str] = Counter()
+    fallback_frames: Counter[str] = Counter()
     total = fallbacks = 0
     banner: str | None = None
     for frame in frames:
@@ -44,6 +45,7 @@ def summarize(frames: Iterable[Frame]) -> dict[str, Any]:
         kinds[kind.value] += 1
         if frame.fallback:
             fallbacks += 1
+            fallback_frames[frame.name if kind is not FrameKind.ANOMALY else "(anomaly)"] += 1
         if kind is FrameKind.EVENT or kind is FrameKind.LIST_ITEM:
             name = frame.name
             events[name] += 1
@@ -70,6 +72,7 @@ def summarize(frames: Iterable[Frame]) -> dict[str, Any]:
         "unknown": dict(sorted(unknown.items())),
         "undecodable": dict(sorted(undecodable.items())),
         "fallbacks": fallbacks,
+        "fallback_frames": dict(sorted(fallback_frames.items())),
         "anomalies": sum(problems.values()),
         "anomaly_problems": dict(sorted(problems.items())),
     }
@@ -105,6 +108,7 @@ def render(path: str, s: dict[str, Any]) -> str:
     out += _table("response", s["responses"])
     out += _table("unknown event", s["unknown"])
     out += _table("undecodable event", s["undecodable"])
+    out += _table("latin-1 frame", s["fallback_frames"])
     out += _table("anomaly", s["anomaly_problems"])
     return "\n".join(out).rstrip() + "\n"
 

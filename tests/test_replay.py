@@ -8,6 +8,7 @@ import pytest
 
 from tests.helpers import FIXTURES
 from tracker.events import SessionStarted
+from tracker.query import active_calls, channels_of_call, summary, talking_pairs
 from tracker.replay import iter_envelopes, replay
 from tracker.state.world import SessionBegan
 
@@ -65,3 +66,23 @@ def test_session_began_change_per_banner() -> None:
     result = replay([FIXTURES / "md5_login.fail.ami"])
     assert result.changes == {"SessionBegan": 1}
     assert SessionBegan.__name__ in result.changes
+
+
+def test_query_who_talks_to_whom_mid_call() -> None:
+    """At a cut in basic: CEL's BRIDGE_ENTER rows name who is bridged with whom."""
+    with (FIXTURES / "basic.cel.csv").open(encoding="latin-1", newline="") as f:
+        cel = list(csv.reader(f))
+    entered = [r for r in cel if r[0] == "BRIDGE_ENTER"]
+    cut = max(float(r[1]) for r in entered) + 0.01
+    world = replay(FIXTURES / "basic.ami", until=cut).world
+    pairs = talking_pairs(world)
+    assert [(a.name, b.name) for a, b in pairs] == [(r[10], r[17]) for r in entered if r[17]]
+    (active,) = active_calls(world)
+    assert [ch.uniqueid for ch in active.legs] == sorted(
+        {r[15] for r in cel if r[0] == "CHAN_START"}, key=lambda u: int(u.split(".")[1])
+    )
+    assert [b.uniqueid for b in active.bridges] == [pairs[0][0].bridge]
+    assert channels_of_call(world, active.call.linkedid) == active.legs
+    assert channels_of_call(world, "nope") == []
+    counts = summary(world)
+    assert (counts["channels"], counts["bridges"], counts["calls_active"]) == (4, 1, 1)

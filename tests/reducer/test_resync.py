@@ -83,6 +83,8 @@ def test_late_session_equals_full_session_at_the_cut() -> None:
     assert bridge_keys(late) == bridge_keys(full)
     assert call_keys(late) == call_keys(full)
     assert all(ch.from_list for ch in late.channels.values())
+    pairs = {uid: ch.local_peer for uid, ch in late.channels.items()}
+    assert pairs == {uid: ch.local_peer for uid, ch in full.channels.items()}
 
 
 def test_late_session_later_events_are_not_anomalies() -> None:

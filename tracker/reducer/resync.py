@@ -32,6 +32,7 @@ from ..events import (
     StatusComplete,
 )
 from ..state.bridge import Bridge
+from ..state.channel import Channel
 from ..state.world import ListProgress, ListReconciled, SessionBegan
 from . import bridges, calls, channels
 from .context import Context
@@ -110,6 +111,7 @@ def _channel_item(ctx: Context, e: CoreShowChannel | Status | BridgeInfoChannel)
         )
         if ch.state == channels.UP:
             ch.answered = ch.created
+        _pair_local(ctx, ch)
     else:
         linkedid = e.linkedid
         if linkedid and linkedid != ch.linkedid:
@@ -123,6 +125,19 @@ def _channel_item(ctx: Context, e: CoreShowChannel | Status | BridgeInfoChannel)
         bridge = _bridge_placeholder(ctx, bid)
         bridges.enter(ctx, bridge, uid)
         calls.bridged(ctx, bridge, ch)
+
+
+def _pair_local(ctx: Context, ch: Channel) -> None:
+    """A listed ``Local/x@ctx-N;1`` finds its ``;2`` half by name (no LocalBridge was seen)."""
+    name = ch.name
+    if not name.startswith("Local/") or name[-2:] not in (";1", ";2"):
+        return
+    other = name[:-1] + ("2" if name[-1] == "1" else "1")
+    for peer in ctx.world.channels.values():
+        if peer.name == other and peer.local_peer is None:
+            peer.local_peer = ch.uniqueid
+            ch.local_peer = peer.uniqueid
+            return
 
 
 def _bridge_item(ctx: Context, e: BridgeListItem | BridgeInfoComplete) -> None:

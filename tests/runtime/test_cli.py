@@ -20,17 +20,7 @@ from tracker.runtime import connect, run_simulator
 from ._support import SECRET, USER, expected_stream, url
 
 REPO = FIXTURES.parent
-# Build a parser holding only these two sub-commands, so the test does not depend on others.
-RUNNER = (
-    "import argparse, sys\n"
-    "from tracker.cli import record, simulate\n"
-    "p = argparse.ArgumentParser()\n"
-    "sub = p.add_subparsers(required=True)\n"
-    "record.register(sub)\n"
-    "simulate.register(sub)\n"
-    "args = p.parse_args(sys.argv[1:])\n"
-    "sys.exit(args.func(args))\n"
-)
+CLI = [sys.executable, "-m", "tracker"]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -44,14 +34,14 @@ def test_subcommands_are_registered() -> None:
     assert {"record", "simulate"} <= set(SUBCOMMANDS)
 
 
-async def _record(*args: str) -> subprocess.CompletedProcess[bytes]:
+async def _record(*args: str, **env: str) -> subprocess.CompletedProcess[bytes]:
     return await trio.run_process(
-        [sys.executable, "-c", RUNNER, "record", *args],
+        [*CLI, "record", *args],
         capture_stdout=True,
         capture_stderr=True,
         check=False,
         cwd=REPO,
-        env=_env(),
+        env=_env(**env),
     )
 
 
@@ -78,8 +68,13 @@ async def test_record_until_server_closes(tmp_path: Path) -> None:
     out = tmp_path / "closed.ami"
     expected = expected_stream("encoding.ami")
     with trio.fail_after(30):
-        async with run_simulator(FIXTURES / "encoding.ami", close_at_end=True) as sim:
-            done = await _record("--ami", url(sim.port), "-o", str(out), "--events", "on")
+        async with run_simulator(
+            FIXTURES / "encoding.ami", secret=SECRET, close_at_end=True
+        ) as sim:
+            target = f"ami://{USER}@127.0.0.1:{sim.port}"  # secret from the environment
+            done = await _record(
+                "--ami", target, "-o", str(out), "--events", "on", AMI_SECRET=SECRET
+            )
     assert done.returncode == 0, done.stderr
     frames = list(iter_frames(out))
     assert [f.raw for f in frames[2:]] == [f.raw for f in expected]
@@ -99,7 +94,7 @@ async def test_record_bad_secret_fails(tmp_path: Path) -> None:
 
 async def test_simulate_serves_a_capture() -> None:
     expected = expected_stream("basic.ami")
-    cmd = [sys.executable, "-c", RUNNER, "simulate", str(FIXTURES / "basic.ami")]
+    cmd = [*CLI, "simulate", str(FIXTURES / "basic.ami")]
     cmd += ["--port", "0", "--fast", "--username", USER]
     proc = await trio.lowlevel.open_process(
         cmd, stdout=subprocess.PIPE, cwd=REPO, env=_env(AMI_SIMULATOR_SECRET=SECRET)
@@ -134,7 +129,7 @@ async def test_record_stops_on_ctrl_c(tmp_path: Path) -> None:
     expected = expected_stream("basic.ami")
     with trio.fail_after(30):
         async with run_simulator(FIXTURES / "basic.ami", secret=SECRET) as sim:
-            cmd = [sys.executable, "-c", RUNNER, "record", "--ami", url(sim.port), "-o", str(out)]
+            cmd = [*CLI, "record", "--ami", url(sim.port), "-o", str(out)]
             proc = await trio.lowlevel.open_process(cmd, cwd=REPO, env=_env())
             try:
                 await sim.connected.wait()

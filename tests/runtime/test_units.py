@@ -88,3 +88,10 @@ def test_script_without_sent_file_finds_lists_by_complete_event(tmp_path: Path) 
     assert answer.frames[1:] == (*items, complete)
     assert script.find_answer("Ping", ()) is None  # single answers need the .sent file
     assert len(script.stream) == len(expected_stream("lists.ami"))
+
+
+def test_parse_url_secret_from_elsewhere() -> None:
+    assert parse_url("ami://lab@h", secret="from-env").secret == "from-env"
+    assert parse_url("ami://lab:in-url@h", secret="from-env").secret == "in-url"
+    with pytest.raises(ValueError, match="AMI URL needs"):
+        parse_url("ami://lab@h")

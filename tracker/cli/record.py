@@ -8,6 +8,7 @@ session is then logged off (its ``Goodbye`` is recorded too).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from typing import BinaryIO
@@ -16,12 +17,19 @@ import trio
 
 from ..errors import TrackerError
 from ..runtime.client import AmiClient, connect
-from ..runtime.url import parse_url
+from ..runtime.url import AmiTarget, parse_url
+
+SECRET_ENV = "AMI_SECRET"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("record", help="record a raw AMI capture from a live server")
-    p.add_argument("--ami", required=True, metavar="URL", help="ami[s]://user:secret@host:port")
+    p.add_argument(
+        "--ami",
+        required=True,
+        metavar="URL",
+        help=f"ami[s]://user:secret@host:port (or user@host with the secret in ${SECRET_ENV})",
+    )
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="capture file to write")
     p.add_argument("--events", help="Login Events: value (on, off, or a class list)")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
@@ -51,8 +59,12 @@ async def _stop_on_signal(scope: trio.CancelScope) -> None:
             return
 
 
+def _target(args: argparse.Namespace) -> AmiTarget:
+    return parse_url(args.ami, secret=os.environ.get(SECRET_ENV))
+
+
 async def _record(args: argparse.Namespace, out: BinaryIO) -> _Writer:
-    target = parse_url(args.ami)
+    target = _target(args)
     writer = _Writer(out)
     options: dict[str, object] = {} if args.events is None else {"events": args.events}
     async with connect(target, **options) as client, trio.open_nursery() as nursery:
@@ -75,7 +87,7 @@ async def _record(args: argparse.Namespace, out: BinaryIO) -> _Writer:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        parse_url(args.ami)
+        _target(args)
     except ValueError as exc:
         print(f"ami-tracker record: {exc}", file=sys.stderr)
         return 2

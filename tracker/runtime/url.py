@@ -33,10 +33,11 @@ class AmiTarget:
         return self.redacted
 
 
-def parse_url(url: str) -> AmiTarget:
+def parse_url(url: str, *, secret: str | None = None) -> AmiTarget:
     """Parse ``ami[s]://user:secret@host[:port][?auth=md5&events=off]``.
 
-    Raises ``ValueError`` (never echoing the secret) when the URL is not usable.
+    ``secret`` is used when the URL has none (``ami://user@host``), so that it need not
+    appear on a command line. Raises ``ValueError`` (never echoing the secret).
     """
     parts = urlsplit(url)
     if parts.scheme not in ("ami", "amis"):
@@ -48,8 +49,9 @@ def parse_url(url: str) -> AmiTarget:
         raise ValueError("AMI URL has an invalid port") from None
     if not parts.hostname:
         raise ValueError("AMI URL has no host")
-    if parts.username is None or parts.password is None:
-        raise ValueError("AMI URL needs user:secret@")
+    password = parts.password if parts.password is not None else secret
+    if parts.username is None or password is None:
+        raise ValueError("AMI URL needs user:secret@ (or user@ and a separate secret)")
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     auth = query.get("auth", "plain").lower()
     if auth not in ("plain", "md5"):
@@ -58,7 +60,7 @@ def parse_url(url: str) -> AmiTarget:
         host=parts.hostname,
         port=port if port is not None else (DEFAULT_TLS_PORT if tls else DEFAULT_PORT),
         username=unquote(parts.username),
-        secret=unquote(parts.password),
+        secret=unquote(password) if parts.password is not None else password,
         tls=tls,
         auth=auth,
         events=query.get("events", "on"),

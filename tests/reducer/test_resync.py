@@ -26,6 +26,7 @@ from tracker.events.envelope import Envelope
 from tracker.reducer import Reducer
 from tracker.replay import iter_envelopes, replay
 from tracker.state import Anomaly, World
+from tracker.state.call import CallEnded
 from tracker.state.channel import ChannelHungUp
 from tracker.state.world import ListReconciled
 
@@ -132,6 +133,7 @@ def test_mid_run_list_closes_nothing_while_connected() -> None:
             elif type(c) is ChannelHungUp:
                 assert not c.ended_while_disconnected
     assert closed == []
+    assert reducer.world.lists == {}  # every list answer (QueueStatus too) was closed
 
 
 def test_list_after_a_gap_closes_what_ended_meanwhile() -> None:
@@ -148,12 +150,21 @@ def test_list_after_a_gap_closes_what_ended_meanwhile() -> None:
     hung_in_gap = {e.item.uniqueid for e in envs[gap_from:start] if type(e.item) is Hangup} & before
     assert len(hung_in_gap) > 20
     broken.apply(Envelope(gap_from, SessionStarted(banner="Asterisk Call Manager/11.0.0")))
+    calls_before = set(broken.world.calls)
     closed: set[str] = set()
+    ended: list[CallEnded] = []
     for env in envs[start : end + 1]:
         for c in broken.apply(env):
             if type(c) is ChannelHungUp and c.ended_while_disconnected:
                 closed.add(c.uniqueid)
+            elif type(c) is CallEnded:
+                ended.append(c)
     assert closed == hung_in_gap
+    # Calls whose every leg ended in the gap are closed by the list and say so.
+    disconnected = [c.record for c in ended if c.seq == end]
+    assert disconnected
+    assert all(r.ended_while_disconnected for r in disconnected)
+    assert {r.linkedid for r in disconnected} <= calls_before
     assert channel_keys(broken.world).keys() == channel_keys(full.world).keys()
     for uid, ch in broken.world.channels.items():
         other = full.world.channels[uid]

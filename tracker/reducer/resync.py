@@ -31,6 +31,7 @@ from ..events import (
     Status,
     StatusComplete,
 )
+from ..events.registry import EVENT_TYPES
 from ..state.bridge import Bridge
 from ..state.channel import Channel
 from ..state.world import ListProgress, ListReconciled, SessionBegan
@@ -39,6 +40,7 @@ from .context import Context
 
 CHANNELS = "channels"
 BRIDGES = "bridges"
+MAX_OPEN_LISTS = 64
 
 
 def _session(ctx: Context, e: SessionStarted) -> None:
@@ -51,7 +53,15 @@ def _session(ctx: Context, e: SessionStarted) -> None:
 
 def _response(ctx: Context, e: AmiResponse) -> None:
     if e.event_list == "start" and e.action_id is not None:
-        ctx.world.lists[e.action_id] = ListProgress(start_seq=ctx.seq)
+        lists = ctx.world.lists
+        lists[e.action_id] = ListProgress(start_seq=ctx.seq)
+        if len(lists) > MAX_OPEN_LISTS:  # a list whose end never came
+            del lists[next(iter(lists))]
+
+
+def _list_complete(ctx: Context, e: Any) -> None:
+    """Any other list's end: forget it (only channel and bridge lists are reconciled here)."""
+    ctx.world.lists.pop(e.action_id or "", None)
 
 
 def _progress(ctx: Context, e: Any, kind: str) -> ListProgress:
@@ -243,7 +253,13 @@ _HANDLERS: dict[type[Any], Callable[[Context, Any], None]] = {
 
 EVENTS: frozenset[type[Any]] = frozenset(_HANDLERS)
 """The typed event classes this machine handles."""
-LIVE = LIST = _HANDLERS
+LIVE = _HANDLERS
+LIST = dict(_HANDLERS)
+LIST.update(
+    (cls, _list_complete)
+    for name, cls in EVENT_TYPES.items()
+    if name.endswith("Complete") and cls not in _HANDLERS
+)
 
 
 def handle(ctx: Context, event: Any) -> None:

@@ -66,8 +66,7 @@ def _target(args: argparse.Namespace) -> AmiTarget:
 async def _record(args: argparse.Namespace, out: BinaryIO) -> _Writer:
     target = _target(args)
     writer = _Writer(out)
-    options: dict[str, object] = {} if args.events is None else {"events": args.events}
-    async with connect(target, **options) as client, trio.open_nursery() as nursery:
+    async with connect(target, events=args.events) as client, trio.open_nursery() as nursery:
         print(f"recording {target.redacted} to {args.output}", file=sys.stderr, flush=True)
         stop = trio.CancelScope()
         if args.duration is not None:

@@ -516,14 +516,33 @@ def _as_response(frame: Frame) -> AmiResponse:
 
 
 @asynccontextmanager
-async def connect(target: AmiTarget | str, **options: object) -> AsyncIterator[AmiClient]:
+async def connect(
+    target: AmiTarget | str,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    events: str | None = None,
+    keepalive: float | None = 20.0,
+    action_timeout: float = 10.0,
+    connect_timeout: float = 10.0,
+    buffer: int = 100_000,
+    action_id_prefix: str = "tracker",
+) -> AsyncIterator[AmiClient]:
     """One session: ``async with connect("ami://u:s@host") as client: ...``.
 
     Login failures raise here. If the connection is lost later, ``client.events()`` raises
     the reason after the buffered frames and ``send`` raises ``ConnectionLostError``.
-    Leaving the block sends ``Logoff``.
+    Leaving the block sends ``Logoff``. (Use ``AmiClient.run`` to reconnect automatically.)
     """
-    client = AmiClient(target, **options)  # type: ignore[arg-type]
+    client = AmiClient(
+        target,
+        ssl_context=ssl_context,
+        events=events,
+        keepalive=keepalive,
+        action_timeout=action_timeout,
+        connect_timeout=connect_timeout,
+        buffer=buffer,
+        action_id_prefix=action_id_prefix,
+    )
     session = await client._establish()
     try:
         async with trio.open_nursery() as nursery:

@@ -346,10 +346,25 @@ async def run_simulator(
     *,
     port: int = 0,
     host: str = "127.0.0.1",
-    **options: object,
+    username: str | None = None,
+    secret: str | None = None,
+    speed: float | None = None,
+    drop_after: int | None = None,
+    close_at_end: bool = False,
+    events_only: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[AmiSimulator]:
     """``async with run_simulator(path, secret=...) as sim:`` ... ``sim.port`` is bound."""
-    sim = AmiSimulator(capture, **options)  # type: ignore[arg-type]
+    sim = AmiSimulator(
+        capture,
+        username=username,
+        secret=secret,
+        speed=speed,
+        drop_after=drop_after,
+        close_at_end=close_at_end,
+        events_only=events_only,
+        ssl_context=ssl_context,
+    )
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(sim.serve, port, host)

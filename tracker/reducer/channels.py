@@ -437,7 +437,7 @@ def _hold(ctx: Context, e: Hold | Unhold) -> None:
     if ch is None:
         return
     on = isinstance(e, Hold)
-    music = getattr(e, "music_class", None) if on else None
+    music = e.music_class if isinstance(e, Hold) else None
     ch.on_hold = on
     ctx.emit(
         ChannelHold(seq=ctx.seq, at=ctx.at, uniqueid=ch.uniqueid, on_hold=on, music_class=music)
@@ -449,7 +449,7 @@ def _moh(ctx: Context, e: MusicOnHoldStart | MusicOnHoldStop) -> None:
     if ch is None:
         return
     on = isinstance(e, MusicOnHoldStart)
-    klass = (getattr(e, "class_", None) or getattr(e, "klass", None) or "") if on else None
+    klass = (e.class_ or "") if isinstance(e, MusicOnHoldStart) else None
     ch.moh_class = klass
     ctx.emit(
         ChannelMusicOnHold(

@@ -207,7 +207,7 @@ class FrameParser:
             self._pos = self._scan = len(buf)
             self._discarding = False
             return Frame(FrameKind.ANOMALY, raw, problem="incomplete frame at end of stream")
-        if self._discarding or pending > self.max_frame_size:
+        if (self._discarding and pending > 3) or pending > self.max_frame_size:
             # keep the bytes, but hand them out now so memory stays bounded
             keep = 3  # a terminator may straddle this boundary
             raw = bytes(buf[start : len(buf) - keep])

@@ -10,7 +10,7 @@ from tracker.ami import AmiConnection, Frame
 from tracker.capture import read_bytes
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-CAPTURES = sorted(p for p in FIXTURES.glob("*.ami")) + [FIXTURES / "load.ami.gz"]
+CAPTURES = [*sorted(p for p in FIXTURES.glob("*.ami")), FIXTURES / "load.ami.gz"]
 SMALL_CAPTURES = sorted(p for p in FIXTURES.glob("*.ami"))
 
 

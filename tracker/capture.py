@@ -30,7 +30,9 @@ def iter_chunks(path: str | Path, size: int = CHUNK) -> Iterator[bytes]:
 
 def iter_frames(path: str | Path, *, max_frame_size: int | None = None) -> Iterator[Frame]:
     """Every frame of a capture, with list replies classified, streaming in chunks."""
-    conn = AmiConnection() if max_frame_size is None else AmiConnection(max_frame_size=max_frame_size)
+    conn = (
+        AmiConnection() if max_frame_size is None else AmiConnection(max_frame_size=max_frame_size)
+    )
     for chunk in iter_chunks(path):
         conn.receive_data(chunk)
         yield from conn

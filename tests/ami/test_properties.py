@@ -15,7 +15,8 @@ VALUE = st.text(
 ).map(lambda v: v.strip(" ") if v.startswith(" ") else v)
 HEADER = st.tuples(KEY, VALUE)
 FRAME = st.tuples(
-    st.sampled_from(["Event", "Response"]), VALUE.filter(lambda v: v != "Follows"),
+    st.sampled_from(["Event", "Response"]),
+    VALUE.filter(lambda v: v != "Follows"),
     st.lists(HEADER, max_size=12),
 )
 

@@ -140,11 +140,10 @@ class AmiConnection:
         frame.kind = FrameKind.LIST_ITEM
         name = frame.name
         assert pending.response is not None
-        if pending.kind == "follow":
-            if pending.follow is None or name == pending.follow:
-                del self._open_lists[aid]
-                frame.completes = ActionResult(aid, pending.action, pending.response, [frame])
-                return
+        if pending.kind == "follow" and (pending.follow is None or name == pending.follow):
+            del self._open_lists[aid]
+            frame.completes = ActionResult(aid, pending.action, pending.response, [frame])
+            return
         if frame.get("EventList") == "Complete" or name == pending.complete_event:
             del self._open_lists[aid]
             frame.completes = ActionResult(

@@ -21,7 +21,7 @@ _LEGACY_END = "--END COMMAND--"
 
 
 def decode_text(body: bytes) -> tuple[str, bool]:
-    """Decode one frame's bytes: UTF-8, else latin-1 (which never fails). Returns (text, fallback)."""
+    """Decode one frame: UTF-8, else latin-1 (which never fails). Returns (text, fallback)."""
     try:
         return body.decode("utf-8"), False
     except UnicodeDecodeError:

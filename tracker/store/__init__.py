@@ -1,0 +1,3 @@
+"""Persistence (SQLAlchemy, blocking; run in worker threads by the runtime). Coming next."""
+
+from __future__ import annotations

@@ -7,6 +7,7 @@ header, responses ``AmiResponse``, the banner ``SessionStarted``.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from typing import cast
 
@@ -15,6 +16,7 @@ from ..events.base import AmiResponse, ProtocolAnomaly, SessionStarted, UnknownE
 from ..events.envelope import Item
 
 Decoder = Callable[[Frame], Item]
+log = logging.getLogger(__name__)
 
 
 def _vocabulary_decoder() -> Decoder | None:
@@ -47,8 +49,12 @@ _decoder: Decoder | None = None
 
 
 def decode(frame: Frame) -> Item:
-    """Typed item for ``frame`` (never raises for a frame the codec produced)."""
+    """Typed item for ``frame``; a decoder bug degrades to the fallback, never kills the reader."""
     global _decoder
     if _decoder is None:
         _decoder = _vocabulary_decoder() or fallback_decode
-    return _decoder(frame)
+    try:
+        return _decoder(frame)
+    except Exception:
+        log.exception("typed decoding failed for %r; using the generic item", frame)
+        return fallback_decode(frame)

@@ -22,11 +22,9 @@ def test_whole_and_random_chunks_agree(path: Path) -> None:
     assert not [f for f in reference if f.kind is FrameKind.ANOMALY]
 
 
-@pytest.mark.parametrize(
-    "name", ["basic.ami", "encoding.ami", "park.ami", "lists.ami", "md5_login.fail.ami"]
-)
-def test_one_byte_at_a_time(name: str) -> None:
-    data = load(SMALL_CAPTURES[0].parent / name)
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
+def test_one_byte_at_a_time(path: Path) -> None:
+    data = load(path)
     assert feed(data, bytewise(data)) == feed(data, whole(data))
 
 

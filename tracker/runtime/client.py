@@ -345,7 +345,11 @@ class AmiClient:
 
     # -- actions -------------------------------------------------------------------------
     async def _request(
-        self, s: _Session, spec: ActionSpec, time_limit: float | None
+        self,
+        s: _Session,
+        spec: ActionSpec,
+        time_limit: float | None,
+        sent: trio.Event | None = None,
     ) -> ActionResult:
         waiter = _Waiter()
         async with s.send_lock:
@@ -367,6 +371,8 @@ class AmiClient:
                 s.fail(error)
                 raise error from exc
         log.debug("sent %s (ActionID %s)", spec.name, aid)
+        if sent is not None:
+            sent.set()
         with trio.move_on_after(math.inf if time_limit is None else time_limit):
             await waiter.done.wait()
         if not waiter.done.is_set():
@@ -379,15 +385,24 @@ class AmiClient:
         return waiter.result
 
     async def request(
-        self, action: object, *, response: str | None = None, time_limit: float | None = None
+        self,
+        action: object,
+        *,
+        response: str | None = None,
+        time_limit: float | None = None,
+        sent: trio.Event | None = None,
     ) -> ActionResult:
-        """Send ``action``; return its complete answer as frames (``ActionResult``)."""
+        """Send ``action``; return its complete answer as frames (``ActionResult``).
+
+        ``sent`` is set once the action is written, so that callers can pipeline actions
+        in a known order without waiting for each answer.
+        """
         s = self._session
         if s is None:
             raise ConnectionLostError(f"not connected to {self.target.redacted}")
         spec = action_spec(action, response=response)
         return await self._request(
-            s, spec, self.action_timeout if time_limit is None else time_limit
+            s, spec, self.action_timeout if time_limit is None else time_limit, sent
         )
 
     async def send(self, action: object, *, time_limit: float | None = None) -> AmiResponse:
@@ -413,6 +428,12 @@ class AmiClient:
             await self._request(s, ActionSpec("Logoff"), time_limit)
         except ActionTimeoutError:
             s.cancel_scope.cancel()
+
+    def drop(self, reason: str) -> None:
+        """Abort the current session (``run()`` then reconnects with backoff)."""
+        s = self._session
+        if s is not None:
+            s.fail(ConnectionLostError(f"{self.target.redacted}: {reason}"))
 
     async def aclose(self) -> None:
         """Log off (best effort, bounded) and stop ``run()``; close the event channel."""

@@ -28,6 +28,9 @@ class RecordedAnswer:
     action_id: str
     frames: tuple[Frame, ...]
     """Response, then list items and the complete event (list actions)."""
+    position: int = -1
+    """Index in ``CaptureScript.stream`` of the answer's last frame (-1: before the stream).
+    The answer describes the PBX at that point of the capture."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +112,7 @@ def load_script(capture: str | Path) -> CaptureScript:
     if stream and stream[-1].kind is FrameKind.RESPONSE and stream[-1].name == "Goodbye":
         stream = stream[:-1]
 
+    index = {id(f): i - start for i, f in enumerate(frames)}
     by_complete = _list_actions_by_complete_event()
     by_name: dict[str, list[RecordedAnswer]] = {}
     for frame in frames:
@@ -124,7 +128,8 @@ def load_script(capture: str | Path) -> CaptureScript:
         parts = [result.response, *result.items]
         if result.complete is not None:
             parts.append(result.complete)
-        answer = RecordedAnswer(name, params, result.action_id, tuple(parts))
+        position = max(-1, index[id(parts[-1])])
+        answer = RecordedAnswer(name, params, result.action_id, tuple(parts), position)
         by_name.setdefault(name.lower(), []).append(answer)
     answers = {k: tuple(v) for k, v in by_name.items()}
     return CaptureScript(banner=banner, stream=tuple(stream), answers=answers)

@@ -5,7 +5,10 @@ Each connection gets the capture's banner, must log in (plaintext ``Secret`` or 
 does), then receives every captured frame after the capture's own login response, byte for
 byte, as fast as possible or at the recorded ``Timestamp`` pace divided by ``speed``.
 Meanwhile it answers ``Ping``, ``Logoff``, and any action the capture recorded an answer for
-(response + list items + complete event, re-addressed to the client's ActionID).
+(response + list items + complete event, re-addressed to the client's ActionID). A recorded
+answer describes the PBX at its point of the capture, so it is sent no earlier than the
+client's stream has reached that point (a list taken mid-capture is not served as the state at
+the start).
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ class SimSession:
     events: bool = True
     streamed: int = 0
     """Frames of the capture stream sent so far."""
+    position: int = 0
+    """Point of the capture stream reached: frames before it were sent (or skipped)."""
+    pending: list[tuple[int, bytes]] = dataclasses.field(default_factory=list)
+    """Answers (recorded position, bytes) waiting for the stream to reach their point."""
     actions: list[str] = dataclasses.field(default_factory=list)
     closed_by: str | None = None
     """``server`` (logoff answered, auth failure, drop, end of stream) or ``peer``."""
@@ -207,36 +214,52 @@ class AmiSimulator:
     async def _stream(
         self, send: Callable[[bytes], Awaitable[None]], session: SimSession, scope: trio.CancelScope
     ) -> None:
-        frames = self.script.stream
-        if self.events_only:
-            frames = tuple(f for f in frames if f.kind is FrameKind.EVENT)
-        limit = len(frames) if self.drop_after is None else min(self.drop_after, len(frames))
+        stream = self.script.stream
+        picks = [
+            i for i, f in enumerate(stream) if not self.events_only or f.kind is FrameKind.EVENT
+        ]
+        limit = len(picks) if self.drop_after is None else min(self.drop_after, len(picks))
+        bounds = sorted({a.position + 1 for v in self.script.answers.values() for a in v})
+        next_bound = 0
         start_clock = trio.current_time()
         first_ts: float | None = None
         batch: list[bytes] = []
         size = 0
-        for index in range(limit):
-            frame = frames[index]
+
+        async def reach(position: int) -> None:
+            """Flush the batch: the stream has reached ``position``; send due answers."""
+            nonlocal batch, size
+            session.position = max(session.position, position)
+            due = [data for at, data in session.pending if at < session.position]
+            session.pending = [(at, data) for at, data in session.pending if at >= session.position]
+            if batch or due:
+                await send(b"".join(batch + due))
+                batch, size = [], 0
+
+        for n in range(limit):
+            index = picks[n]
+            frame = stream[index]
+            if next_bound < len(bounds) and bounds[next_bound] <= index:
+                while next_bound < len(bounds) and bounds[next_bound] <= index:
+                    next_bound += 1
+                await reach(index)  # a recorded answer ends here: it may be due now
             if self.speed is not None:
                 ts = _timestamp(frame)
                 if ts is not None:
                     if first_ts is None:
                         first_ts = ts
                     due = start_clock + (ts - first_ts) / self.speed
-                    if due > trio.current_time() and batch:
-                        await send(b"".join(batch))
-                        batch, size = [], 0
+                    if due > trio.current_time():
+                        await reach(index)
                     await trio.sleep_until(due)
             batch.append(frame.raw)
             size += len(frame.raw)
-            session.streamed = index + 1
+            session.streamed = n + 1
             if size >= BATCH_BYTES:
-                await send(b"".join(batch))
-                batch, size = [], 0
-        if batch:
-            await send(b"".join(batch))
+                await reach(index + 1)
+        await reach(len(stream) if limit == len(picks) else picks[limit - 1] + 1)
         session.stream_done.set()
-        if self.drop_after is not None and self.drop_after <= len(frames):
+        if self.drop_after is not None and self.drop_after <= len(picks):
             session.closed_by, session.reason = "server", f"dropped after {limit} frames"
             scope.cancel()
         elif self.close_at_end:
@@ -277,7 +300,11 @@ class AmiSimulator:
                     await send(_response("Error", aid, ("Message", msg)))
                 else:
                     old = answer.action_id
-                    await send(b"".join(with_action_id(f.raw, old, aid) for f in answer.frames))
+                    data = b"".join(with_action_id(f.raw, old, aid) for f in answer.frames)
+                    if answer.position >= session.position and not session.stream_done.is_set():
+                        session.pending.append((answer.position, data))  # sent by _stream
+                    else:
+                        await send(data)
 
 
 class _Actions:

@@ -1,0 +1,411 @@
+"""The live tracker: AMI client -> fold -> change batches, with a resync after every (re)connect.
+
+One nursery runs the reconnecting ``AmiClient``, a fold task and, per session, a resync task::
+
+    async with open_tracker("ami://user:secret@pbx") as tracker:   # logged in and synced
+        with tracker.subscribe() as changes:
+            async for batch in changes: ...
+        tracker.world, tracker.snapshot(), tracker.active_calls()
+
+The fold task applies every ``Received.envelope`` in received order (list answers included: the
+fold treats list items as reconciliation) and publishes the change records in batches. Each
+subscriber has its own bounded buffer filled with ``send_nowait``: a slow subscriber loses
+batches (counted, and flagged on the next batch it gets) and never stalls the fold or the
+reader (DESIGN.md decision 4; only the reader's own buffer overflowing drops the connection).
+
+Event time: the fold's clock follows Asterisk's ``Timestamp`` headers. The local receive time
+is passed to the fold only in a session whose live events carry no ``Timestamp``
+(``timestampevents = no``); otherwise the two clocks would be mixed (responses and list items
+have no ``Timestamp``), and a live fold would differ from an offline replay of the same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import NamedTuple
+
+import trio
+
+from ..errors import ActionTimeoutError, ConnectionLostError, TrackerError
+from ..events.base import AmiEvent, SessionStarted
+from ..events.envelope import Envelope
+from ..query import ActiveCall, active_calls, summary
+from ..reducer import Reducer
+from ..state import Anomaly, Change, World, snapshot
+from ..state.call import CallEnded
+from ._groups import single
+from .client import AmiClient, Received
+from .resync import ResyncReport, resync
+from .url import AmiTarget
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 512
+"""Envelopes folded per published batch at most (a batch is whatever was buffered)."""
+_UNSTAMPED_OK = frozenset({"FullyBooted"})
+"""Live events Asterisk sends without ``Timestamp`` even with ``timestampevents = yes``."""
+
+
+class ChangeBatch(NamedTuple):
+    """Change records of consecutive frames ``first_seq..last_seq`` (inclusive)."""
+
+    first_seq: int
+    last_seq: int
+    changes: tuple[Change, ...]
+    dropped: int = 0
+    """Batches this subscriber lost just before this one (0: no gap)."""
+
+
+@dataclasses.dataclass
+class TrackerStats:
+    frames: int = 0
+    """Envelopes folded (every received frame, across sessions)."""
+    changes: int = 0
+    batches: int = 0
+    calls_ended: int = 0
+    anomalies: int = 0
+    sessions: int = 0
+    """AMI sessions seen (banners folded)."""
+    disconnects: int = 0
+    """Sessions that ended and were followed by a new one."""
+    resyncs: int = 0
+    """Resyncs completed (every action answered)."""
+    resync_failures: int = 0
+    resync_actions: int = 0
+    resync_errors: int = 0
+    """``Response: Error`` answers to resync actions (counted as answered)."""
+    last_resync: ResyncReport | None = None
+    subscriber_overflows: int = 0
+    """Batches dropped because a subscriber's buffer was full."""
+
+
+class Subscription:
+    """A bounded stream of ``ChangeBatch``; iterate it, close it (or use ``with``) when done."""
+
+    def __init__(self, tracker: Tracker, buffer: int) -> None:
+        self._tracker = tracker
+        self._send, self._recv = trio.open_memory_channel[ChangeBatch](buffer)
+        self.dropped = 0
+        """Batches lost so far because this subscriber was too slow."""
+        self._pending_gap = 0
+
+    def _offer(self, batch: ChangeBatch) -> bool:
+        """Queue ``batch`` without waiting; False when the subscriber is gone."""
+        if self._pending_gap:
+            batch = batch._replace(dropped=self._pending_gap)
+        try:
+            self._send.send_nowait(batch)
+        except trio.WouldBlock:
+            self.dropped += 1
+            self._pending_gap += 1
+            self._tracker.stats.subscriber_overflows += 1
+            return True
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        self._pending_gap = 0
+        return True
+
+    def _end(self) -> None:
+        self._send.close()
+
+    def close(self) -> None:
+        self._tracker._subscribers.discard(self)
+        self._recv.close()
+        self._send.close()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> ChangeBatch:
+        try:
+            return await self._recv.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+
+class Tracker:
+    """Live call state of one Asterisk. ``world`` is the fold's own World: read it, never
+    mutate it, and copy it (``snapshot()``) to keep it across a checkpoint."""
+
+    def __init__(
+        self,
+        client: AmiClient,
+        *,
+        resync: bool = True,
+        resync_timeout: float | None = None,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self.client = client
+        self.resync_enabled = resync
+        self.resync_timeout = resync_timeout
+        self.max_batch = max_batch
+        self.stats = TrackerStats()
+        self._reducer = Reducer()
+        self._subscribers: set[Subscription] = set()
+        self._synced = trio.Event()
+        self._first_synced = self._synced
+        self._resync_scope: trio.CancelScope | None = None
+        self._nursery: trio.Nursery | None = None
+        self._client_scope = trio.CancelScope()
+        self._use_received = False
+        self._seq_waiters: list[tuple[int, trio.Event]] = []
+        self._last_seq = -1
+        self.closed = trio.Event()
+        """Set when the fold has consumed the last frame and the tracker stopped."""
+
+    def __repr__(self) -> str:
+        return f"<Tracker {self.client.target.redacted} frames={self.stats.frames}>"
+
+    # -- read-only views -----------------------------------------------------------------
+    @property
+    def world(self) -> World:
+        return self._reducer.world
+
+    def snapshot(self) -> World:
+        """An independent copy of the current World."""
+        return snapshot(self._reducer.world)
+
+    def summary(self) -> dict[str, int]:
+        return summary(self._reducer.world)
+
+    def active_calls(self) -> list[ActiveCall]:
+        return active_calls(self._reducer.world)
+
+    @property
+    def synced(self) -> trio.Event:
+        """Set once the current session's resync is complete (a new Event per session)."""
+        return self._synced
+
+    @property
+    def last_seq(self) -> int:
+        """Seq of the last envelope folded."""
+        return self._last_seq
+
+    def subscribe(self, buffer: int = 1024) -> Subscription:
+        """Change batches from now on, buffered up to ``buffer`` batches (then dropped)."""
+        sub = Subscription(self, buffer)
+        if self.closed.is_set():
+            sub._end()
+        else:
+            self._subscribers.add(sub)
+        return sub
+
+    async def wait_folded(self, seq: int) -> None:
+        """Return once the envelope ``seq`` (or a later one) has been folded."""
+        if self._last_seq >= seq or self.closed.is_set():
+            return
+        event = trio.Event()
+        self._seq_waiters.append((seq, event))
+        await event.wait()
+
+    # -- running -------------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run until ``aclose()``; ``started`` once logged in and the first resync is done."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._fold_loop, nursery.cancel_scope)
+                await nursery.start(self._run_client)
+                if self.resync_enabled:
+                    await self._first_synced.wait()
+                task_status.started()
+        finally:
+            self._finish()
+
+    async def _run_client(self, *, task_status: trio.TaskStatus[None]) -> None:
+        with self._client_scope:
+            await self.client.run(task_status=task_status)
+
+    async def aclose(self) -> None:
+        """Log off (bounded), let the fold consume what was received, and stop."""
+        await self.client.aclose()
+        self._client_scope.cancel()  # the client may sit in a reconnect backoff
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            await self.closed.wait()
+
+    def _finish(self) -> None:
+        if self._resync_scope is not None:
+            self._resync_scope.cancel()
+        for sub in list(self._subscribers):
+            sub._end()
+        self._subscribers.clear()
+        for _, event in self._seq_waiters:
+            event.set()
+        self._seq_waiters.clear()
+        self.closed.set()
+
+    # -- the fold ------------------------------------------------------------------------
+    async def _fold_loop(self, scope: trio.CancelScope) -> None:
+        recv = self.client.receive_channel
+        while True:
+            try:
+                batch = [await recv.receive()]
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(recv.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                    break
+            self._fold(batch)
+        self._finish()
+        scope.cancel()
+
+    def _fold(self, batch: list[Received]) -> None:
+        reducer = self._reducer
+        stats = self.stats
+        changes: list[Change] = []
+        for received in batch:
+            env = self._timed(received.envelope)
+            if type(env.item) is SessionStarted:
+                self._session_started()
+            for change in reducer.apply(env):
+                changes.append(change)
+                kind = type(change)
+                if kind is CallEnded:
+                    stats.calls_ended += 1
+                elif kind is Anomaly:
+                    stats.anomalies += 1
+            stats.frames += 1
+            self._last_seq = env.seq
+        first, last = batch[0].envelope.seq, batch[-1].envelope.seq
+        if changes:
+            stats.changes += len(changes)
+            stats.batches += 1
+            out = ChangeBatch(first, last, tuple(changes))
+            for sub in list(self._subscribers):
+                if not sub._offer(out):
+                    self._subscribers.discard(sub)
+        if self._seq_waiters:
+            waiting = []
+            for seq, event in self._seq_waiters:
+                if seq <= last:
+                    event.set()
+                else:
+                    waiting.append((seq, event))
+            self._seq_waiters = waiting
+
+    def _timed(self, env: Envelope) -> Envelope:
+        """Keep ``received_at`` only in sessions whose live events have no Timestamp."""
+        if self._use_received or env.received_at is None:
+            return env
+        item = env.item
+        if (
+            not env.list_item
+            and isinstance(item, AmiEvent)
+            and item.timestamp is None
+            and type(item).__name__ not in _UNSTAMPED_OK
+        ):
+            self._use_received = True
+            return env
+        return env._replace(received_at=None)
+
+    # -- sessions and resync -------------------------------------------------------------
+    def _session_started(self) -> None:
+        stats = self.stats
+        stats.sessions += 1
+        if stats.sessions > 1:
+            stats.disconnects += 1
+            self._synced = trio.Event()
+        self._use_received = False
+        if self._resync_scope is not None:
+            self._resync_scope.cancel()  # the previous session's resync is moot
+            self._resync_scope = None
+        if not self.resync_enabled:
+            self._synced.set()
+            return
+        assert self._nursery is not None
+        scope = self._resync_scope = trio.CancelScope()
+        self._nursery.start_soon(self._resync, scope, self._synced)
+
+    async def _resync(self, scope: trio.CancelScope, synced: trio.Event) -> None:
+        with scope:
+            try:
+                report = await resync(self.client, time_limit=self.resync_timeout)
+            except ActionTimeoutError as exc:
+                self.stats.resync_failures += 1
+                log.warning("resync failed (%s): dropping the session to start over", exc)
+                self.client.drop("resync unanswered")
+                return
+            except ConnectionLostError as exc:
+                self.stats.resync_failures += 1
+                log.info("resync interrupted: %s", exc)
+                return
+            stats = self.stats
+            stats.resync_actions += len(report.actions)
+            stats.resync_errors += len(report.errors)
+            stats.last_resync = report
+            # every answer was delivered before its waiter woke: wait until it is folded too
+            await self.wait_folded(self.client.stats.frames - 1)
+            stats.resyncs += 1
+            synced.set()
+
+
+@asynccontextmanager
+async def open_tracker(
+    target: AmiTarget | str,
+    *,
+    resync: bool = True,
+    resync_timeout: float | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    events: str | None = None,
+    keepalive: float | None = 20.0,
+    action_timeout: float = 10.0,
+    connect_timeout: float = 10.0,
+    buffer: int = 100_000,
+    backoff_initial: float = 0.5,
+    backoff_max: float = 30.0,
+) -> AsyncIterator[Tracker]:
+    """``async with open_tracker(url) as tracker:`` returns once logged in and resynced.
+
+    Leaving the block logs off and waits (bounded) for the fold to consume what was received.
+    A refused login raises ``AuthenticationError`` here.
+    """
+    client = AmiClient(
+        target,
+        ssl_context=ssl_context,
+        events=events,
+        keepalive=keepalive,
+        action_timeout=action_timeout,
+        connect_timeout=connect_timeout,
+        buffer=buffer,
+        backoff_initial=backoff_initial,
+        backoff_max=backoff_max,
+    )
+    tracker = Tracker(client, resync=resync, resync_timeout=resync_timeout)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(tracker.run)
+            try:
+                yield tracker
+            finally:
+                await tracker.aclose()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise single(group) from None
+
+
+__all__ = [
+    "ChangeBatch",
+    "Subscription",
+    "Tracker",
+    "TrackerError",
+    "TrackerStats",
+    "open_tracker",
+]

@@ -100,6 +100,44 @@ def build_frame(raw: bytes, body: bytes) -> Frame:
     return Frame(kind, raw, headers, fallback=fallback, action_id=action_id)  # type: ignore[arg-type]
 
 
+def _build_terminated(raw: bytes) -> Frame:
+    """``build_frame(raw, raw[:-4])`` for a ``raw`` ending in the terminator, faster.
+
+    The hot path of the framer: the whole ``raw`` is decoded (the terminator is ASCII, so
+    validity is the same as the body's) and a frame whose lines all contain ``": "`` and whose
+    line breaks are all CRLF is split with one count, one split and one partition per line;
+    anything else goes through :func:`build_frame`.
+    """
+    try:
+        text = raw.decode("utf-8")
+        fallback = False
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+        fallback = True
+    lines = text.split("\r\n")
+    # lines ends with ["", ""] (the terminator); bare LFs anywhere -> slow path
+    if text.count("\n") != len(lines) - 1:
+        return build_frame(raw, raw[:-4])
+    del lines[-2:]
+    headers = []
+    append = headers.append
+    for line in lines:
+        key, sep, value = line.partition(": ")
+        if not sep:
+            return build_frame(raw, raw[:-4])
+        append((key, value))
+    kind = _KIND_BY_FIRST_KEY.get(headers[0][0])
+    if kind is None:
+        return build_frame(raw, raw[:-4])
+    # the first line is Event:/Response:/Action:, so an ActionID header starts after a CRLF
+    at = text.find("\r\nActionID: ")
+    if at < 0:
+        return Frame(kind, raw, tuple(headers), fallback=fallback)
+    at += 12
+    action_id = text[at : text.index("\r\n", at)]
+    return Frame(kind, raw, tuple(headers), fallback=fallback, action_id=action_id)
+
+
 class FrameParser:
     """Resumable framer. ``feed(bytes)`` then call ``next_frame()`` until it returns None.
 
@@ -162,7 +200,7 @@ class FrameParser:
             return Frame(
                 FrameKind.ANOMALY, raw, problem=f"frame larger than {self.max_frame_size} bytes"
             )
-        return build_frame(raw, raw[:-4])
+        return _build_terminated(raw)
 
     def _next_banner(self) -> Frame | None:
         buf = self._buf

@@ -242,7 +242,8 @@ class AmiSimulator:
             if next_bound < len(bounds) and bounds[next_bound] <= index:
                 while next_bound < len(bounds) and bounds[next_bound] <= index:
                     next_bound += 1
-                await reach(index)  # a recorded answer ends here: it may be due now
+                if session.pending:
+                    await reach(index)  # a recorded answer ends here: it may be due now
             if self.speed is not None:
                 ts = _timestamp(frame)
                 if ts is not None:

@@ -11,6 +11,8 @@ from .frame import Frame, FrameKind, Headers
 
 TERMINATOR = b"\r\n\r\n"
 DEFAULT_MAX_FRAME_SIZE = 1 << 20
+_LINE_CACHE_SIZE = 8192
+"""Distinct header lines a parser remembers (then it starts afresh): bounds its memory."""
 
 _KIND_BY_FIRST_KEY = {
     "Event": FrameKind.EVENT,
@@ -100,13 +102,14 @@ def build_frame(raw: bytes, body: bytes) -> Frame:
     return Frame(kind, raw, headers, fallback=fallback, action_id=action_id)  # type: ignore[arg-type]
 
 
-def _build_terminated(raw: bytes) -> Frame:
+def _build_terminated(raw: bytes, cache: dict[str, tuple[str, str]]) -> Frame:
     """``build_frame(raw, raw[:-4])`` for a ``raw`` ending in the terminator, faster.
 
     The hot path of the framer: the whole ``raw`` is decoded (the terminator is ASCII, so
-    validity is the same as the body's) and a frame whose lines all contain ``": "`` and whose
-    line breaks are all CRLF is split with one count, one split and one partition per line;
-    anything else goes through :func:`build_frame`.
+    validity is the same as the body's); a frame whose line breaks are all CRLF and whose
+    lines all contain ``": "`` is split with one count, one split and, per line, a lookup in
+    ``cache`` (header lines repeat a lot: ``Privilege: call,all``, ``Context: phones``), or a
+    partition on a miss. Anything else goes through :func:`build_frame`.
     """
     try:
         text = raw.decode("utf-8")
@@ -119,23 +122,32 @@ def _build_terminated(raw: bytes) -> Frame:
     if text.count("\n") != len(lines) - 1:
         return build_frame(raw, raw[:-4])
     del lines[-2:]
-    headers = []
-    append = headers.append
-    for line in lines:
-        key, sep, value = line.partition(": ")
-        if not sep:
-            return build_frame(raw, raw[:-4])
-        append((key, value))
+    found = list(map(cache.get, lines))
+    misses = found.count(None)
+    if misses:
+        i = -1
+        for _ in range(misses):
+            i = found.index(None, i + 1)
+            line = lines[i]
+            key, sep, value = line.partition(": ")
+            if not sep:
+                return build_frame(raw, raw[:-4])
+            found[i] = pair = (key, value)
+            if key != "Timestamp":
+                cache[line] = pair
+        if len(cache) > _LINE_CACHE_SIZE:
+            cache.clear()
+    headers: Headers = tuple(found)  # type: ignore[arg-type]
     kind = _KIND_BY_FIRST_KEY.get(headers[0][0])
     if kind is None:
         return build_frame(raw, raw[:-4])
     # the first line is Event:/Response:/Action:, so an ActionID header starts after a CRLF
     at = text.find("\r\nActionID: ")
     if at < 0:
-        return Frame(kind, raw, tuple(headers), fallback=fallback)
+        return Frame(kind, raw, headers, fallback=fallback)
     at += 12
     action_id = text[at : text.index("\r\n", at)]
-    return Frame(kind, raw, tuple(headers), fallback=fallback, action_id=action_id)
+    return Frame(kind, raw, headers, fallback=fallback, action_id=action_id)
 
 
 class FrameParser:
@@ -154,6 +166,7 @@ class FrameParser:
         self._await_banner = expect_banner
         self._discarding = False  # inside an oversized frame: skip to the next terminator
         self._eof = False
+        self._lines: dict[str, tuple[str, str]] = {}  # header line -> (key, value)
         self.bytes_received = 0
 
     @property
@@ -200,7 +213,7 @@ class FrameParser:
             return Frame(
                 FrameKind.ANOMALY, raw, problem=f"frame larger than {self.max_frame_size} bytes"
             )
-        return _build_terminated(raw)
+        return _build_terminated(raw, self._lines)
 
     def _next_banner(self) -> Frame | None:
         buf = self._buf

@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-SUBCOMMANDS: tuple[str, ...] = ("inspect", "record", "simulate", "replay", "calls")
+SUBCOMMANDS: tuple[str, ...] = ("inspect", "record", "simulate", "replay", "calls", "watch", "demo")
 """Modules under tracker.cli, in help order."""
 
 

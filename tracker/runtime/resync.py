@@ -17,6 +17,7 @@ from functools import partial
 import trio
 
 from ..ami import ActionResult
+from ..errors import ActionTimeoutError, TrackerError
 from ..events.action_base import AmiAction
 from ..events.actions import (
     BridgeInfoAction,
@@ -27,6 +28,7 @@ from ..events.actions import (
     ParkedCallsAction,
     QueueStatusAction,
 )
+from ._groups import leaves
 from .client import AmiClient
 
 log = logging.getLogger(__name__)
@@ -101,17 +103,24 @@ async def resync(client: AmiClient, *, time_limit: float | None = None) -> Resyn
         for room in report.rooms:
             await _ask(client, ConfbridgeListAction(conference=room), report, time_limit)
 
-    async with trio.open_nursery() as nursery:
-        for start in (
-            partial(ask, CoreShowChannelsAction()),
-            bridges,
-            partial(ask, QueueStatusAction()),
-            rooms,
-            partial(ask, ParkedCallsAction()),
-        ):
-            sent = trio.Event()
-            nursery.start_soon(start, sent)
-            await sent.wait()  # keep the order on the wire
+    try:
+        async with trio.open_nursery() as nursery:
+            for start in (
+                partial(ask, CoreShowChannelsAction()),
+                bridges,
+                partial(ask, QueueStatusAction()),
+                rooms,
+                partial(ask, ParkedCallsAction()),
+            ):
+                sent = trio.Event()
+                nursery.start_soon(start, sent)
+                await sent.wait()  # keep the order on the wire
+    except BaseExceptionGroup as group:
+        errors = leaves(group)
+        if not all(isinstance(e, TrackerError) for e in errors):
+            raise
+        timeouts = [e for e in errors if isinstance(e, ActionTimeoutError)]
+        raise (timeouts or errors)[0] from None
     report.seconds = trio.current_time() - began
     log.info(
         "resync: %d actions answered (%d errors, %d items) in %.3fs",

@@ -159,7 +159,9 @@ class Tracker:
         self._reducer = Reducer()
         self._subscribers: set[Subscription] = set()
         self._synced = trio.Event()
-        self._first_synced = self._synced
+        self._ever_synced = trio.Event()
+        self._sync_progress = trio.Event()
+        self._synced_session = 0
         self._resync_scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
         self._client_scope = trio.CancelScope()
@@ -206,6 +208,12 @@ class Tracker:
             self._subscribers.add(sub)
         return sub
 
+    async def wait_synced(self, session: int = 1) -> None:
+        """Return once the state is synced in AMI session ``session`` (1 = the first) or a
+        later one; e.g. ``wait_synced(2)`` after a first reconnect."""
+        while self._synced_session < session and not self.closed.is_set():
+            await self._sync_progress.wait()
+
     async def wait_folded(self, seq: int) -> None:
         """Return once the envelope ``seq`` (or a later one) has been folded."""
         if self._last_seq >= seq or self.closed.is_set():
@@ -216,14 +224,14 @@ class Tracker:
 
     # -- running -------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run until ``aclose()``; ``started`` once logged in and the first resync is done."""
+        """Run until ``aclose()``; ``started`` once logged in and a first resync is done."""
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._fold_loop, nursery.cancel_scope)
                 await nursery.start(self._run_client)
                 if self.resync_enabled:
-                    await self._first_synced.wait()
+                    await self._ever_synced.wait()
                 task_status.started()
         finally:
             self._finish()
@@ -249,6 +257,7 @@ class Tracker:
             event.set()
         self._seq_waiters.clear()
         self.closed.set()
+        self._sync_progress.set()
 
     # -- the fold ------------------------------------------------------------------------
     async def _fold_loop(self, scope: trio.CancelScope) -> None:
@@ -328,13 +337,15 @@ class Tracker:
             self._resync_scope.cancel()  # the previous session's resync is moot
             self._resync_scope = None
         if not self.resync_enabled:
+            self._synced_session = stats.sessions
             self._synced.set()
+            self._ever_synced.set()
             return
         assert self._nursery is not None
         scope = self._resync_scope = trio.CancelScope()
-        self._nursery.start_soon(self._resync, scope, self._synced)
+        self._nursery.start_soon(self._resync, scope, self._synced, stats.sessions)
 
-    async def _resync(self, scope: trio.CancelScope, synced: trio.Event) -> None:
+    async def _resync(self, scope: trio.CancelScope, synced: trio.Event, session: int) -> None:
         with scope:
             try:
                 report = await resync(self.client, time_limit=self.resync_timeout)
@@ -354,7 +365,11 @@ class Tracker:
             # every answer was delivered before its waiter woke: wait until it is folded too
             await self.wait_folded(self.client.stats.frames - 1)
             stats.resyncs += 1
+            self._synced_session = session
             synced.set()
+            self._ever_synced.set()
+            progress, self._sync_progress = self._sync_progress, trio.Event()
+            progress.set()
 
 
 @asynccontextmanager

@@ -1,0 +1,232 @@
+"""The live Tracker over real TCP against the capture simulator: live == replay, resync,
+reconnect, slow subscribers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import msgspec
+import pytest
+import trio
+
+from tests.helpers import FIXTURES
+from tracker.ami import Frame, FrameKind
+from tracker.capture import iter_frames
+from tracker.replay import replay
+from tracker.runtime import AmiClient, AmiSimulator, run_simulator
+from tracker.runtime.tracker import ChangeBatch, Subscription, Tracker, open_tracker
+from tracker.state import Change, encode_world
+from tracker.state.call import Call, CallEnded
+from tracker.state.world import ListReconciled
+
+from ._support import SECRET, USER, url
+
+RESYNC_ORDER = [
+    "CoreShowChannels",
+    "BridgeList",
+    "QueueStatus",
+    "ConfbridgeListRooms",
+    "ParkedCalls",
+]
+
+
+def _recorded(name: str, action_id: str, event: str) -> list[Frame]:
+    """List items the capture recorded in answer to ``action_id`` (the ground truth)."""
+    return [
+        f
+        for f in iter_frames(FIXTURES / name)
+        if f.kind is FrameKind.LIST_ITEM and f.action_id == action_id and f.name == event
+    ]
+
+
+def _values(frames: list[Frame], header: str) -> set[str]:
+    return {v for f in frames if (v := f.get(header))}
+
+
+async def _collect(sub: Subscription, into: list[ChangeBatch]) -> None:
+    async for batch in sub:
+        into.append(batch)
+
+
+def _changes(batches: list[ChangeBatch]) -> list[Change]:
+    return [c for b in batches for c in b.changes]
+
+
+def _records(batches: list[ChangeBatch]) -> list[Call]:
+    return [c.record for c in _changes(batches) if isinstance(c, CallEnded)]
+
+
+@asynccontextmanager
+async def _running(tracker: Tracker, *, wait: bool = True) -> AsyncIterator[list[ChangeBatch]]:
+    """Run ``tracker`` with a large subscriber attached before connecting; log off at exit.
+    ``wait``: enter once logged in and synced (else at once)."""
+    batches: list[ChangeBatch] = []
+    async with trio.open_nursery() as nursery:
+        sub = tracker.subscribe(buffer=1_000_000)
+        nursery.start_soon(_collect, sub, batches)
+        if wait:
+            await nursery.start(tracker.run)
+        else:
+            nursery.start_soon(tracker.run)
+        yield batches
+        await tracker.aclose()
+
+
+@pytest.mark.parametrize("name", ["basic.ami", "queue.ami", "transfers.ami", "load.ami.gz"])
+async def test_live_fold_equals_replay(name: str) -> None:
+    """The same bytes folded live over TCP and offline give the identical World and records.
+
+    Nothing needs normalising: the simulator sends the capture's frames byte for byte after
+    its own login answer (which folds like the capture's), the session ends with our Logoff's
+    Goodbye (the capture ends with its own), and the tracker hands the fold the local receive
+    time only in sessions whose live events carry no Timestamp -- these all do, so, as in
+    replay, only Asterisk's Timestamps move the clock. Resync is off here because its answers
+    are extra frames (they shift every later seq); resync is tested below.
+    """
+    expected = replay(FIXTURES / name)
+    with trio.fail_after(45):
+        async with run_simulator(FIXTURES / name, username=USER, secret=SECRET) as sim:
+            client = AmiClient(url(sim.port), keepalive=None)
+            tracker = Tracker(client, resync=False)
+            async with _running(tracker) as batches:
+                await sim.connected.wait()
+                await sim.sessions[0].stream_done.wait()
+    assert tracker.stats.frames == expected.events
+    assert tracker.stats.subscriber_overflows == 0
+    assert encode_world(tracker.world) == encode_world(expected.world)
+    records = _records(batches)
+    assert len(records) == expected.world.calls_ended > 0
+    assert msgspec.to_builtins(records) == msgspec.to_builtins(expected.call_records)
+    assert sum(len(b.changes) for b in batches) == tracker.stats.changes
+    assert sum(expected.changes.values()) == tracker.stats.changes
+
+
+async def test_resync_seeds_late_joiner_state_from_list_answers() -> None:
+    """``reconnect.late.ami`` joined while calls were up. Streaming only its live events,
+    everything the tracker knows after sync comes from its own resync queries, answered by
+    the simulator from the capture's recorded lists (the ground truth compared against)."""
+    name = "reconnect.late.ami"
+    channels = _values(_recorded(name, "B-2", "CoreShowChannel"), "Uniqueid")
+    bridges = _values(_recorded(name, "B-3", "BridgeListItem"), "BridgeUniqueid")
+    members = _recorded(name, "B-4", "QueueMember")
+    participants = _values(_recorded(name, "B-6", "ConfbridgeList"), "Channel")
+    assert len(channels) == 12 and len(bridges) == 3 and members and len(participants) == 2
+    with trio.fail_after(20):
+        async with (
+            # recorded pace: the first live event after login comes 1 s later
+            run_simulator(
+                FIXTURES / name, username=USER, secret=SECRET, events_only=True, speed=1.0
+            ) as sim,
+            open_tracker(url(sim.port), keepalive=None) as tracker,
+        ):
+            assert tracker.synced.is_set()
+            world = tracker.snapshot()
+            sent = list(sim.sessions[0].actions)
+            streamed = sim.sessions[0].streamed
+    assert streamed == 2  # FullyBooted, SuccessfulAuth: no live call event folded yet
+    assert set(world.channels) == channels
+    assert set(world.bridges) == bridges
+    for m in members:
+        queue = world.queues[m.get("Queue") or ""]
+        assert m.get("Location") in queue.members
+    conference = world.conferences["1000"]
+    assert {p.channel for p in conference.participants.values()} == participants
+    # the queries in order (pipelined), plus one follow-up per listed bridge and room
+    assert [a for a in sent if a in RESYNC_ORDER] == RESYNC_ORDER
+    assert sorted(a for a in sent if a == "BridgeInfo") == ["BridgeInfo"] * len(bridges)
+    assert sent.count("ConfbridgeList") == 1
+    report = tracker.stats.last_resync
+    assert report is not None
+    assert set(report.bridges) == bridges and report.rooms == ["1000"]
+    assert tracker.stats.resyncs == 1
+    # BridgeInfo and ParkedCalls were not recorded: answered with Error, still "answered"
+    assert tracker.stats.resync_errors == len(bridges) + 1
+
+
+async def test_reconnect_resyncs_and_closes_vanished_channels() -> None:
+    """Session 1 (``reconnect.ami``) is dropped mid-call; the tracker reconnects to the same
+    address, now served by ``reconnect.late.ami``, resyncs, and closes as "ended while
+    disconnected" the channels the new session's CoreShowChannels does not list."""
+    listed = _values(_recorded("reconnect.late.ami", "B-2", "CoreShowChannel"), "Uniqueid")
+    sim_a = AmiSimulator(FIXTURES / "reconnect.ami", username=USER, secret=SECRET, drop_after=300)
+    serving_a = trio.CancelScope()
+
+    async def serve_a(*, task_status: trio.TaskStatus[int]) -> None:
+        with serving_a:
+            await sim_a.serve(task_status=task_status)
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            port: int = await nursery.start(serve_a)
+            client = AmiClient(url(port), keepalive=None, backoff_initial=0.5)
+            tracker = Tracker(client)
+            # the drop may come before the first resync is answered: do not wait for it
+            async with _running(tracker, wait=False) as batches:
+                await sim_a.connected.wait()
+                await sim_a.sessions[0].done.wait()
+                serving_a.cancel()  # free the port before the reconnect
+                await tracker.wait_folded(client.stats.frames - 1)
+                before = set(tracker.world.channels)
+                vanished = before - listed
+                assert vanished, "the drop point must leave channels the new session lacks"
+                async with run_simulator(
+                    FIXTURES / "reconnect.late.ami",
+                    port=port,
+                    username=USER,
+                    secret=SECRET,
+                    events_only=True,
+                    speed=4.0,
+                ) as sim_b:
+                    await tracker.wait_synced(2)
+                    assert tracker.synced.is_set()  # the second session's Event
+                    after_sync = set(tracker.world.channels)
+                    await sim_b.sessions[-1].stream_done.wait()
+                    await trio.sleep(0.05)
+    assert sim_a.sessions[0].closed_by == "server"
+    assert after_sync == listed
+    assert tracker.stats.sessions == 2 and tracker.stats.disconnects == 1
+    assert client.stats.sessions == 2
+    reconciled = [
+        c for c in _changes(batches) if isinstance(c, ListReconciled) and c.kind == "channels"
+    ]
+    assert any(set(c.closed) == vanished for c in reconciled)
+    assert any(r.ended_while_disconnected for r in _records(batches))
+    assert tracker.world.channels == {}
+    assert tracker.world.bridges == {}
+
+
+async def test_slow_subscriber_never_stalls_the_fold() -> None:
+    expected = replay(FIXTURES / "queue.ami")
+    with trio.fail_after(30):
+        async with run_simulator(FIXTURES / "queue.ami", username=USER, secret=SECRET) as sim:
+            client = AmiClient(url(sim.port), keepalive=None)
+            tracker = Tracker(client, resync=False, max_batch=8)
+            slow = tracker.subscribe(buffer=1)  # never read until the end
+            async with _running(tracker) as batches:
+                await sim.connected.wait()
+                await sim.sessions[0].stream_done.wait()
+            late = [b async for b in slow]
+    assert client.stats.overflows == 0  # the reader never overflowed
+    assert tracker.stats.frames == expected.events
+    assert encode_world(tracker.world) == encode_world(expected.world)
+    assert slow.dropped > 0
+    assert tracker.stats.subscriber_overflows == slow.dropped
+    assert len(late) == 1  # the one batch its buffer held
+    assert sum(len(b.changes) for b in batches) == tracker.stats.changes  # others lost nothing
+    assert len(batches) == slow.dropped + 1
+
+
+async def test_open_tracker_refused_login_raises() -> None:
+    from tracker.errors import AuthenticationError
+
+    with trio.fail_after(10):
+        async with run_simulator(FIXTURES / "basic.ami", username=USER, secret=SECRET) as sim:
+            with pytest.raises(AuthenticationError):
+                async with open_tracker(url(sim.port, secret="wrong"), keepalive=None):
+                    pass  # pragma: no cover
+
+
+def test_fixture_paths() -> None:
+    assert Path(FIXTURES / "reconnect.late.ami").is_file()

@@ -102,7 +102,7 @@ def arg_parser(doc: str | None) -> argparse.ArgumentParser:
     p.add_argument(
         "--repeat",
         type=int,
-        default=4,
+        default=2,
         help="also run on the load capture repeated N times with rewritten ids (1: off)",
     )
     p.add_argument("--rounds", type=int, default=3, help="timed rounds per figure (best kept)")
@@ -168,12 +168,12 @@ def maxrss_mb() -> float:
 
 def print_table(title: str, rows: list[Row]) -> None:
     print(f"\n## {title}")
-    head = f"{'name':<44} {'events':>9} {'seconds':>8} {'events/s':>10} {'peak MB':>8}  note"
+    head = f"{'name':<52} {'events':>9} {'seconds':>8} {'events/s':>10} {'peak MB':>8}  note"
     print(head)
     print("-" * len(head))
     for r in rows:
         mb = f"{r.mb:8.1f}" if r.mb is not None else f"{'-':>8}"
-        print(f"{r.name:<44} {r.events:>9} {r.seconds:>8.3f} {r.rate:>10,.0f} {mb}  {r.note}")
+        print(f"{r.name:<52} {r.events:>9} {r.seconds:>8.3f} {r.rate:>10,.0f} {mb}  {r.note}")
 
 
 def print_notes() -> None:

@@ -109,6 +109,26 @@ def bench(label: str, data: bytes, rounds: int) -> list[Row]:
         n, secs = timed(parse_fold, rounds)
         rows.append(Row(f"tracker parse+fold [{label}]", n, secs, peak_mb(parse_fold)))
 
+        replay_fold = optional("tracker.replay", "fold", why="tracker.replay.fold row")
+        if replay_fold is not None:
+            result: list[Any] = []
+
+            def via_replay() -> int:
+                result[:] = [replay_fold(envelopes(tracker_frames(parts)))]
+                return int(result[0].events)
+
+            n, secs = timed(via_replay, rounds)
+            changes = sum(result[0].changes.values())
+            rows.append(
+                Row(
+                    f"tracker replay.fold (parse+fold+changes) [{label}]",
+                    n,
+                    secs,
+                    None,
+                    f"{changes:,} changes, {len(result[0].call_records)} call records",
+                )
+            )
+
     caco = cacofonisk_handler()
     pano = panoramisk_parser()
     if caco is not None and pano is not None:

@@ -20,8 +20,10 @@ import trio
 
 from ..errors import TrackerError
 from ..query import call_record, summary
+from ..runtime._groups import single
+from ..runtime.client import AmiClient
 from ..runtime.simulator import AmiSimulator
-from ..runtime.tracker import ChangeBatch, Subscription, Tracker, open_tracker
+from ..runtime.tracker import ChangeBatch, Subscription, Tracker
 from ..state.call import CallEnded
 from .calls import flat
 
@@ -88,6 +90,12 @@ def state_summary(tracker: Tracker) -> dict[str, Any]:
     return out
 
 
+async def _report_sync(tracker: Tracker) -> None:
+    await tracker.synced.wait()
+    state = json.dumps(tracker.summary(), sort_keys=True)
+    print(f"logged in and resynced: {state}", file=sys.stderr, flush=True)
+
+
 async def _demo(path: Path, speed: float | None) -> Tracker:
     secret = secrets.token_urlsafe(16)
     sim = AmiSimulator(path, username="demo", secret=secret, speed=speed)
@@ -98,21 +106,19 @@ async def _demo(path: Path, speed: float | None) -> Tracker:
         pace = "as fast as possible" if speed is None else f"at {speed:g}x"
         print(f"serving {path.name} on 127.0.0.1:{port} {pace}", file=sys.stderr, flush=True)
         sys.stdout.write(_row({c: c.upper() for c, _ in COLUMNS}) + "\n")
-        async with open_tracker(url, keepalive=None) as tracker:
-            print(
-                f"logged in and resynced: {json.dumps(tracker.summary(), sort_keys=True)}",
-                file=sys.stderr,
-                flush=True,
-            )
-            with tracker.subscribe(buffer=100_000) as changes:
-                nursery.start_soon(_print_calls, changes)
-                # the capture is exhausted once the latest session has been sent everything
-                while True:
-                    session = sim.sessions[-1]
-                    await session.stream_done.wait()
-                    if session is sim.sessions[-1]:
-                        break
-        # leaving open_tracker logged off and folded every frame received
+        tracker = Tracker(AmiClient(url, keepalive=None))
+        changes = tracker.subscribe(buffer=100_000)  # before connecting: no call is missed
+        async with trio.open_nursery() as printing:
+            printing.start_soon(_print_calls, changes)  # ends when the tracker has stopped
+            nursery.start_soon(_report_sync, tracker)
+            await nursery.start(tracker.run)
+            # the capture is exhausted once the latest session has been sent everything
+            while True:
+                session = sim.sessions[-1]
+                await session.stream_done.wait()
+                if session is sim.sessions[-1]:
+                    break
+            await tracker.aclose()  # log off; the fold consumes every frame received
         nursery.cancel_scope.cancel()
     s = tracker.stats
     print(
@@ -144,6 +150,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         tracker = trio.run(_demo, path, None if args.fast else args.speed)
+    except BaseExceptionGroup as group:
+        error = single(group)
+        if not isinstance(error, TrackerError):
+            raise
+        print(f"ami-tracker demo: {error}", file=sys.stderr)
+        return 1
     except TrackerError as exc:
         print(f"ami-tracker demo: {exc}", file=sys.stderr)
         return 1

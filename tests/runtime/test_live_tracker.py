@@ -14,8 +14,9 @@ import trio
 from tests.helpers import FIXTURES
 from tracker.ami import Frame, FrameKind
 from tracker.capture import iter_frames
+from tracker.events.actions import CoreShowChannelsAction
 from tracker.replay import replay
-from tracker.runtime import AmiClient, AmiSimulator, run_simulator
+from tracker.runtime import AmiClient, AmiSimulator, connect, run_simulator
 from tracker.runtime.tracker import ChangeBatch, Subscription, Tracker, open_tracker
 from tracker.state import Change, encode_world
 from tracker.state.call import Call, CallEnded
@@ -230,3 +231,44 @@ async def test_open_tracker_refused_login_raises() -> None:
 
 def test_fixture_paths() -> None:
     assert Path(FIXTURES / "reconnect.late.ami").is_file()
+
+
+async def test_recorded_answer_is_served_at_its_point_of_the_capture() -> None:
+    """``load.ami.gz`` recorded CoreShowChannels mid-run: asked at the start, the simulator
+    answers once its stream has passed that point (right after the capture's own copy), so
+    a resync never takes a mid-run list for the state at the start."""
+    path = FIXTURES / "load.ami.gz"
+    recorded = [
+        f for f in iter_frames(path) if f.name == "CoreShowChannelsComplete" and f.action_id
+    ]
+    assert len(recorded) == 1
+    with trio.fail_after(30):
+        async with (
+            run_simulator(path, username=USER, secret=SECRET) as sim,
+            connect(url(sim.port), keepalive=None) as client,
+        ):
+            answer = await client.request(CoreShowChannelsAction())
+            assert answer.complete is not None
+            seen: list[Frame] = []
+            async for received in client.events():
+                seen.append(received.frame)
+                if received.frame is answer.complete:
+                    break
+    names = [(f.name, f.action_id) for f in seen]
+    own = names.index(("CoreShowChannelsComplete", recorded[0].action_id))
+    ours = names.index(("Success", answer.action_id))
+    assert own < ours
+    assert len(answer.items) == int(recorded[0].get("ListItems") or -1)
+    assert sim.sessions[0].position > 0
+
+
+async def test_far_future_answer_is_an_error_when_paced() -> None:
+    """At the recorded pace the mid-run list is ~30 s away: answered Error at once."""
+    with trio.fail_after(10):
+        async with (
+            run_simulator(FIXTURES / "load.ami.gz", username=USER, secret=SECRET, speed=1) as sim,
+            connect(url(sim.port), keepalive=None) as client,
+        ):
+            answer = await client.request(CoreShowChannelsAction(), time_limit=3)
+    assert answer.response.name == "Error"
+    assert answer.message == "No answer recorded yet at this point of the capture"

@@ -9,6 +9,7 @@ the typed actions' metadata); single responses then cannot be attributed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -31,6 +32,8 @@ class RecordedAnswer:
     position: int = -1
     """Index in ``CaptureScript.stream`` of the answer's last frame (-1: before the stream).
     The answer describes the PBX at that point of the capture."""
+    timestamp: float | None = None
+    """Latest ``Timestamp`` in the stream before that point (None: none yet)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +116,14 @@ def load_script(capture: str | Path) -> CaptureScript:
         stream = stream[:-1]
 
     index = {id(f): i - start for i, f in enumerate(frames)}
+    stamps: list[float | None] = []
+    last: float | None = None
+    for frame in stream:
+        stamps.append(last)
+        value = frame.get("Timestamp")
+        if value is not None:
+            with contextlib.suppress(ValueError):
+                last = float(value)
     by_complete = _list_actions_by_complete_event()
     by_name: dict[str, list[RecordedAnswer]] = {}
     for frame in frames:
@@ -129,7 +140,10 @@ def load_script(capture: str | Path) -> CaptureScript:
         if result.complete is not None:
             parts.append(result.complete)
         position = max(-1, index[id(parts[-1])])
-        answer = RecordedAnswer(name, params, result.action_id, tuple(parts), position)
+        stamp = (
+            stamps[position] if 0 <= position < len(stamps) else (last if position >= 0 else None)
+        )
+        answer = RecordedAnswer(name, params, result.action_id, tuple(parts), position, stamp)
         by_name.setdefault(name.lower(), []).append(answer)
     answers = {k: tuple(v) for k, v in by_name.items()}
     return CaptureScript(banner=banner, stream=tuple(stream), answers=answers)

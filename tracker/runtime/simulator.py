@@ -8,7 +8,9 @@ Meanwhile it answers ``Ping``, ``Logoff``, and any action the capture recorded a
 (response + list items + complete event, re-addressed to the client's ActionID). A recorded
 answer describes the PBX at its point of the capture, so it is sent no earlier than the
 client's stream has reached that point (a list taken mid-capture is not served as the state at
-the start).
+the start). When that point is more than ``MAX_ANSWER_WAIT`` seconds of paced replay away,
+the action is answered ``Error`` instead (the capture knows no answer for "now", and a
+client's action timeout would expire first).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .script import CaptureScript, Params, load_script, with_action_id
 log = logging.getLogger(__name__)
 
 BATCH_BYTES = 1 << 16
+MAX_ANSWER_WAIT = 5.0
 _PRE_AUTH_ACTIONS = ("login", "challenge", "logoff")
 
 
@@ -48,6 +51,8 @@ class SimSession:
     position: int = 0
     """Point of the capture stream reached: frames before it were sent (or skipped)."""
     pending: list[tuple[int, bytes]] = dataclasses.field(default_factory=list)
+    clock0: tuple[float, float] | None = None
+    """Paced replay: (trio time, capture Timestamp) of the first timestamped frame."""
     """Answers (recorded position, bytes) waiting for the stream to reach their point."""
     actions: list[str] = dataclasses.field(default_factory=list)
     closed_by: str | None = None
@@ -249,6 +254,7 @@ class AmiSimulator:
                 if ts is not None:
                     if first_ts is None:
                         first_ts = ts
+                        session.clock0 = (start_clock, ts)
                     due = start_clock + (ts - first_ts) / self.speed
                     if due > trio.current_time():
                         await reach(index)
@@ -268,6 +274,14 @@ class AmiSimulator:
             scope.cancel()
 
     # -- actions -------------------------------------------------------------------------
+    def _due_soon(self, session: SimSession, timestamp: float | None) -> bool:
+        """Will the paced stream reach capture time ``timestamp`` within MAX_ANSWER_WAIT?"""
+        if self.speed is None or timestamp is None or session.clock0 is None:
+            return True
+        start_clock, first_ts = session.clock0
+        due = start_clock + (timestamp - first_ts) / self.speed
+        return due - trio.current_time() <= MAX_ANSWER_WAIT
+
     async def _answer(
         self, actions: _Actions, send: Callable[[bytes], Awaitable[None]], session: SimSession
     ) -> None:
@@ -302,10 +316,14 @@ class AmiSimulator:
                 else:
                     old = answer.action_id
                     data = b"".join(with_action_id(f.raw, old, aid) for f in answer.frames)
-                    if answer.position >= session.position and not session.stream_done.is_set():
+                    future = answer.position >= session.position
+                    if not future or session.stream_done.is_set():
+                        await send(data)
+                    elif self._due_soon(session, answer.timestamp):
                         session.pending.append((answer.position, data))  # sent by _stream
                     else:
-                        await send(data)
+                        msg = "No answer recorded yet at this point of the capture"
+                        await send(_response("Error", aid, ("Message", msg)))
 
 
 class _Actions:

@@ -3,6 +3,8 @@ reconnect, slow subscribers."""
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,7 +15,8 @@ import trio
 
 from tests.helpers import FIXTURES
 from tracker.ami import Frame, FrameKind
-from tracker.capture import iter_frames
+from tracker.capture import iter_frames, read_bytes
+from tracker.errors import AuthenticationError
 from tracker.events.actions import CoreShowChannelsAction
 from tracker.replay import replay
 from tracker.runtime import AmiClient, AmiSimulator, connect, run_simulator
@@ -220,17 +223,11 @@ async def test_slow_subscriber_never_stalls_the_fold() -> None:
 
 
 async def test_open_tracker_refused_login_raises() -> None:
-    from tracker.errors import AuthenticationError
-
     with trio.fail_after(10):
         async with run_simulator(FIXTURES / "basic.ami", username=USER, secret=SECRET) as sim:
             with pytest.raises(AuthenticationError):
                 async with open_tracker(url(sim.port, secret="wrong"), keepalive=None):
                     pass  # pragma: no cover
-
-
-def test_fixture_paths() -> None:
-    assert Path(FIXTURES / "reconnect.late.ami").is_file()
 
 
 async def test_recorded_answer_is_served_at_its_point_of_the_capture() -> None:
@@ -272,3 +269,22 @@ async def test_far_future_answer_is_an_error_when_paced() -> None:
             answer = await client.request(CoreShowChannelsAction(), time_limit=3)
     assert answer.response.name == "Error"
     assert answer.message == "No answer recorded yet at this point of the capture"
+
+
+async def test_receive_time_drives_the_clock_without_timestamps(tmp_path: Path) -> None:
+    """``timestampevents = no``: live events carry no Timestamp, so the fold's clock follows
+    the local receive time instead of standing still."""
+    raw = re.sub(rb"\r\nTimestamp: [0-9.]+", b"", read_bytes(FIXTURES / "basic.ami"))
+    assert b"Timestamp:" not in raw
+    capture = tmp_path / "untimed.ami"
+    capture.write_bytes(raw)
+    with trio.fail_after(20):
+        async with run_simulator(capture, username=USER, secret=SECRET) as sim:
+            tracker = Tracker(AmiClient(url(sim.port), keepalive=None), resync=False)
+            async with _running(tracker) as batches:
+                await sim.connected.wait()
+                await sim.sessions[0].stream_done.wait()
+    assert abs(tracker.world.clock - time.time()) < 60
+    (record,) = _records(batches)
+    assert record.end is not None and abs(record.end - time.time()) < 60
+    assert record.duration >= 0

@@ -1,10 +1,11 @@
-"""I/O layer (trio): AMI client, capture simulator. The only package that imports trio."""
+"""I/O layer (trio): AMI client, live tracker, capture simulator. The only package that imports trio."""
 
 from __future__ import annotations
 
 from .actions import ActionSpec, action_spec
 from .client import AmiClient, ClientStats, Received, connect
 from .simulator import AmiSimulator, SimSession, run_simulator
+from .tracker import ChangeBatch, Subscription, Tracker, TrackerStats, open_tracker
 from .url import AmiTarget, parse_url
 
 __all__ = [
@@ -12,11 +13,16 @@ __all__ = [
     "AmiClient",
     "AmiSimulator",
     "AmiTarget",
+    "ChangeBatch",
     "ClientStats",
     "Received",
     "SimSession",
+    "Subscription",
+    "Tracker",
+    "TrackerStats",
     "action_spec",
     "connect",
+    "open_tracker",
     "parse_url",
     "run_simulator",
 ]

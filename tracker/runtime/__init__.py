@@ -1,4 +1,4 @@
-"""I/O layer (trio): AMI client, live tracker, capture simulator. The only package that imports trio."""
+"""I/O layer (trio): AMI client, live tracker, simulator. The only package that imports trio."""
 
 from __future__ import annotations
 

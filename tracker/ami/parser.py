@@ -11,6 +11,8 @@ from .frame import Frame, FrameKind, Headers
 
 TERMINATOR = b"\r\n\r\n"
 DEFAULT_MAX_FRAME_SIZE = 1 << 20
+_BATCH_MIN = 4096
+"""Buffered bytes after a frame from which the framer cuts the next frames in one split."""
 _LINE_CACHE_SIZE = 8192
 """Distinct header lines a parser remembers (then it starts afresh): bounds its memory."""
 
@@ -167,6 +169,7 @@ class FrameParser:
         self._discarding = False  # inside an oversized frame: skip to the next terminator
         self._eof = False
         self._lines: dict[str, tuple[str, str]] = {}  # header line -> (key, value)
+        self._ready: list[bytes] = []  # complete frames cut ahead of _pos, last one first
         self.bytes_received = 0
 
     @property
@@ -189,6 +192,11 @@ class FrameParser:
         self._buf += data
 
     def next_frame(self) -> Frame | None:
+        ready = self._ready
+        if ready:
+            raw = ready.pop()
+            self._pos = self._scan = self._pos + len(raw)
+            return _build_terminated(raw, self._lines)
         buf = self._buf
         start = self._pos
         if start >= len(buf):
@@ -213,7 +221,31 @@ class FrameParser:
             return Frame(
                 FrameKind.ANOMALY, raw, problem=f"frame larger than {self.max_frame_size} bytes"
             )
+        if len(buf) - stop >= _BATCH_MIN:
+            self._split_ready(stop)
         return _build_terminated(raw, self._lines)
+
+    def _split_ready(self, start: int) -> None:
+        """Cut the complete frames from ``start`` on with one ``bytes.split`` (C) into ``_ready``.
+
+        Only ordinary frames are taken, in order, up to the first piece that needs the careful
+        path (a stray line break, an oversized frame) or the incomplete tail; ``_pos`` advances
+        as they are handed out, so ``buffered`` and compaction are unchanged.
+        """
+        buf = self._buf
+        last = buf.rfind(TERMINATOR, start)
+        if last < 0:
+            return
+        pieces = bytes(buf[start : last + 4]).split(TERMINATOR)
+        pieces.pop()  # the tail after the last terminator: not a complete frame
+        limit = self.max_frame_size - 4
+        ready = []
+        for piece in pieces:
+            if not piece or piece[0] in (13, 10) or len(piece) > limit:
+                break
+            ready.append(piece + TERMINATOR)
+        ready.reverse()
+        self._ready = ready
 
     def _next_banner(self) -> Frame | None:
         buf = self._buf

@@ -108,10 +108,10 @@ def _build_terminated(raw: bytes, cache: dict[str, tuple[str, str]]) -> Frame:
     """``build_frame(raw, raw[:-4])`` for a ``raw`` ending in the terminator, faster.
 
     The hot path of the framer: the whole ``raw`` is decoded (the terminator is ASCII, so
-    validity is the same as the body's); a frame whose line breaks are all CRLF and whose
-    lines all contain ``": "`` is split with one count, one split and, per line, a lookup in
-    ``cache`` (header lines repeat a lot: ``Privilege: call,all``, ``Context: phones``), or a
-    partition on a miss. Anything else goes through :func:`build_frame`.
+    validity is the same as the body's) and split on CRLF; each line is looked up in ``cache``
+    (header lines repeat a lot: ``Privilege: call,all``, ``Context: phones``), and only a miss
+    is partitioned and checked (a ``": "``, no bare LF), so a cached line is known good. A
+    frame with a line that fails the check goes through :func:`build_frame`.
     """
     try:
         text = raw.decode("utf-8")
@@ -120,10 +120,7 @@ def _build_terminated(raw: bytes, cache: dict[str, tuple[str, str]]) -> Frame:
         text = raw.decode("latin-1")
         fallback = True
     lines = text.split("\r\n")
-    # lines ends with ["", ""] (the terminator); bare LFs anywhere -> slow path
-    if text.count("\n") != len(lines) - 1:
-        return build_frame(raw, raw[:-4])
-    del lines[-2:]
+    del lines[-2:]  # the terminator
     found = list(map(cache.get, lines))
     misses = found.count(None)
     if misses:
@@ -132,24 +129,26 @@ def _build_terminated(raw: bytes, cache: dict[str, tuple[str, str]]) -> Frame:
             i = found.index(None, i + 1)
             line = lines[i]
             key, sep, value = line.partition(": ")
-            if not sep:
+            if not sep or "\n" in line:
                 return build_frame(raw, raw[:-4])
             found[i] = pair = (key, value)
             if key != "Timestamp":
                 cache[line] = pair
         if len(cache) > _LINE_CACHE_SIZE:
             cache.clear()
+    # every line is CRLF-terminated: cached lines were checked for a bare LF when first seen
     headers: Headers = tuple(found)  # type: ignore[arg-type]
     kind = _KIND_BY_FIRST_KEY.get(headers[0][0])
     if kind is None:
         return build_frame(raw, raw[:-4])
+    frame = Frame(kind, raw, headers)
+    if fallback:
+        frame.fallback = True
     # the first line is Event:/Response:/Action:, so an ActionID header starts after a CRLF
-    at = text.find("\r\nActionID: ")
-    if at < 0:
-        return Frame(kind, raw, headers, fallback=fallback)
-    at += 12
-    action_id = text[at : text.index("\r\n", at)]
-    return Frame(kind, raw, headers, fallback=fallback, action_id=action_id)
+    if "\nActionID: " in text:
+        at = text.index("\r\nActionID: ") + 12
+        frame.action_id = text[at : text.index("\r\n", at)]
+    return frame
 
 
 class FrameParser:

@@ -226,8 +226,12 @@ def envelopes(
     frames: Iterable[Frame], start_seq: int = 0, received_at: float | None = None
 ) -> Iterator[Envelope]:
     """One Envelope per frame (``seq`` counts every frame, banner and anomalies included)."""
-    seq = start_seq
+    new = tuple.__new__  # Envelope(...) without the NamedTuple's Python-level __new__
     list_item = FrameKind.LIST_ITEM
-    for frame in frames:
-        yield Envelope(seq, decode_frame(frame), frame.kind is list_item, received_at)
-        seq += 1
+    for seq, frame in enumerate(frames, start_seq):
+        kind = frame.kind
+        if kind is _EVENT or kind is list_item:
+            item: Item = decode_headers(frame.headers)
+        else:
+            item = decode_frame(frame)
+        yield new(Envelope, (seq, item, kind is list_item, received_at))

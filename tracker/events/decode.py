@@ -73,12 +73,31 @@ def _split_var(value: str) -> tuple[str, str]:
     return name, val
 
 
+_VARS: dict[tuple[str, ...], dict[str, str]] = {}
+_VARS_CACHE_SIZE = 4096
+
+
 def _var_dict(values: list[str]) -> dict[str, str]:
     """``NAME=value`` strings -> dict (split on the first ``=``; a bare NAME maps to "")."""
     try:
         return dict(map(str.split, values, _EQ, _ONE))
     except ValueError:
         return dict(map(_split_var, values))
+
+
+def _cached_var_dict(values: list[str]) -> dict[str, str]:
+    """:func:`_var_dict` through a bounded cache (ChanVariable lists repeat across events).
+
+    The cached dict is never handed out: ``msgspec.convert`` builds the field's own copy.
+    """
+    key = tuple(values)
+    found = _VARS.get(key)
+    if found is None:
+        found = _var_dict(values)
+        if len(_VARS) >= _VARS_CACHE_SIZE:
+            _VARS.clear()
+        _VARS[key] = found
+    return found
 
 
 def _repeats(d: dict[str, Any], headers: Headers, info: _ClassInfo) -> None:
@@ -94,7 +113,7 @@ def _repeats(d: dict[str, Any], headers: Headers, info: _ClassInfo) -> None:
                 values = [v for k, v in headers if k == key]
             consumed += len(values)
             present += 1
-            d[key] = _var_dict(values) if is_dict else values
+            d[key] = _cached_var_dict(values) if is_dict else values
     if single or len(d) - present + consumed == n:
         return
     # a header that is not modelled as multi repeats: first value wins, the rest go to extra

@@ -33,7 +33,7 @@ _ONE = itertools.repeat(1)
 class _ClassInfo:
     """What decoding needs to know about one event class, computed once."""
 
-    __slots__ = ("cls", "known", "multi", "multi_items", "tag")
+    __slots__ = ("cls", "known", "multi", "multi_items", "only_dict", "tag")
 
     def __init__(self, cls: type[AmiEvent]) -> None:
         self.cls = cls
@@ -55,6 +55,8 @@ class _ClassInfo:
         self.known = frozenset(known)
         self.multi = multi
         self.multi_items = tuple(multi.items())
+        self.only_dict = next(iter(multi)) if len(multi) == 1 and all(multi.values()) else None
+        """The wire name when the class models exactly one repeated header, as a dict."""
 
 
 _INFO: dict[str, _ClassInfo] = {name: _ClassInfo(cls) for name, cls in EVENT_TYPES.items()}
@@ -163,7 +165,16 @@ def decode_headers(headers: Headers) -> AmiEvent:
         if info is None:
             return _unknown(name, headers)
     d: dict[str, Any] = dict(headers)
-    if info.multi_items or len(d) != len(headers):
+    key = info.only_dict
+    if key is not None and key in d:
+        # the usual case inline (ChanVariable): what _repeats does when only that key repeats
+        values = [d[key]] if len(d) == len(headers) else [v for k, v in headers if k == key]
+        if len(values) == len(headers) - len(d) + 1:
+            found = _VARS.get(tuple(values))
+            d[key] = found if found is not None else _cached_var_dict(values)
+        else:
+            _repeats(d, headers, info)
+    elif info.multi_items or len(d) != len(headers):
         _repeats(d, headers, info)
     if not info.known.issuperset(d):
         _unmodelled(d, headers, info)

@@ -15,10 +15,11 @@ from typing import Any
 
 from ..events.envelope import Envelope
 from ..state import Change, World, snapshot
-from . import bridges, calls, channels, conferences, devices, parking, queues, resync
+from . import bridges, calls, channels, conferences, devices, parking, protocol, queues, resync
 from .context import Context
 
 MACHINES: tuple[ModuleType, ...] = (
+    protocol,
     resync,
     channels,
     bridges,

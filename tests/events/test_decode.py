@@ -335,3 +335,14 @@ def test_load_capture_byte_count_matches() -> None:
     """The frames decoded from load.ami.gz cover the whole stream (nothing skipped)."""
     data = read_bytes(FIXTURES / "load.ami.gz")
     assert sum(len(f.raw) for f in frames_of("load.ami.gz")) == len(data)
+
+
+def test_unmodelled_headers_keep_wire_order() -> None:
+    """``extra`` follows the wire order (decoding must not depend on the hash seed)."""
+    from tracker.events import UserEvent, decode_headers
+
+    keys = [f"Custom{i}" for i in range(12)]
+    headers = (("Event", "UserEvent"), ("UserEvent", "X"), *((k, k.lower()) for k in keys))
+    event = decode_headers(headers)
+    assert isinstance(event, UserEvent)
+    assert list(event.extra) == keys

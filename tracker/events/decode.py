@@ -138,7 +138,9 @@ def _unmodelled(d: dict[str, Any], headers: Headers, info: _ClassInfo) -> None:
     """Move headers the class does not model to ``extra`` / ``scoped_vars``."""
     extra: dict[str, str] = d.get(_EXTRA) or {}
     scoped: dict[str, dict[str, str]] = {}
-    for key in d.keys() - info.known:
+    unknown = d.keys() - info.known
+    # in header order, so that decoding is deterministic whatever the hash seed
+    for key in [k for k in d if k in unknown]:
         if key == _EXTRA:
             continue
         value = d.pop(key)

@@ -1,10 +1,10 @@
 """The fold: ``Reducer.apply(envelope) -> list[Change]``, pure and deterministic.
 
 Each machine module owns one part of the World and declares the event classes it handles
-(``EVENTS``) and a ``handle(ctx, event)``. Machines run in the order of ``MACHINES`` for every
-event. A machine may instead expose per-class tables ``LIVE`` and ``LIST`` (exact class ->
-handler, for live events and for list-reply items): the Reducer then calls those handlers
-directly, saving a dispatch layer per event (the fold's hot path).
+(``EVENTS``), and either a ``handle(ctx, event)`` that dispatches with ``match``, or per-class
+tables ``LIVE`` and ``LIST`` (exact class -> handler, for live events and for list-reply items)
+that the Reducer calls directly, saving a dispatch layer per event on the fold's hot path.
+Machines run in the order of ``MACHINES`` for every event.
 """
 
 from __future__ import annotations

@@ -400,12 +400,3 @@ EVENTS: frozenset[type[Any]] = frozenset(_HANDLERS)
 LIVE = _HANDLERS
 LIST: dict[type[Any], Callable[[Context, Any], None]] = {}
 """List-reply items are reconciliation (resync), never live events for this machine."""
-
-
-def handle(ctx: Context, event: Any) -> None:
-    """Apply one event (its class is in EVENTS)."""
-    if ctx.list_item:
-        return
-    handler = _HANDLERS.get(type(event))
-    if handler is not None:
-        handler(ctx, event)

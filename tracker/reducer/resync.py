@@ -260,10 +260,3 @@ LIST.update(
     for name, cls in EVENT_TYPES.items()
     if name.endswith("Complete") and cls not in _HANDLERS
 )
-
-
-def handle(ctx: Context, event: Any) -> None:
-    """Apply one event (its class is in EVENTS)."""
-    handler = _HANDLERS.get(type(event))
-    if handler is not None:
-        handler(ctx, event)

@@ -17,6 +17,10 @@ Typing rules (the wire is the judge, the docs are not):
 * every field is optional (``None``): Asterisk omits documented headers often enough;
 * repeated headers: ``*ChanVariable`` and ``Variable`` on ``Status`` -> ``dict[str, str]``
   (``NAME=value``), other repeats -> ``list[str]``.
+
+Events whose unprefixed channel (bridge) snapshot fields are exactly the common ones subclass
+``ChannelEvent`` (``BridgeEvent``) from ``snapshot.py``, which declares them once; an event
+carrying both gets ``ChannelEvent``.
 """
 
 from __future__ import annotations
@@ -469,6 +473,35 @@ class Event:
     headers: list[Header] = field(default_factory=list)
     list_reply_of: str | None = None
     open_headers: bool = False
+    base: str = "AmiEvent"
+    """Parent class: ``AmiEvent``, or a snapshot base that declares some of the fields."""
+
+
+@dataclass
+class SnapshotBase:
+    """A generated abstract parent declaring the fields of one unprefixed snapshot once."""
+
+    cls: str
+    group: str
+    doc: str
+    headers: list[Header] = field(default_factory=list)
+
+
+SNAPSHOT_MODULE = "snapshot"
+_SNAPSHOT_DOC = (
+    "Base of the events carrying an unprefixed {what} snapshot (``{example}``...). Not an event: "
+    "never in ``EVENT_TYPES`` nor ``AnyEvent``; only events whose snapshot fields are exactly "
+    "these subclass it."
+)
+# In order of preference: an event carrying both snapshots (BridgeEnter) gets the first.
+SNAPSHOT_BASES = (
+    ("ChannelEvent", "ChannelSnapshot", _SNAPSHOT_DOC.format(what="channel", example="Uniqueid")),
+    (
+        "BridgeEvent",
+        "BridgeSnapshot",
+        _SNAPSHOT_DOC.format(what="bridge", example="BridgeUniqueid"),
+    ),
+)
 
 
 def load_json(path: Path) -> Any:
@@ -623,6 +656,48 @@ def make_header(
     return h
 
 
+def _signature(h: Header) -> tuple[str, str, str, str | None, str | None]:
+    return (h.wire, h.py, h.type, h.enum, h.repeats)
+
+
+def apply_snapshot_bases(events: list[Event], groups: dict[str, Any]) -> list[SnapshotBase]:
+    """Move the unprefixed snapshot fields of each event to a shared parent class.
+
+    The parent's fields are the ones most events carrying the whole snapshot have; an event
+    whose snapshot fields differ in any way (an ``str`` where the others have an enum) keeps
+    its own fields. Run after :func:`assign_py_names` (names are part of the comparison).
+    """
+    bases: list[SnapshotBase] = []
+    for cls, group, doc in SNAPSHOT_BASES:
+        g = groups[group]
+        wires = [h["name"] for h in [*g["headers"], *g.get("code_only_headers", [])]]
+        wire_set = frozenset(wires)
+        candidates: list[tuple[Event, tuple[Any, ...]]] = []
+        for ev in events:
+            if ev.base != "AmiEvent":
+                continue
+            mine = {h.wire: h for h in ev.headers if h.wire in wire_set}
+            if len(mine) == len(wires):
+                candidates.append((ev, tuple(_signature(mine[w]) for w in wires)))
+        if not candidates:
+            continue
+        counts: dict[tuple[Any, ...], int] = {}
+        for _, sig in candidates:
+            counts[sig] = counts.get(sig, 0) + 1
+        best = max(counts, key=lambda sig: counts[sig])  # first of the most common
+        base = SnapshotBase(cls=cls, group=group, doc=doc)
+        for ev, sig in candidates:
+            if sig != best:
+                continue
+            if not base.headers:
+                by_wire = {h.wire: h for h in ev.headers}
+                base.headers = [by_wire[w] for w in wires]
+            ev.base = cls
+            ev.headers = [h for h in ev.headers if h.wire not in wire_set]
+        bases.append(base)
+    return bases
+
+
 def assign_py_names(headers: Iterable[Header]) -> None:
     used: set[str] = set()
     for h in headers:
@@ -657,7 +732,7 @@ def docstring(text: str, indent: str = "    ") -> str:
 def render_event(ev: Event) -> str:
     cls = class_name(ev.wire)
     tag = f', tag="{ev.wire}"' if cls != ev.wire else ""
-    lines = [f"class {cls}(AmiEvent{tag}, frozen=True):"]
+    lines = [f"class {cls}({ev.base}{tag}, frozen=True):"]
     doc = doc_line(ev.summary)
     if ev.list_reply_of:
         doc += f" List reply of ``{ev.list_reply_of}``."
@@ -665,7 +740,13 @@ def render_event(ev: Event) -> str:
         doc += " Carries arbitrary headers: those not modelled here are kept in ``extra``."
     lines.append(docstring(doc))
     lines.append("")
-    for h in ev.headers:
+    lines.extend(render_fields(ev.headers))
+    return "\n".join(lines) + "\n"
+
+
+def render_fields(headers: list[Header]) -> list[str]:
+    lines: list[str] = []
+    for h in headers:
         if h.repeats:
             default = "default_factory=dict" if h.repeats == "dict" else "default_factory=list"
             lines.append(f'    {h.py}: {h.type} = msgspec.field({default}, name="{h.wire}")')
@@ -673,18 +754,40 @@ def render_event(ev: Event) -> str:
             lines.append(
                 f'    {h.py}: {h.type} | None = msgspec.field(default=None, name="{h.wire}")'
             )
-    if not ev.headers:
-        lines.append("    pass")
-    return "\n".join(lines) + "\n"
+    return lines  # a class without fields is its docstring alone
+
+
+def render_snapshot_module(bases: list[SnapshotBase]) -> str:
+    enums = sorted({h.enum for b in bases for h in b.headers if h.enum})
+    doc = "Snapshot bases: the fields of an unprefixed channel/bridge snapshot, declared once."
+    out = [HEADER.format(doc=doc), "from __future__ import annotations\n"]
+    out.append("import msgspec\n")
+    out.append("from .base import AmiEvent")
+    if enums:
+        out.append(f"from .enums import {', '.join(enums)}")
+    out.append("")
+    out.append("__all__ = [" + ", ".join(f'"{b.cls}"' for b in bases) + "]\n")
+    for b in bases:
+        out.append("")
+        out.append(f"class {b.cls}(AmiEvent, frozen=True):")
+        out.append(docstring(b.doc))
+        out.append("")
+        out.extend(render_fields(b.headers))
+        out.append("")
+    return "\n".join(out)
 
 
 def render_module(module: str, events: list[Event]) -> str:
     enums = sorted({h.enum for ev in events for h in ev.headers if h.enum})
     out = [HEADER.format(doc=MODULE_DOCS[module]), "from __future__ import annotations\n"]
     out.append("import msgspec\n")
-    out.append("from .base import AmiEvent")
+    if any(ev.base == "AmiEvent" for ev in events):
+        out.append("from .base import AmiEvent")
     if enums:
         out.append(f"from .enums import {', '.join(enums)}")
+    parents = sorted({ev.base for ev in events} - {"AmiEvent"})
+    if parents:
+        out.append(f"from .{SNAPSHOT_MODULE} import {', '.join(parents)}")
     out.append("")
     out.append("__all__ = [" + ", ".join(f'"{class_name(ev.wire)}"' for ev in events) + "]\n")
     for ev in events:
@@ -750,7 +853,9 @@ def render_registry(events: list[Event]) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_init(events: list[Event], enums: EnumTable, action_names: list[str]) -> str:
+def render_init(
+    events: list[Event], enums: EnumTable, action_names: list[str], bases: list[str]
+) -> str:
     by_module: dict[str, list[str]] = {}
     for ev in events:
         by_module.setdefault(ev.module, []).append(class_name(ev.wire))
@@ -775,6 +880,8 @@ def render_init(events: list[Event], enums: EnumTable, action_names: list[str]) 
         f"from .enums import {', '.join(enum_names)}",
         "from .envelope import Envelope",
     ]
+    if bases:
+        out.append(f"from .{SNAPSHOT_MODULE} import {', '.join(sorted(bases))}")
     for module in sorted(by_module):
         out.append(f"from .{module} import {', '.join(sorted(by_module[module]))}")
     out.append("from .registry import EVENT_TYPES, LIST_REPLY_OF, AnyEvent")
@@ -783,7 +890,8 @@ def render_init(events: list[Event], enums: EnumTable, action_names: list[str]) 
     out.append(f"from .actions import ACTION_TYPES, {', '.join(action_names)}")
     out.append("")
     all_names = sorted(
-        set(base + decode + enum_names + ["Envelope", "EVENT_TYPES", "LIST_REPLY_OF", "AnyEvent"])
+        set(base + decode + enum_names + bases)
+        | {"Envelope", "EVENT_TYPES", "LIST_REPLY_OF", "AnyEvent"}
         | {"AmiAction", "decode_action", "lookup_action", "ACTION_TYPES", *action_names}
         | {class_name(ev.wire) for ev in events}
     )
@@ -889,16 +997,19 @@ def generate() -> dict[str, str]:
     events = build_events(spec, groups, survey, enums)
     for ev in events:
         assign_py_names(ev.headers)
+    bases = apply_snapshot_bases(events, groups)
     files: dict[str, str] = {}
     modules: dict[str, list[Event]] = {}
     for ev in events:
         modules.setdefault(ev.module, []).append(ev)
     for module, evs in modules.items():
         files[f"{module}.py"] = render_module(module, evs)
+    if bases:
+        files[f"{SNAPSHOT_MODULE}.py"] = render_snapshot_module(bases)
     files["enums.py"] = render_enums(enums)
     files["registry.py"] = render_registry(events)
     action_names = [f"{class_name(a['wire'])}Action" for a in [*actions, *EXTRA_ACTIONS]]
-    files["__init__.py"] = render_init(events, enums, action_names)
+    files["__init__.py"] = render_init(events, enums, action_names, [b.cls for b in bases])
     files["actions.py"] = render_actions(actions)
     return files
 

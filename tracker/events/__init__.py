@@ -409,6 +409,7 @@ from .security import (
     SuccessfulAuth,
     UnexpectedAddress,
 )
+from .snapshot import BridgeEvent, ChannelEvent
 from .system import (
     Alarm,
     AlarmClear,
@@ -474,6 +475,7 @@ __all__ = [
     "BridgeDestroy",
     "BridgeDestroyAction",
     "BridgeEnter",
+    "BridgeEvent",
     "BridgeInfoAction",
     "BridgeInfoChannel",
     "BridgeInfoComplete",
@@ -497,6 +499,7 @@ __all__ = [
     "ChallengeSent",
     "ChanSpyStart",
     "ChanSpyStop",
+    "ChannelEvent",
     "ChannelHungup",
     "ChannelStateDesc",
     "ChannelTalkingStart",

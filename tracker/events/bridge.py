@@ -9,6 +9,7 @@ import msgspec
 
 from .base import AmiEvent
 from .enums import BridgeVideoSourceMode, ChannelStateDesc, DestType, IsExternal, Result
+from .snapshot import BridgeEvent, ChannelEvent
 
 __all__ = [
     "AttendedTransfer",
@@ -22,37 +23,15 @@ __all__ = [
 ]
 
 
-class BridgeCreate(AmiEvent, frozen=True):
+class BridgeCreate(BridgeEvent, frozen=True):
     """Bridge created."""
 
-    bridge_uniqueid: str | None = msgspec.field(default=None, name="BridgeUniqueid")
-    bridge_type: str | None = msgspec.field(default=None, name="BridgeType")
-    bridge_technology: str | None = msgspec.field(default=None, name="BridgeTechnology")
-    bridge_creator: str | None = msgspec.field(default=None, name="BridgeCreator")
-    bridge_name: str | None = msgspec.field(default=None, name="BridgeName")
-    bridge_num_channels: int | None = msgspec.field(default=None, name="BridgeNumChannels")
-    bridge_video_source_mode: BridgeVideoSourceMode | None = msgspec.field(
-        default=None, name="BridgeVideoSourceMode"
-    )
-    bridge_video_source: str | None = msgspec.field(default=None, name="BridgeVideoSource")
 
-
-class BridgeDestroy(AmiEvent, frozen=True):
+class BridgeDestroy(BridgeEvent, frozen=True):
     """Bridge destroyed."""
 
-    bridge_uniqueid: str | None = msgspec.field(default=None, name="BridgeUniqueid")
-    bridge_type: str | None = msgspec.field(default=None, name="BridgeType")
-    bridge_technology: str | None = msgspec.field(default=None, name="BridgeTechnology")
-    bridge_creator: str | None = msgspec.field(default=None, name="BridgeCreator")
-    bridge_name: str | None = msgspec.field(default=None, name="BridgeName")
-    bridge_num_channels: int | None = msgspec.field(default=None, name="BridgeNumChannels")
-    bridge_video_source_mode: BridgeVideoSourceMode | None = msgspec.field(
-        default=None, name="BridgeVideoSourceMode"
-    )
-    bridge_video_source: str | None = msgspec.field(default=None, name="BridgeVideoSource")
 
-
-class BridgeEnter(AmiEvent, frozen=True):
+class BridgeEnter(ChannelEvent, frozen=True):
     """Channel entered bridge."""
 
     bridge_uniqueid: str | None = msgspec.field(default=None, name="BridgeUniqueid")
@@ -65,28 +44,10 @@ class BridgeEnter(AmiEvent, frozen=True):
         default=None, name="BridgeVideoSourceMode"
     )
     bridge_video_source: str | None = msgspec.field(default=None, name="BridgeVideoSource")
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     swap_uniqueid: str | None = msgspec.field(default=None, name="SwapUniqueid")
 
 
-class BridgeLeave(AmiEvent, frozen=True):
+class BridgeLeave(ChannelEvent, frozen=True):
     """Channel left bridge."""
 
     bridge_uniqueid: str | None = msgspec.field(default=None, name="BridgeUniqueid")
@@ -99,24 +60,6 @@ class BridgeLeave(AmiEvent, frozen=True):
         default=None, name="BridgeVideoSourceMode"
     )
     bridge_video_source: str | None = msgspec.field(default=None, name="BridgeVideoSource")
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
 
 
 class AttendedTransfer(AmiEvent, frozen=True):
@@ -362,7 +305,7 @@ class AttendedTransfer(AmiEvent, frozen=True):
     is_external: str | None = msgspec.field(default=None, name="IsExternal")
 
 
-class BlindTransfer(AmiEvent, frozen=True):
+class BlindTransfer(BridgeEvent, frozen=True):
     """Blind transfer completed."""
 
     result: Result | None = msgspec.field(default=None, name="Result")
@@ -422,16 +365,6 @@ class BlindTransfer(AmiEvent, frozen=True):
     transferee_chan_variable: dict[str, str] = msgspec.field(
         default_factory=dict, name="TransfereeChanVariable"
     )
-    bridge_uniqueid: str | None = msgspec.field(default=None, name="BridgeUniqueid")
-    bridge_type: str | None = msgspec.field(default=None, name="BridgeType")
-    bridge_technology: str | None = msgspec.field(default=None, name="BridgeTechnology")
-    bridge_creator: str | None = msgspec.field(default=None, name="BridgeCreator")
-    bridge_name: str | None = msgspec.field(default=None, name="BridgeName")
-    bridge_num_channels: int | None = msgspec.field(default=None, name="BridgeNumChannels")
-    bridge_video_source_mode: BridgeVideoSourceMode | None = msgspec.field(
-        default=None, name="BridgeVideoSourceMode"
-    )
-    bridge_video_source: str | None = msgspec.field(default=None, name="BridgeVideoSource")
     is_external: IsExternal | None = msgspec.field(default=None, name="IsExternal")
     context: str | None = msgspec.field(default=None, name="Context")
     extension: str | None = msgspec.field(default=None, name="Extension")

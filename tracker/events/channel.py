@@ -9,6 +9,7 @@ import msgspec
 
 from .base import AmiEvent
 from .enums import AMAFlags, ChannelStateDesc, Direction, Disposition, IsExternal, OriginateResult
+from .snapshot import ChannelEvent
 
 __all__ = [
     "AOC_D",
@@ -69,99 +70,25 @@ __all__ = [
 ]
 
 
-class Newchannel(AmiEvent, frozen=True):
+class Newchannel(ChannelEvent, frozen=True):
     """New channel created."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
 
-
-class Hangup(AmiEvent, frozen=True):
+class Hangup(ChannelEvent, frozen=True):
     """Channel hung up."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     cause: int | None = msgspec.field(default=None, name="Cause")
     cause_txt: str | None = msgspec.field(default=None, name="Cause-txt")
     tech_cause: str | None = msgspec.field(default=None, name="TechCause")
 
 
-class Newstate(AmiEvent, frozen=True):
+class Newstate(ChannelEvent, frozen=True):
     """Channel state changed."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
 
-
-class DialBegin(AmiEvent, frozen=True):
+class DialBegin(ChannelEvent, frozen=True):
     """Dial begin."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     dest_channel: str | None = msgspec.field(default=None, name="DestChannel")
     dest_channel_state: int | None = msgspec.field(default=None, name="DestChannelState")
     dest_channel_state_desc: ChannelStateDesc | None = msgspec.field(
@@ -185,27 +112,9 @@ class DialBegin(AmiEvent, frozen=True):
     dial_string: str | None = msgspec.field(default=None, name="DialString")
 
 
-class DialEnd(AmiEvent, frozen=True):
+class DialEnd(ChannelEvent, frozen=True):
     """Dial end."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     dest_channel: str | None = msgspec.field(default=None, name="DestChannel")
     dest_channel_state: int | None = msgspec.field(default=None, name="DestChannelState")
     dest_channel_state_desc: ChannelStateDesc | None = msgspec.field(
@@ -230,248 +139,66 @@ class DialEnd(AmiEvent, frozen=True):
     forward: str | None = msgspec.field(default=None, name="Forward")
 
 
-class DTMFBegin(AmiEvent, frozen=True):
+class DTMFBegin(ChannelEvent, frozen=True):
     """DTMF digit received."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     digit: str | None = msgspec.field(default=None, name="Digit")
     direction: Direction | None = msgspec.field(default=None, name="Direction")
 
 
-class DTMFEnd(AmiEvent, frozen=True):
+class DTMFEnd(ChannelEvent, frozen=True):
     """DTMF digit ended."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     digit: str | None = msgspec.field(default=None, name="Digit")
     duration_ms: int | None = msgspec.field(default=None, name="DurationMs")
     direction: Direction | None = msgspec.field(default=None, name="Direction")
 
 
-class VarSet(AmiEvent, frozen=True):
+class VarSet(ChannelEvent, frozen=True):
     """Channel variable set."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     variable: str | None = msgspec.field(default=None, name="Variable")
     value: str | None = msgspec.field(default=None, name="Value")
 
 
-class Hold(AmiEvent, frozen=True):
+class Hold(ChannelEvent, frozen=True):
     """Channel placed on hold."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     music_class: str | None = msgspec.field(default=None, name="MusicClass")
 
 
-class Unhold(AmiEvent, frozen=True):
+class Unhold(ChannelEvent, frozen=True):
     """Channel taken off hold."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
 
-
-class HangupRequest(AmiEvent, frozen=True):
+class HangupRequest(ChannelEvent, frozen=True):
     """Hangup requested."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     cause: int | None = msgspec.field(default=None, name="Cause")
 
 
-class SoftHangupRequest(AmiEvent, frozen=True):
+class SoftHangupRequest(ChannelEvent, frozen=True):
     """Soft hangup requested."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     cause: int | None = msgspec.field(default=None, name="Cause")
 
 
-class Newexten(AmiEvent, frozen=True):
+class Newexten(ChannelEvent, frozen=True):
     """Channel entered new dialplan extension."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     extension: str | None = msgspec.field(default=None, name="Extension")
     application: str | None = msgspec.field(default=None, name="Application")
     app_data: str | None = msgspec.field(default=None, name="AppData")
 
 
-class NewCallerid(AmiEvent, frozen=True):
+class NewCallerid(ChannelEvent, frozen=True):
     """Caller id changed."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     cid_calling_pres: str | None = msgspec.field(default=None, name="CID-CallingPres")
 
 
-class NewConnectedLine(AmiEvent, frozen=True):
+class NewConnectedLine(ChannelEvent, frozen=True):
     """Connected line info changed."""
-
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
 
 
 class NewAccountCode(AmiEvent, frozen=True):
@@ -519,27 +246,9 @@ class OriginateResponse(AmiEvent, frozen=True):
     caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
 
 
-class DialState(AmiEvent, frozen=True):
+class DialState(ChannelEvent, frozen=True):
     """Dial state changed."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     dest_channel: str | None = msgspec.field(default=None, name="DestChannel")
     dest_channel_state: int | None = msgspec.field(default=None, name="DestChannelState")
     dest_channel_state_desc: ChannelStateDesc | None = msgspec.field(
@@ -606,30 +315,12 @@ class Wink(AmiEvent, frozen=True):
     chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
 
 
-class UserEvent(AmiEvent, frozen=True):
+class UserEvent(ChannelEvent, frozen=True):
     """
     User-defined event. Carries arbitrary headers: those not modelled here are kept in
     ``extra``.
     """
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     user_event: str | None = msgspec.field(default=None, name="UserEvent")
 
 
@@ -871,122 +562,29 @@ class CEL(AmiEvent, frozen=True):
     extra_: str | None = msgspec.field(default=None, name="Extra")
 
 
-class MixMonitorStart(AmiEvent, frozen=True):
+class MixMonitorStart(ChannelEvent, frozen=True):
     """Mixmonitor started."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
 
-
-class MixMonitorStop(AmiEvent, frozen=True):
+class MixMonitorStop(ChannelEvent, frozen=True):
     """Mixmonitor stopped."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
 
-
-class MixMonitorMute(AmiEvent, frozen=True):
+class MixMonitorMute(ChannelEvent, frozen=True):
     """Mixmonitor mute state changed."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     direction: str | None = msgspec.field(default=None, name="Direction")
     state: int | None = msgspec.field(default=None, name="State")
 
 
-class MusicOnHoldStart(AmiEvent, frozen=True):
+class MusicOnHoldStart(ChannelEvent, frozen=True):
     """Music on hold started."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     class_: str | None = msgspec.field(default=None, name="Class")
 
 
-class MusicOnHoldStop(AmiEvent, frozen=True):
+class MusicOnHoldStop(ChannelEvent, frozen=True):
     """Music on hold stopped."""
-
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
 
 
 class Pickup(AmiEvent, frozen=True):

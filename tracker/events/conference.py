@@ -8,7 +8,8 @@ from __future__ import annotations
 import msgspec
 
 from .base import AmiEvent
-from .enums import BridgeVideoSourceMode, ChannelStateDesc, IsExternal
+from .enums import BridgeVideoSourceMode, IsExternal
+from .snapshot import BridgeEvent, ChannelEvent
 
 __all__ = [
     "ConfbridgeEnd",
@@ -29,39 +30,19 @@ __all__ = [
 ]
 
 
-class ConfbridgeStart(AmiEvent, frozen=True):
+class ConfbridgeStart(BridgeEvent, frozen=True):
     """Confbridge started."""
 
     conference: str | None = msgspec.field(default=None, name="Conference")
-    bridge_uniqueid: str | None = msgspec.field(default=None, name="BridgeUniqueid")
-    bridge_type: str | None = msgspec.field(default=None, name="BridgeType")
-    bridge_technology: str | None = msgspec.field(default=None, name="BridgeTechnology")
-    bridge_creator: str | None = msgspec.field(default=None, name="BridgeCreator")
-    bridge_name: str | None = msgspec.field(default=None, name="BridgeName")
-    bridge_num_channels: int | None = msgspec.field(default=None, name="BridgeNumChannels")
-    bridge_video_source_mode: BridgeVideoSourceMode | None = msgspec.field(
-        default=None, name="BridgeVideoSourceMode"
-    )
-    bridge_video_source: str | None = msgspec.field(default=None, name="BridgeVideoSource")
 
 
-class ConfbridgeEnd(AmiEvent, frozen=True):
+class ConfbridgeEnd(BridgeEvent, frozen=True):
     """Confbridge ended."""
 
     conference: str | None = msgspec.field(default=None, name="Conference")
-    bridge_uniqueid: str | None = msgspec.field(default=None, name="BridgeUniqueid")
-    bridge_type: str | None = msgspec.field(default=None, name="BridgeType")
-    bridge_technology: str | None = msgspec.field(default=None, name="BridgeTechnology")
-    bridge_creator: str | None = msgspec.field(default=None, name="BridgeCreator")
-    bridge_name: str | None = msgspec.field(default=None, name="BridgeName")
-    bridge_num_channels: int | None = msgspec.field(default=None, name="BridgeNumChannels")
-    bridge_video_source_mode: BridgeVideoSourceMode | None = msgspec.field(
-        default=None, name="BridgeVideoSourceMode"
-    )
-    bridge_video_source: str | None = msgspec.field(default=None, name="BridgeVideoSource")
 
 
-class ConfbridgeJoin(AmiEvent, frozen=True):
+class ConfbridgeJoin(ChannelEvent, frozen=True):
     """User joined confbridge."""
 
     conference: str | None = msgspec.field(default=None, name="Conference")
@@ -75,29 +56,11 @@ class ConfbridgeJoin(AmiEvent, frozen=True):
         default=None, name="BridgeVideoSourceMode"
     )
     bridge_video_source: str | None = msgspec.field(default=None, name="BridgeVideoSource")
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     admin: IsExternal | None = msgspec.field(default=None, name="Admin")
     muted: IsExternal | None = msgspec.field(default=None, name="Muted")
 
 
-class ConfbridgeLeave(AmiEvent, frozen=True):
+class ConfbridgeLeave(ChannelEvent, frozen=True):
     """User left confbridge."""
 
     conference: str | None = msgspec.field(default=None, name="Conference")
@@ -111,28 +74,10 @@ class ConfbridgeLeave(AmiEvent, frozen=True):
         default=None, name="BridgeVideoSourceMode"
     )
     bridge_video_source: str | None = msgspec.field(default=None, name="BridgeVideoSource")
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     admin: IsExternal | None = msgspec.field(default=None, name="Admin")
 
 
-class ConfbridgeMute(AmiEvent, frozen=True):
+class ConfbridgeMute(ChannelEvent, frozen=True):
     """Confbridge user muted."""
 
     conference: str | None = msgspec.field(default=None, name="Conference")
@@ -146,28 +91,10 @@ class ConfbridgeMute(AmiEvent, frozen=True):
         default=None, name="BridgeVideoSourceMode"
     )
     bridge_video_source: str | None = msgspec.field(default=None, name="BridgeVideoSource")
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     admin: IsExternal | None = msgspec.field(default=None, name="Admin")
 
 
-class ConfbridgeUnmute(AmiEvent, frozen=True):
+class ConfbridgeUnmute(ChannelEvent, frozen=True):
     """Confbridge user unmuted."""
 
     conference: str | None = msgspec.field(default=None, name="Conference")
@@ -181,24 +108,6 @@ class ConfbridgeUnmute(AmiEvent, frozen=True):
         default=None, name="BridgeVideoSourceMode"
     )
     bridge_video_source: str | None = msgspec.field(default=None, name="BridgeVideoSource")
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     admin: IsExternal | None = msgspec.field(default=None, name="Admin")
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import msgspec
 
 from .base import AmiEvent
-from .enums import BridgeVideoSourceMode, ChannelStateDesc, IsExternal
+from .enums import IsExternal
+from .snapshot import BridgeEvent, ChannelEvent
 
 __all__ = [
     "Agents",
@@ -102,44 +103,15 @@ __all__ = [
 ]
 
 
-class BridgeInfoChannel(AmiEvent, frozen=True):
+class BridgeInfoChannel(ChannelEvent, frozen=True):
     """Channel info in bridge listing. List reply of ``BridgeInfo``."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
 
-
-class BridgeInfoComplete(AmiEvent, frozen=True):
+class BridgeInfoComplete(BridgeEvent, frozen=True):
     """Bridge info listing complete. List reply of ``BridgeInfo``."""
 
     event_list: str | None = msgspec.field(default=None, name="EventList")
     list_items: int | None = msgspec.field(default=None, name="ListItems")
-    bridge_uniqueid: str | None = msgspec.field(default=None, name="BridgeUniqueid")
-    bridge_type: str | None = msgspec.field(default=None, name="BridgeType")
-    bridge_technology: str | None = msgspec.field(default=None, name="BridgeTechnology")
-    bridge_creator: str | None = msgspec.field(default=None, name="BridgeCreator")
-    bridge_name: str | None = msgspec.field(default=None, name="BridgeName")
-    bridge_num_channels: int | None = msgspec.field(default=None, name="BridgeNumChannels")
-    bridge_video_source_mode: BridgeVideoSourceMode | None = msgspec.field(
-        default=None, name="BridgeVideoSourceMode"
-    )
-    bridge_video_source: str | None = msgspec.field(default=None, name="BridgeVideoSource")
 
 
 class QueueParams(AmiEvent, frozen=True):
@@ -210,7 +182,7 @@ class AgentsComplete(AmiEvent, frozen=True):
     list_items: int | None = msgspec.field(default=None, name="ListItems")
 
 
-class ConfbridgeList(AmiEvent, frozen=True):
+class ConfbridgeList(ChannelEvent, frozen=True):
     """Confbridge list entry. List reply of ``ConfbridgeList``."""
 
     conference: str | None = msgspec.field(default=None, name="Conference")
@@ -223,24 +195,6 @@ class ConfbridgeList(AmiEvent, frozen=True):
     muted: IsExternal | None = msgspec.field(default=None, name="Muted")
     talking: IsExternal | None = msgspec.field(default=None, name="Talking")
     answered_time: int | None = msgspec.field(default=None, name="AnsweredTime")
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
 
 
 class ConfbridgeListRooms(AmiEvent, frozen=True):
@@ -253,27 +207,9 @@ class ConfbridgeListRooms(AmiEvent, frozen=True):
     muted: IsExternal | None = msgspec.field(default=None, name="Muted")
 
 
-class Status(AmiEvent, frozen=True):
+class Status(ChannelEvent, frozen=True):
     """Channel status entry. List reply of ``Status``."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     type_: str | None = msgspec.field(default=None, name="Type")
     dnid: str | None = msgspec.field(default=None, name="DNID")
     effective_connected_line_num: str | None = msgspec.field(
@@ -305,27 +241,9 @@ class StatusComplete(AmiEvent, frozen=True):
     items: int | None = msgspec.field(default=None, name="Items")
 
 
-class CoreShowChannel(AmiEvent, frozen=True):
+class CoreShowChannel(ChannelEvent, frozen=True):
     """Core show channel entry. List reply of ``CoreShowChannels``."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     bridge_id: str | None = msgspec.field(default=None, name="BridgeId")
     application: str | None = msgspec.field(default=None, name="Application")
     application_data: str | None = msgspec.field(default=None, name="ApplicationData")
@@ -969,8 +887,6 @@ class CoreShowChannelMap(AmiEvent, frozen=True):
 
 class WaitEventComplete(AmiEvent, frozen=True):
     """End of a WaitEvent answer. List reply of ``WaitEvent``."""
-
-    pass
 
 
 class DBGetResponse(AmiEvent, frozen=True):

@@ -9,6 +9,7 @@ import msgspec
 
 from .base import AmiEvent
 from .enums import ChannelStateDesc, Membership, Reason
+from .snapshot import ChannelEvent
 
 __all__ = [
     "AgentCalled",
@@ -28,80 +29,26 @@ __all__ = [
 ]
 
 
-class QueueCallerAbandon(AmiEvent, frozen=True):
+class QueueCallerAbandon(ChannelEvent, frozen=True):
     """Caller abandoned queue."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     queue: str | None = msgspec.field(default=None, name="Queue")
     position: int | None = msgspec.field(default=None, name="Position")
     original_position: int | None = msgspec.field(default=None, name="OriginalPosition")
     hold_time: int | None = msgspec.field(default=None, name="HoldTime")
 
 
-class QueueCallerJoin(AmiEvent, frozen=True):
+class QueueCallerJoin(ChannelEvent, frozen=True):
     """Caller joined queue."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     queue: str | None = msgspec.field(default=None, name="Queue")
     position: int | None = msgspec.field(default=None, name="Position")
     count: int | None = msgspec.field(default=None, name="Count")
 
 
-class QueueCallerLeave(AmiEvent, frozen=True):
+class QueueCallerLeave(ChannelEvent, frozen=True):
     """Caller left queue."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     queue: str | None = msgspec.field(default=None, name="Queue")
     count: int | None = msgspec.field(default=None, name="Count")
     position: int | None = msgspec.field(default=None, name="Position")
@@ -233,27 +180,9 @@ class QueueMemberRinginuse(AmiEvent, frozen=True):
     wrapuptime: str | None = msgspec.field(default=None, name="Wrapuptime")
 
 
-class AgentCalled(AmiEvent, frozen=True):
+class AgentCalled(ChannelEvent, frozen=True):
     """Agent called from queue."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     dest_channel: str | None = msgspec.field(default=None, name="DestChannel")
     dest_channel_state: int | None = msgspec.field(default=None, name="DestChannelState")
     dest_channel_state_desc: ChannelStateDesc | None = msgspec.field(
@@ -279,27 +208,9 @@ class AgentCalled(AmiEvent, frozen=True):
     interface: str | None = msgspec.field(default=None, name="Interface")
 
 
-class AgentConnect(AmiEvent, frozen=True):
+class AgentConnect(ChannelEvent, frozen=True):
     """Agent connected."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     dest_channel: str | None = msgspec.field(default=None, name="DestChannel")
     dest_channel_state: int | None = msgspec.field(default=None, name="DestChannelState")
     dest_channel_state_desc: ChannelStateDesc | None = msgspec.field(
@@ -327,27 +238,9 @@ class AgentConnect(AmiEvent, frozen=True):
     hold_time: int | None = msgspec.field(default=None, name="HoldTime")
 
 
-class AgentComplete(AmiEvent, frozen=True):
+class AgentComplete(ChannelEvent, frozen=True):
     """Agent completed call."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     dest_channel: str | None = msgspec.field(default=None, name="DestChannel")
     dest_channel_state: int | None = msgspec.field(default=None, name="DestChannelState")
     dest_channel_state_desc: ChannelStateDesc | None = msgspec.field(
@@ -418,27 +311,9 @@ class AgentDump(AmiEvent, frozen=True):
     interface: str | None = msgspec.field(default=None, name="Interface")
 
 
-class AgentRingNoAnswer(AmiEvent, frozen=True):
+class AgentRingNoAnswer(ChannelEvent, frozen=True):
     """Agent did not answer."""
 
-    channel: str | None = msgspec.field(default=None, name="Channel")
-    channel_state: int | None = msgspec.field(default=None, name="ChannelState")
-    channel_state_desc: ChannelStateDesc | None = msgspec.field(
-        default=None, name="ChannelStateDesc"
-    )
-    caller_id_num: str | None = msgspec.field(default=None, name="CallerIDNum")
-    caller_id_name: str | None = msgspec.field(default=None, name="CallerIDName")
-    connected_line_num: str | None = msgspec.field(default=None, name="ConnectedLineNum")
-    connected_line_name: str | None = msgspec.field(default=None, name="ConnectedLineName")
-    language: str | None = msgspec.field(default=None, name="Language")
-    account_code: str | None = msgspec.field(default=None, name="AccountCode")
-    context: str | None = msgspec.field(default=None, name="Context")
-    exten: str | None = msgspec.field(default=None, name="Exten")
-    priority: int | None = msgspec.field(default=None, name="Priority")
-    uniqueid: str | None = msgspec.field(default=None, name="Uniqueid")
-    linkedid: str | None = msgspec.field(default=None, name="Linkedid")
-    tenantid: str | None = msgspec.field(default=None, name="Tenantid")
-    chan_variable: dict[str, str] = msgspec.field(default_factory=dict, name="ChanVariable")
     dest_channel: str | None = msgspec.field(default=None, name="DestChannel")
     dest_channel_state: int | None = msgspec.field(default=None, name="DestChannelState")
     dest_channel_state_desc: ChannelStateDesc | None = msgspec.field(

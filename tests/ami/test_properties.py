@@ -10,7 +10,7 @@ from tracker.ami import FrameKind, encode_headers
 
 KEY = st.from_regex(r"[A-Za-z][A-Za-z0-9_()-]{0,20}", fullmatch=True)
 VALUE = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"),
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\r\n"),
     max_size=40,
 ).map(lambda v: v.strip(" ") if v.startswith(" ") else v)
 HEADER = st.tuples(KEY, VALUE)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from tests.helpers import FIXTURES, feed, load, random_chunks, whole
-from tracker.ami import AmiConnection, FrameKind
+from tracker.ami import AmiConnection, Frame, FrameKind
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 
 
-def frames_of(data: bytes, **kw: object) -> list:  # type: ignore[type-arg]
+def frames_of(data: bytes, **kw: object) -> list[Frame]:
     out = feed(data, whole(data), **kw)
     for seed in range(3):
         assert feed(data, random_chunks(data, seed, 7), **kw) == out
@@ -94,7 +94,7 @@ def test_oversized_frame_is_kept_as_anomaly_and_parsing_resumes() -> None:
     data = BANNER + big + b"Event: Small\r\nY: 2\r\n\r\n"
     for chunks in ([data], [data[i : i + 100] for i in range(0, len(data), 100)]):
         conn = AmiConnection(max_frame_size=1024)
-        out = []
+        out: list[Frame] = []
         for c in chunks:
             conn.receive_data(c)
             out.extend(conn)

@@ -1,0 +1,24 @@
+"""Declarative base shared by every table of the store (raw log, snapshots, reporting).
+
+Constraint names follow one convention so Alembic migrations (SQLite batch mode included) can
+name and drop them on every backend.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Every table of ami-tracker's store."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)

@@ -11,7 +11,17 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-SUBCOMMANDS: tuple[str, ...] = ("inspect", "record", "simulate", "replay", "calls", "watch", "demo")
+SUBCOMMANDS: tuple[str, ...] = (
+    "inspect",
+    "record",
+    "simulate",
+    "replay",
+    "calls",
+    "watch",
+    "top",
+    "run",
+    "demo",
+)
 """Modules under tracker.cli, in help order."""
 
 

@@ -1,0 +1,265 @@
+"""The tracker as a service: one nursery per Asterisk server, several servers in one process.
+
+Per server, a task runs the live ``Tracker`` (AMI client with reconnect, keepalive and resync
+on every (re)connect, and the fold), logs each resync with the resulting state, and sums the
+anomalies into at most one log line per ``anomaly_log_interval``. Beside them run the metrics
+sampler and, with ``metrics`` set, the HTTP endpoint (``/metrics``, ``/healthz``).
+
+``stop()`` is graceful: every server logs off, its fold consumes what was received, the
+persister (once there is one) is flushed, then ``run()`` returns. A refused login is not
+retried (the settings are wrong): the other servers are stopped gracefully and ``run()``
+raises the ``AuthenticationError``. Every other failure (unreachable host, not an AMI server,
+garbage, a silent server) is retried with exponential backoff by the client.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+
+from ..config import ConfigError, Secret, ServerSettings, Settings
+from ..errors import AuthenticationError, TrackerError
+from ..query import summary
+from ..state import Anomaly
+from ._groups import leaves
+from .client import AmiClient
+from .http import serve_http
+from .logs import SERVER
+from .metrics import ServiceMetrics, Watched
+from .tracker import Tracker
+from .url import parse_url
+
+log = logging.getLogger(__name__)
+
+SAMPLE_INTERVAL = 1.0
+"""Seconds between two samples of the per-second rates."""
+
+
+class Server:
+    """One Asterisk server of the service."""
+
+    def __init__(self, settings: ServerSettings, watched: Watched) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.watched = watched
+        self.tracker = watched.tracker
+        self.error: TrackerError | None = None
+        """Why it stopped for good (a refused login, a setting that cannot work)."""
+
+    def __repr__(self) -> str:
+        return f"<Server {self.name} {self.tracker.client.target.redacted}>"
+
+
+def make_tracker(server: ServerSettings, settings: Settings) -> Tracker:
+    """The live tracker of ``server`` as ``settings`` say (``ConfigError`` for a bad URL)."""
+    secret = server.secret.reveal() if server.secret is not None else None
+    try:
+        target = parse_url(server.url, secret=secret)
+    except ValueError as exc:
+        raise ConfigError(f"server {server.name}: {exc}") from None
+    client = AmiClient(
+        target,
+        keepalive=settings.keepalive or None,
+        action_timeout=settings.action_timeout,
+        connect_timeout=settings.connect_timeout,
+        backoff_initial=settings.backoff_initial,
+        backoff_max=settings.backoff_max,
+        action_id_prefix=f"tracker-{server.name}",
+    )
+    return Tracker(client)
+
+
+class Service:
+    """Every configured server, the metrics and their endpoint, in one trio nursery."""
+
+    def __init__(self, settings: Settings, *, metrics: ServiceMetrics | None = None) -> None:
+        if not settings.servers:
+            raise ConfigError("no AMI server configured")
+        self.settings = settings
+        self.metrics = metrics or ServiceMetrics()
+        self.servers = [
+            Server(s, self.metrics.watch(s.name, make_tracker(s, settings)))
+            for s in settings.servers
+        ]
+        self.metrics_port: int | None = None
+        """Bound port of the metrics endpoint, once listening."""
+        self._stop = trio.Event()
+        self.stopping = False
+
+    def stop(self) -> None:
+        """Ask for a graceful stop (idempotent)."""
+        self.stopping = True
+        self._stop.set()
+
+    @property
+    def healthy(self) -> bool:
+        """Every server connected and resynced."""
+        return all(s.tracker.client.connected and s.tracker.synced.is_set() for s in self.servers)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run until ``stop()``; ``started`` once the servers are started and the metrics
+        endpoint listens (not waiting for the logins: a server may be down)."""
+        async with trio.open_nursery() as nursery:
+            address = self.settings.metrics_address
+            if address is not None:
+                self.metrics_port = await nursery.start(self._serve_metrics, *address)
+            nursery.start_soon(self._sample)
+            async with trio.open_nursery() as servers:
+                for server in self.servers:
+                    servers.start_soon(self._run_server, server)
+                task_status.started()
+                await self._stop.wait()
+                log.info("stopping: logging off %d server(s)", len(self.servers))
+                for server in self.servers:
+                    servers.start_soon(server.tracker.aclose)
+            nursery.cancel_scope.cancel()
+        for server in self.servers:
+            s = server.tracker.stats
+            log.info(
+                "stopped %s: %d frames folded, %d calls ended, %d sessions, %d resyncs, "
+                "%d anomalies",
+                server.name,
+                s.frames,
+                s.calls_ended,
+                s.sessions,
+                s.resyncs,
+                s.anomalies,
+            )
+        refused = [s.error for s in self.servers if s.error is not None]
+        if refused:
+            raise refused[0]
+
+    # -- one server ----------------------------------------------------------------------
+    async def _run_server(self, server: Server) -> None:
+        SERVER.set(server.name)  # this task's context: inherited by every task it starts
+        tracker = server.tracker
+        log.info("starting: %s", tracker.client.target.redacted)
+        try:
+            async with (
+                _persister(server, self.settings.db, self.metrics),
+                trio.open_nursery() as nursery,
+            ):
+                nursery.start_soon(self._log_resyncs, tracker)
+                nursery.start_soon(self._log_anomalies, tracker)
+                await tracker.run()
+                nursery.cancel_scope.cancel()
+        except* (AuthenticationError, ConfigError) as group:
+            error = leaves(group)[0]
+            assert isinstance(error, TrackerError)
+            server.error = error
+            log.error("%s: not retrying (fix the settings)", error)
+            self.stop()
+
+    @staticmethod
+    async def _log_resyncs(tracker: Tracker) -> None:
+        """One line per completed resync, with the state it produced."""
+        logged = 0
+        session = 1
+        while True:
+            await tracker.wait_synced(session)
+            if tracker.closed.is_set():
+                return
+            session = tracker.stats.sessions + 1
+            if tracker.stats.resyncs == logged:
+                continue
+            logged = tracker.stats.resyncs
+            report = tracker.stats.last_resync
+            state = ", ".join(
+                f"{v} {k.replace('_', ' ')}" for k, v in summary(tracker.world).items()
+            )
+            asked = "" if report is None else f" ({len(report.actions)} actions, "
+            asked += "" if report is None else f"{len(report.errors)} error answers)"
+            log.info("resynced: %s%s", state, asked)
+
+    async def _log_anomalies(self, tracker: Tracker) -> None:
+        """At most one line per interval: how many anomalies, of which kinds, one example."""
+        interval = self.settings.anomaly_log_interval
+        kinds: collections.Counter[str] = collections.Counter()
+        examples: list[Anomaly] = []
+
+        async def report() -> None:
+            reported = tracker.stats.anomalies
+            while True:
+                await trio.sleep(interval)
+                total = tracker.stats.anomalies
+                if total > reported:
+                    _log_burst(total - reported, interval, kinds, examples[:1])
+                    reported = total
+                kinds.clear()
+                examples.clear()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(report)
+            with tracker.subscribe(buffer=256) as changes:
+                async for batch in changes:
+                    for change in batch.changes:
+                        if type(change) is Anomaly:
+                            kinds[change.kind] += 1
+                            if not examples:
+                                examples.append(change)
+            nursery.cancel_scope.cancel()
+
+    # -- metrics -------------------------------------------------------------------------
+    async def _sample(self) -> None:
+        while True:
+            self.metrics.sample(trio.current_time())
+            await trio.sleep(SAMPLE_INTERVAL)
+
+    async def _serve_metrics(
+        self, host: str, port: int, *, task_status: trio.TaskStatus[int]
+    ) -> None:
+        def metrics() -> tuple[int, bytes, str]:
+            body, content_type = self.metrics.exposition()
+            return 200, body, content_type
+
+        def health() -> tuple[int, bytes, str]:
+            lines = [
+                f"{s.name} {'up' if s.tracker.client.connected else 'down'}"
+                f"{' synced' if s.tracker.synced.is_set() else ''}"
+                for s in self.servers
+            ]
+            status = 200 if self.healthy else 503
+            return status, ("\n".join(lines) + "\n").encode(), "text/plain; charset=utf-8"
+
+        routes = {"/metrics": metrics, "/healthz": health, "/": health}
+        await serve_http(host, port, routes, task_status=task_status)
+        log.info("metrics endpoint closed")
+
+
+def _log_burst(
+    count: int, interval: float, kinds: collections.Counter[str], examples: list[Anomaly]
+) -> None:
+    top = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common(5))
+    example = ""
+    if examples:
+        a = examples[0]
+        example = f"; e.g. seq {a.seq} {a.event or ''} {a.kind}: {a.detail}".rstrip(": ")
+    log.warning(
+        "%d anomalies in the last %gs (%s)%s", count, interval, top or "kinds not seen", example
+    )
+
+
+@asynccontextmanager
+async def _persister(
+    server: Server, db: Secret | None, metrics: ServiceMetrics
+) -> AsyncIterator[None]:
+    """The one place the persister plugs in, around each server's tracker.
+
+    With the store (issue 9's persister), this opens the server's session in ``db``, feeds it
+    the tracker's frames and changes, hands ``metrics.persister`` its queue depth and write
+    latencies, and flushes on exit. Until then a database URL is refused, loudly, rather than
+    running without writing what it receives.
+    """
+    if db is not None:
+        raise ConfigError(
+            f"database {db} given, but this build has no persister yet (the SQL store is "
+            "being built): run without --db / AMI_TRACKER_DB / db"
+        )
+    yield
+
+
+__all__ = ["Server", "Service", "make_tracker"]

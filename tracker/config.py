@@ -15,6 +15,7 @@ Imported by runtime, cli and store; imports nothing from tracker but ``errors``.
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 import tomllib
@@ -140,7 +141,9 @@ def load_settings(
             servers = _pick(servers, names, source)
         merged.update(layer)
         origin.update(dict.fromkeys(layer, source))
-    merged["servers"] = servers
+    merged["servers"] = [
+        {**server, "name": name} for server, name in zip(servers, _names(servers), strict=True)
+    ]
     if isinstance(merged.get("db"), str):
         merged["db"] = Secret(merged["db"], redact_url(merged["db"]))
     try:
@@ -225,20 +228,27 @@ def _servers_of(value: Any, source: str) -> list[dict[str, Any]]:
 
 def _pick(servers: list[dict[str, Any]], names: Sequence[str], source: str) -> list[dict[str, Any]]:
     """Servers named ``names`` among ``servers`` (defaulted names count)."""
-    by_name = {_default_name(s): s for s in servers}
+    by_name = dict(zip(_names(servers), servers, strict=True))
     missing = [n for n in names if n not in by_name]
     if missing:
         known = ", ".join(sorted(by_name)) or "none"
         raise ConfigError(f"{source}: no server named {missing[0]!r} (configured: {known})")
-    return [by_name[n] for n in names]
+    return [{**by_name[n], "name": n} for n in names]
 
 
-def _default_name(server: Mapping[str, Any]) -> str:
-    name = server.get("name")
-    if isinstance(name, str) and name:
-        return name
-    url = server.get("url")
-    return (urlsplit(url).hostname or "") if isinstance(url, str) else ""
+def _names(servers: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Given names, else the URL's host, else (when two share a host) its ``host:port``."""
+    hosts = []
+    for server in servers:
+        url = server.get("url")
+        parts = urlsplit(url if isinstance(url, str) else "")
+        hosts.append((parts.hostname or "", parts.netloc.rpartition("@")[2]))
+    count = collections.Counter(host for host, _ in hosts)
+    names = []
+    for server, (host, hostport) in zip(servers, hosts, strict=True):
+        name = server.get("name")
+        names.append(name if name else (host if count[host] == 1 else hostport))
+    return names
 
 
 def _secret_hook(kind: type, obj: Any) -> Any:
@@ -271,7 +281,7 @@ def _resolve(settings: Settings, origin: Mapping[str, str]) -> Settings:
     servers: list[ServerSettings] = []
     for server in settings.servers:
         url, inline = _split_secret(server.url)
-        name = server.name or urlsplit(url).hostname or ""
+        name = server.name
         label = f"server {name or url!r}"
         if not _NAME.fullmatch(name):
             raise ConfigError(f"{label}: name must be non-empty, without spaces or quotes")

@@ -47,6 +47,7 @@ class Server:
         self.name = settings.name
         self.watched = watched
         self.tracker = watched.tracker
+        self.scope = trio.CancelScope()
         self.error: TrackerError | None = None
         """Why it stopped for good (a refused login, a setting that cannot work)."""
 
@@ -115,7 +116,10 @@ class Service:
                 await self._stop.wait()
                 log.info("stopping: logging off %d server(s)", len(self.servers))
                 for server in self.servers:
-                    servers.start_soon(server.tracker.aclose)
+                    if server.tracker.client.session_started.is_set():
+                        servers.start_soon(server.tracker.aclose)
+                    else:  # never logged in: nothing to log off or to fold
+                        server.scope.cancel()
             nursery.cancel_scope.cancel()
         for server in self.servers:
             s = server.tracker.stats
@@ -139,14 +143,15 @@ class Service:
         tracker = server.tracker
         log.info("starting: %s", tracker.client.target.redacted)
         try:
-            async with (
-                _persister(server, self.settings.db, self.metrics),
-                trio.open_nursery() as nursery,
-            ):
-                nursery.start_soon(self._log_resyncs, tracker)
-                nursery.start_soon(self._log_anomalies, tracker)
-                await tracker.run()
-                nursery.cancel_scope.cancel()
+            with server.scope:
+                async with (
+                    _persister(server, self.settings.db, self.metrics),
+                    trio.open_nursery() as nursery,
+                ):
+                    nursery.start_soon(self._log_resyncs, tracker)
+                    nursery.start_soon(self._log_anomalies, tracker)
+                    await tracker.run()
+                    nursery.cancel_scope.cancel()
         except* (AuthenticationError, ConfigError) as group:
             error = leaves(group)[0]
             assert isinstance(error, TrackerError)

@@ -49,12 +49,23 @@ def test_commands_are_registered() -> None:
 
 
 class Process:
-    """A running ``ami-tracker run`` whose stderr (JSON log lines) is read as it comes."""
+    """A running ``ami-tracker run`` whose stderr (log lines) is read as it comes."""
 
     def __init__(self, proc: trio.Process) -> None:
         self.proc = proc
         self.err = bytearray()
         self.changed = trio.Event()
+
+    @classmethod
+    async def start(cls, *args: str, **env: str) -> Process:
+        proc = await trio.lowlevel.open_process(
+            [*CLI, "run", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=REPO,
+            env=_env(**env),
+        )
+        return cls(proc)
 
     async def drain(self) -> None:
         assert self.proc.stderr is not None
@@ -81,20 +92,13 @@ async def test_two_servers_json_logs_metrics_and_sigterm() -> None:
             run_simulator(FIXTURES / "load.ami.gz", username=USER, secret=SECRET) as a,
             run_simulator(FIXTURES / "queue.ami", username=USER, secret=SECRET) as b,
         ):
-            proc = await trio.lowlevel.open_process(
-                [
-                    *CLI,
-                    "run",
-                    *("--ami", f"ami://{USER}@{HOST}:{a.port}", "--name", "pbx-a"),
-                    *("--ami", f"ami://{USER}@{HOST}:{b.port}", "--name", "pbx-b"),
-                    *("--metrics", f"{HOST}:0", "--log-format", "json"),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                cwd=REPO,
-                env=_env(AMI_TRACKER_SECRET=SECRET),
+            run = await Process.start(
+                *("--ami", f"ami://{USER}@{HOST}:{a.port}", "--name", "pbx-a"),
+                *("--ami", f"ami://{USER}@{HOST}:{b.port}", "--name", "pbx-b"),
+                *("--metrics", f"{HOST}:0", "--log-format", "json"),
+                AMI_TRACKER_SECRET=SECRET,
             )
-            run = Process(proc)
+            proc = run.proc
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(run.drain)
                 port = int((await run.wait_for(r"metrics on http://[^:]+:(\d+)/")).group(1))
@@ -128,21 +132,10 @@ async def test_text_logs_and_secret_file(tmp_path: Path) -> None:
     secret.write_text(SECRET + "\n")
     with trio.fail_after(30):
         async with run_simulator(FIXTURES / "basic.ami", username=USER, secret=SECRET) as sim:
-            proc = await trio.lowlevel.open_process(
-                [
-                    *CLI,
-                    "run",
-                    "--ami",
-                    f"ami://{USER}@{HOST}:{sim.port}",
-                    "--secret-file",
-                    f"{secret}",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                cwd=REPO,
-                env=_env(),
+            run = await Process.start(
+                *("--ami", f"ami://{USER}@{HOST}:{sim.port}", "--secret-file", f"{secret}")
             )
-            run = Process(proc)
+            proc = run.proc
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(run.drain)
                 await run.wait_for(r"\[127\.0\.0\.1\] resynced: ")
@@ -226,14 +219,12 @@ async def test_help_has_an_example(command: str) -> None:
 async def test_unreachable_server_keeps_retrying_until_sigterm() -> None:
     port = free_port()
     with trio.fail_after(30):
-        proc = await trio.lowlevel.open_process(
-            [*CLI, "run", "--ami", f"ami://{USER}@{HOST}:{port}", "--log-format", "json"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            cwd=REPO,
-            env=_env(AMI_TRACKER_SECRET=SECRET, AMI_TRACKER_BACKOFF_INITIAL="0.2"),
+        run = await Process.start(
+            *("--ami", f"ami://{USER}@{HOST}:{port}", "--log-format", "json"),
+            AMI_TRACKER_SECRET=SECRET,
+            AMI_TRACKER_BACKOFF_INITIAL="0.2",
         )
-        run = Process(proc)
+        proc = run.proc
         async with trio.open_nursery() as nursery:
             nursery.start_soon(run.drain)
             await run.wait_for(r"reconnecting to .* in [\d.]+s(.|\n)*reconnecting to")

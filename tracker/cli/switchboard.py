@@ -58,10 +58,16 @@ def duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:d}:{s:02d}"
 
 
-def _who(num: str, name: str) -> str:
+_UNKNOWN = frozenset({"", "<unknown>", "<Unknown>"})
+
+
+def _who(num: str | None, name: str | None) -> str:
+    """``num name`` of a party, without Asterisk's ``<unknown>`` placeholders."""
+    num = "" if num in _UNKNOWN else num
+    name = "" if name in _UNKNOWN else name
     if num and name and name != num:
         return f"{num} {name}"
-    return num or name
+    return num or name or ""
 
 
 def call_state(active: ActiveCall) -> str:
@@ -87,14 +93,17 @@ def call_state(active: ActiveCall) -> str:
 
 
 def _parties(active: ActiveCall) -> tuple[str, str]:
+    """Caller and callee; before the call record knows the callee, the connected line of
+    the first leg if it names someone else, else the extension it dialled."""
     call: Call = active.call
     caller = _who(call.caller.num, call.caller.name)
     callee = "" if call.callee is None else _who(call.callee.num, call.callee.name)
-    if not caller and active.legs:
-        caller = _who(active.legs[0].caller_num, active.legs[0].caller_name)
-    if not callee and active.legs:
+    if active.legs:
         first = active.legs[0]
-        callee = _who(first.connected_num, first.connected_name) or first.exten
+        caller = caller or _who(first.caller_num, first.caller_name)
+        if not callee:
+            connected = _who(first.connected_num, first.connected_name)
+            callee = connected if connected and connected != caller else first.exten
     return caller or "?", callee or "?"
 
 
@@ -138,7 +147,7 @@ def queues_table(queues: Iterable[Queue], now: float) -> Table:
     for queue in sorted(queues, key=lambda q: q.name):
         callers = sorted(queue.callers.values(), key=lambda c: c.position)
         waiting = ", ".join(
-            f"{_who(c.caller_id_num or '', c.caller_id_name or '') or c.channel} "
+            f"{_who(c.caller_id_num, c.caller_id_name) or c.channel} "
             f"({duration(now - c.since)})"
             for c in callers
         )
@@ -158,7 +167,7 @@ def conferences_table(world: World, now: float) -> Table:
             flags = [f for f, on in (("admin", p.admin), ("muted", p.muted)) if on]
             if p.talking:
                 flags.append("talking")
-            who = _who(p.caller_id_num or "", p.caller_id_name or "") or p.channel
+            who = _who(p.caller_id_num, p.caller_id_name) or p.channel
             people.append(f"{who} ({', '.join(flags)})" if flags else who)
         since = None if conf.started_at is None else now - conf.started_at
         table.add_row(conf.name, duration(since), ", ".join(people))
@@ -171,7 +180,7 @@ def parked_table(world: World, now: float) -> Table:
         table.add_column(name, no_wrap=True)
     for lot in sorted(world.parking.values(), key=lambda lot: lot.name):
         for parked in sorted(lot.calls.values(), key=lambda p: p.space):
-            who = _who(parked.parkee_caller_id_num or "", parked.parkee_caller_id_name or "")
+            who = _who(parked.parkee_caller_id_num, parked.parkee_caller_id_name)
             since = None if parked.parked_at is None else now - parked.parked_at
             left = None
             if parked.timeout is not None and since is not None:

@@ -273,3 +273,25 @@ def test_rate_meter_window() -> None:
     assert meter.rate == 0.0  # nothing new in the last 10 s
     meter.sample(31.0, 2500)
     assert meter.rate == pytest.approx(500 / 10, rel=0.2)
+
+
+async def test_every_reconnect_is_logged_and_resynced(logs: io.StringIO) -> None:
+    with trio.fail_after(20):
+        async with run_simulator(
+            FIXTURES / "basic.ami", username=USER, secret=SECRET, speed=6, drop_after=100
+        ) as sim:  # 3 s of capture in 0.5 s: each session resyncs, then is dropped
+            service = Service(settings(f"ami://{USER}@{HOST}:{sim.port}", names=["flaky"]))
+            async with trio.open_nursery() as nursery:
+                await nursery.start(service.run)
+                tracker = service.servers[0].tracker
+                await tracker.wait_synced(3)
+                body, _ = service.metrics.exposition()
+                service.stop()
+    assert tracker.stats.resyncs >= 3 and tracker.stats.disconnects >= 2
+    assert samples(body.decode(), "ami_tracker_reconnects_total")["flaky"] >= 2
+    said = [r["message"] for r in lines(logs) if r["server"] == "flaky"]
+    ended = [m for m in said if m.startswith("AMI session ended: ")]
+    assert len(ended) >= 2
+    for word in ("connected to ", "logged in to ", "resynced: ", "reconnecting to "):
+        assert sum(m.startswith(word) for m in said) >= 2, word
+    assert len(sim.sessions) >= 3

@@ -147,8 +147,7 @@ def queues_table(queues: Iterable[Queue], now: float) -> Table:
     for queue in sorted(queues, key=lambda q: q.name):
         callers = sorted(queue.callers.values(), key=lambda c: c.position)
         waiting = ", ".join(
-            f"{_who(c.caller_id_num, c.caller_id_name) or c.channel} "
-            f"({duration(now - c.since)})"
+            f"{_who(c.caller_id_num, c.caller_id_name) or c.channel} ({duration(now - c.since)})"
             for c in callers
         )
         members = Text(", ").join(_member(m) for m in queue.members.values())

@@ -113,6 +113,10 @@ def test_secret_precedence(tmp_path: Path, config: Path) -> None:
     assert s.servers[1].secret == Secret(FILE_SECRET)  # a server's own secret beats defaults
     s = load_settings(config=config, env=env, flags={"secret_file": str(flag_file)})
     assert s.servers[0].secret == Secret("from-flag")
+    s = load_settings(config=config, env={"AMI_SECRET": "legacy"})
+    assert s.servers[0].secret == Secret("legacy")  # watch's variable, below AMI_TRACKER_*
+    s = load_settings(config=config, env={**env, "AMI_SECRET": "legacy"})
+    assert s.servers[0].secret == Secret("from-env")
     s = load_settings(env=env, flags={"ami": ["ami://u:inline%40x@h"]})
     assert s.servers[0].secret == Secret("inline@x")
     assert s.servers[0].url == "ami://u@h"  # the secret is moved out of the URL

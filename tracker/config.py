@@ -6,9 +6,10 @@ server names but no URLs (``--name pbx1``) picks those servers from the layers b
 
 A secret is never needed on the command line: per server (``secret`` / ``secret_file`` in the
 file, or inline in its URL) or for every server without its own (``secret`` / ``secret_file``
-at the top of the file, ``AMI_TRACKER_SECRET`` / ``AMI_TRACKER_SECRET_FILE``,
-``--secret-file``). Secrets (and the database URL, which may carry a password) are held as
-``Secret``: its ``repr``/``str`` is redacted, so no repr, log line or error shows it.
+at the top of the file; ``AMI_TRACKER_SECRET`` / ``AMI_TRACKER_SECRET_FILE``, else
+``AMI_SECRET`` as ``watch`` reads it; ``--secret-file``). Secrets (and the database URL, which
+may carry a password) are held as ``Secret``: ``repr``/``str`` are redacted, so no repr, log
+line or error shows them.
 
 Imported by runtime, cli and store; imports nothing from tracker but ``errors``.
 """
@@ -29,6 +30,7 @@ import msgspec
 from .errors import TrackerError
 
 ENV_PREFIX = "AMI_TRACKER_"
+LEGACY_SECRET_ENV = "AMI_SECRET"
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 _NAME = re.compile(r"[^\s\"'\\]+")
@@ -192,6 +194,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         value = env.get(env_name(key))
         if value:
             out[key] = value
+    if not any(k in out for k in _SECRET_KEYS) and env.get(LEGACY_SECRET_ENV):
+        out["secret"] = env[LEGACY_SECRET_ENV]  # what ``watch`` and ``record`` read
     urls = env.get(env_name("ami"), "").split()
     names = env.get(env_name("name"), "").split()
     return _with_servers(out, urls, names, "AMI_TRACKER_NAME", "AMI_TRACKER_AMI")

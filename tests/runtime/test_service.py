@@ -24,7 +24,7 @@ from tracker.runtime.logs import configure_logging
 from tracker.runtime.metrics import RateMeter
 from tracker.runtime.service import Service
 
-from ._support import HOST, SECRET, USER, tcp_server
+from ._support import HOST, SECRET, USER, silent_ami, tcp_server
 
 FAST = {"backoff_initial": 0.2, "backoff_max": 0.8, "connect_timeout": 2.0, "keepalive": 0}
 
@@ -161,7 +161,9 @@ async def test_wrong_secret_is_not_retried_and_stops_the_others(logs: io.StringI
     assert len(errors) == 1 and "not retrying" in errors[0]["message"]
 
 
-async def _retries(handler: Any, seconds: float, logs: io.StringIO) -> tuple[int, list[str]]:
+async def _retries(
+    handler: Any, seconds: float, logs: io.StringIO, **extra: Any
+) -> tuple[int, list[str]]:
     """Run a service against ``handler`` for ``seconds``: connections seen, warnings logged."""
     seen = 0
 
@@ -173,7 +175,7 @@ async def _retries(handler: Any, seconds: float, logs: io.StringIO) -> tuple[int
 
     async with trio.open_nursery() as nursery:
         port = await tcp_server(nursery, counting)
-        service = Service(settings(f"ami://{USER}@{HOST}:{port}", names=["x"]))
+        service = Service(settings(f"ami://{USER}@{HOST}:{port}", names=["x"], **extra))
         await nursery.start(service.run)
         await trio.sleep(seconds)
         service.stop()
@@ -205,6 +207,13 @@ async def test_garbage_server_is_retried_with_backoff(logs: io.StringIO) -> None
     seen, warnings = await _retries(garbage, 2.0, logs)
     assert 2 <= seen <= 8, seen
     assert all("is not an AMI server" in w for w in warnings)
+
+
+async def test_server_that_stops_answering_is_dropped_and_retried(logs: io.StringIO) -> None:
+    seen, warnings = await _retries(silent_ami, 2.5, logs, action_timeout=0.3)
+    assert 2 <= seen <= 8, seen
+    assert any("resync failed" in w and "unanswered after 0.3s" in w for w in warnings)
+    assert sum(w.startswith("AMI session ended: ") for w in warnings) >= 2
 
 
 async def test_unreachable_host_is_retried_with_backoff(logs: io.StringIO) -> None:

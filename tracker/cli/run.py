@@ -41,7 +41,8 @@ def add_server_arguments(p: argparse.ArgumentParser, *, several: bool) -> None:
         action="append",
         metavar="URL",
         help=f"ami[s]://user@host[:port] of an Asterisk server{many}; the secret from "
-        "AMI_TRACKER_SECRET, --secret-file or the config file",
+        "AMI_TRACKER_SECRET (or AMI_SECRET), --secret-file or the config file "
+        "(default: the config file's servers)",
     )
     p.add_argument(
         "--name",
@@ -50,8 +51,17 @@ def add_server_arguments(p: argparse.ArgumentParser, *, several: bool) -> None:
         help="name of the server (in the order of --ami; default its host); "
         "without --ami: pick that server from the config file",
     )
-    p.add_argument("--config", metavar="FILE", help="TOML settings file (see docs/deploy.md)")
-    p.add_argument("--secret-file", metavar="FILE", help="file holding the AMI secret (first line)")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML settings file, see docs/deploy.md (default: $AMI_TRACKER_CONFIG, else none)",
+    )
+    p.add_argument(
+        "--secret-file",
+        metavar="FILE",
+        help="file holding the AMI secret on its first line, for servers without their own "
+        "(default: $AMI_TRACKER_SECRET_FILE)",
+    )
 
 
 def command_parser(
@@ -83,14 +93,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_server_arguments(p, several=True)
     p.add_argument(
-        "--db", metavar="URL", help="database URL (needs the SQL store: refused in this build)"
+        "--db",
+        metavar="URL",
+        help="database URL (default: none; needs the SQL store: refused in this build)",
     )
     p.add_argument(
         "--metrics",
         metavar="HOST:PORT",
-        help="serve Prometheus metrics on http://HOST:PORT/metrics (and /healthz)",
+        help="serve Prometheus metrics on http://HOST:PORT/metrics and /healthz "
+        "(default: off; port 0 = any free port, logged)",
     )
-    p.add_argument("--log-format", choices=("text", "json"), help="log lines as text or JSON")
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log lines on stderr as text or one JSON object each (default: text)",
+    )
     p.set_defaults(func=run)
 
 

@@ -11,6 +11,7 @@ import fcntl
 import os
 import pty
 import re
+import signal
 import struct
 import termios
 
@@ -21,6 +22,7 @@ from tracker.runtime import run_simulator
 
 from ._support import HOST, SECRET, USER
 from .test_run_cli import CLI, REPO, _env
+from .test_service import free_port
 
 ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
 
@@ -35,6 +37,20 @@ class Terminal:
         fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         self.output = bytearray()
         self.changed = trio.Event()
+
+    async def top(self, *args: str, **env: str) -> trio.Process:
+        """``ami-tracker top ARGS`` with this terminal as its stdin, stdout and stderr."""
+        proc = await trio.lowlevel.open_process(
+            [*CLI, "top", *args],
+            stdin=self.slave,
+            stdout=self.slave,
+            stderr=self.slave,
+            cwd=REPO,
+            env=_env(TERM="xterm-256color", **env),
+            start_new_session=True,
+        )
+        os.close(self.slave)  # the process holds it now: its exit ends our reads
+        return proc
 
     async def read(self) -> None:
         """Until the process side is closed (EIO on Linux once every holder has exited)."""
@@ -65,16 +81,10 @@ async def test_top_shows_calls_and_queue_load_and_quits_on_q() -> None:
         async with run_simulator(
             FIXTURES / "load.ami.gz", username=USER, secret=SECRET, speed=4
         ) as sim:
-            proc = await trio.lowlevel.open_process(
-                [*CLI, "top", "--ami", f"ami://{USER}@{HOST}:{sim.port}", "--refresh", "0.2"],
-                stdin=term.slave,
-                stdout=term.slave,
-                stderr=term.slave,
-                cwd=REPO,
-                env=_env(AMI_TRACKER_SECRET=SECRET, TERM="xterm-256color"),
-                start_new_session=True,
+            proc = await term.top(
+                *("--ami", f"ami://{USER}@{HOST}:{sim.port}", "--refresh", "0.2"),
+                AMI_TRACKER_SECRET=SECRET,
             )
-            os.close(term.slave)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(term.read)
                 await term.wait_for(r"127\.0\.0\.1 ami://lab:\*\*\*@127\.0\.0\.1:\d+ live")
@@ -105,16 +115,9 @@ async def test_top_wrong_secret_is_one_line_in_the_terminal() -> None:
     term = Terminal()
     with trio.fail_after(30):
         async with run_simulator(FIXTURES / "basic.ami", username=USER, secret=SECRET) as sim:
-            proc = await trio.lowlevel.open_process(
-                [*CLI, "top", "--ami", f"ami://{USER}@{HOST}:{sim.port}"],
-                stdin=term.slave,
-                stdout=term.slave,
-                stderr=term.slave,
-                cwd=REPO,
-                env=_env(AMI_TRACKER_SECRET="not-it", TERM="xterm-256color"),
-                start_new_session=True,
+            proc = await term.top(
+                "--ami", f"ami://{USER}@{HOST}:{sim.port}", AMI_TRACKER_SECRET="not-it"
             )
-            os.close(term.slave)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(term.read)
                 returncode = await proc.wait()
@@ -125,3 +128,24 @@ async def test_top_wrong_secret_is_one_line_in_the_terminal() -> None:
     assert screen.strip().splitlines()[-1].strip() == (
         f"ami-tracker top: login as '{USER}' on {HOST}:{sim.port} refused: Authentication failed"
     )
+
+
+async def test_top_while_unreachable_shows_why_and_stops_on_sigterm() -> None:
+    term = Terminal()
+    port = free_port()
+    with trio.fail_after(30):
+        proc = await term.top(
+            *("--ami", f"ami://{USER}@{HOST}:{port}", "--refresh", "0.2"),
+            AMI_TRACKER_SECRET=SECRET,
+        )
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(term.read)
+            await term.wait_for(rf"127\.0\.0\.1 ami://lab:\*\*\*@127\.0\.0\.1:{port} connecting")
+            await term.wait_for(r"WARNING AMI connect failed: cannot connect to ami://lab:\*\*\*@")
+            proc.send_signal(signal.SIGTERM)
+            returncode = await proc.wait()
+    os.close(term.master)
+    screen = screen_text(bytes(term.output))
+    assert returncode == 0, screen[-2000:]
+    assert "top: stopped after 0 frames, 0 sessions" in screen
+    assert "Traceback" not in screen

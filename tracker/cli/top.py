@@ -139,6 +139,7 @@ async def _top(
 
     from ..runtime.logs import configure_logging
     from ..runtime.metrics import Watched
+    from ..runtime.service import close_tracker
     from .switchboard import Status, render
 
     secrets = [server.secret] if server.secret is not None else []
@@ -178,7 +179,7 @@ async def _top(
                 live.update(view, refresh=True)
                 with trio.move_on_after(refresh):
                     await stop.wait()
-        await tracker.aclose()
+        await close_tracker(tracker, nursery.cancel_scope)
         nursery.cancel_scope.cancel()
 
 

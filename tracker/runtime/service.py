@@ -74,6 +74,15 @@ def make_tracker(server: ServerSettings, settings: Settings) -> Tracker:
     return Tracker(client)
 
 
+async def close_tracker(tracker: Tracker, scope: trio.CancelScope) -> None:
+    """Log off and let the fold consume what was received. A tracker that never logged in
+    has nothing to log off or fold: ``scope`` (around its ``run``) is cancelled instead."""
+    if tracker.client.session_started.is_set():
+        await tracker.aclose()
+    else:
+        scope.cancel()
+
+
 class Service:
     """Every configured server, the metrics and their endpoint, in one trio nursery."""
 
@@ -116,10 +125,7 @@ class Service:
                 await self._stop.wait()
                 log.info("stopping: logging off %d server(s)", len(self.servers))
                 for server in self.servers:
-                    if server.tracker.client.session_started.is_set():
-                        servers.start_soon(server.tracker.aclose)
-                    else:  # never logged in: nothing to log off or to fold
-                        server.scope.cancel()
+                    servers.start_soon(close_tracker, server.tracker, server.scope)
             nursery.cancel_scope.cancel()
         for server in self.servers:
             s = server.tracker.stats
@@ -172,13 +178,13 @@ class Service:
             if tracker.stats.resyncs == logged:
                 continue
             logged = tracker.stats.resyncs
-            report = tracker.stats.last_resync
             state = ", ".join(
                 f"{v} {k.replace('_', ' ')}" for k, v in summary(tracker.world).items()
             )
-            asked = "" if report is None else f" ({len(report.actions)} actions, "
-            asked += "" if report is None else f"{len(report.errors)} error answers)"
-            log.info("resynced: %s%s", state, asked)
+            report = tracker.stats.last_resync
+            if report is not None:
+                state += f" ({len(report.actions)} actions, {len(report.errors)} error answers)"
+            log.info("resynced: %s", state)
 
     async def _log_anomalies(self, tracker: Tracker) -> None:
         """At most one line per interval: how many anomalies, of which kinds, one example."""
@@ -232,7 +238,6 @@ class Service:
 
         routes = {"/metrics": metrics, "/healthz": health, "/": health}
         await serve_http(host, port, routes, task_status=task_status)
-        log.info("metrics endpoint closed")
 
 
 def _log_burst(
@@ -267,4 +272,4 @@ async def _persister(
     yield
 
 
-__all__ = ["Server", "Service", "make_tracker"]
+__all__ = ["Server", "Service", "close_tracker", "make_tracker"]

@@ -233,3 +233,18 @@ async def test_unreachable_server_keeps_retrying_until_sigterm() -> None:
     assert returncode == 0, run.err.decode()
     failures = [r for r in run.records() if r["level"] == "warning"]
     assert failures and all("cannot connect to" in r["message"] for r in failures)
+
+
+async def test_wrong_secret_with_json_logs_stays_json() -> None:
+    with trio.fail_after(30):
+        async with run_simulator(FIXTURES / "basic.ami", username=USER, secret=SECRET) as sim:
+            done = await _cli(
+                *("run", "--ami", f"ami://{USER}@{HOST}:{sim.port}", "--log-format", "json"),
+                AMI_TRACKER_SECRET="wrong-one",
+            )
+    assert done.returncode == 78
+    records = [json.loads(line) for line in done.stderr.decode().splitlines()]
+    assert records[-1]["level"] == "error"
+    assert records[-1]["message"] == (
+        f"ami-tracker run: login as '{USER}' on {HOST}:{sim.port} refused: Authentication failed"
+    )

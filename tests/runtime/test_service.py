@@ -10,13 +10,13 @@ import random
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import trio
 
 from tests.helpers import FIXTURES
-from tracker.config import ConfigError, Settings, load_settings
+from tracker.config import ConfigError, Secret, Settings, load_settings
 from tracker.errors import AuthenticationError
 from tracker.runtime import run_simulator
 from tracker.runtime.http import answer
@@ -304,3 +304,30 @@ async def test_every_reconnect_is_logged_and_resynced(logs: io.StringIO) -> None
     for word in ("connected to ", "logged in to ", "resynced: ", "reconnecting to "):
         assert sum(m.startswith(word) for m in said) >= 2, word
     assert len(sim.sessions) >= 3
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_formatters_redact_known_secrets(log_format: Literal["text", "json"]) -> None:
+    logger = logging.getLogger("tracker")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    out = io.StringIO()
+    try:
+        configure_logging(log_format, "info", secrets=[Secret('s3cr3t"x')], stream=out)
+        log = logging.getLogger("tracker.test")
+        log.warning('login with s3cr3t"x failed')
+        try:
+            raise ValueError('s3cr3t"x')
+        except ValueError:
+            log.exception("boom")
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
+        logging.getLogger("tracker.runtime.resync").setLevel(logging.NOTSET)
+    text = out.getvalue()
+    assert "s3cr3t" not in text
+    assert text.count("***") >= 3  # message, exception message, traceback line
+    if log_format == "json":
+        first, second = (json.loads(line) for line in text.splitlines())
+        assert first["message"] == "login with *** failed" and first["server"] is None
+        assert "ValueError: ***" in second["error"]
+    else:
+        assert text.splitlines()[0].endswith(" WARNING login with *** failed")

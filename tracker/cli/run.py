@@ -9,12 +9,16 @@ retrying cannot fix (the systemd unit in docs/deploy.md does not restart on it).
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..config import Settings
     from ..runtime.service import Service
+
+log = logging.getLogger(__name__)
 
 EXIT_USAGE = 2
 EXIT_CONFIG = 78
@@ -167,7 +171,10 @@ def run(args: argparse.Namespace) -> int:
             raise
     except TrackerError as exc:
         error = exc
-    print(f"ami-tracker run: {error}", file=sys.stderr)
+    if settings.log_format == "json":  # keep stderr one JSON object per line for shippers
+        log.error("ami-tracker run: %s", error)
+    else:
+        print(f"ami-tracker run: {error}", file=sys.stderr)
     if isinstance(error, AuthenticationError):
         return EXIT_CONFIG
     return EXIT_USAGE if isinstance(error, ConfigError) else 1
@@ -175,12 +182,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(service: Service) -> None:
     """Run ``service`` until SIGINT/SIGTERM; a second signal stops at once."""
-    import logging
-    import signal
-
     import trio
 
-    log = logging.getLogger("tracker.cli.run")
     async with trio.open_nursery() as nursery:
 
         async def on_signals() -> None:

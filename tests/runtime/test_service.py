@@ -23,6 +23,7 @@ from tracker.runtime.http import answer
 from tracker.runtime.logs import configure_logging
 from tracker.runtime.metrics import RateMeter
 from tracker.runtime.service import Service
+from tracker.runtime.tracker import Tracker
 
 from ._support import HOST, SECRET, USER, silent_ami, tcp_server
 
@@ -45,6 +46,12 @@ def logs() -> Iterator[io.StringIO]:
     yield out
     logger.handlers[:], logger.level, logger.propagate = saved
     logging.getLogger("tracker.runtime.resync").setLevel(logging.NOTSET)
+
+
+def tracker_of(service: Service, index: int = 0) -> Tracker:
+    tracker = service.servers[index].tracker
+    assert tracker is not None, "the service has not opened this server"
+    return tracker
 
 
 def lines(out: io.StringIO) -> list[dict[str, Any]]:
@@ -96,9 +103,9 @@ async def test_two_servers_metrics_and_graceful_stop(logs: io.StringIO) -> None:
             )
             async with trio.open_nursery() as nursery:
                 await nursery.start(service.run)
-                for server in service.servers:
-                    await server.tracker.wait_synced()
-                await service.servers[0].tracker.wait_folded(5000)
+                for index in range(2):
+                    await tracker_of(service, index).wait_synced()
+                await tracker_of(service).wait_folded(5000)
                 await trio.sleep(1.2)  # two rate samples
                 assert service.metrics_port is not None
                 status, body = await http_get(service.metrics_port, "/metrics")
@@ -223,7 +230,7 @@ async def test_unreachable_host_is_retried_with_backoff(logs: io.StringIO) -> No
         async with trio.open_nursery() as nursery:
             await nursery.start(service.run)
             await trio.sleep(2.0)
-            failures = service.servers[0].tracker.client.stats.connect_failures
+            failures = tracker_of(service).client.stats.connect_failures
             service.stop()
     assert 2 <= failures <= 8, failures
     warnings = [r for r in lines(logs) if r["level"] == "warning"]
@@ -250,7 +257,7 @@ async def test_anomalies_are_summarised_per_interval(tmp_path: Path, logs: io.St
                 await nursery.start(service.run)
                 await trio.sleep(1.0)
                 service.stop()
-    assert service.servers[0].tracker.stats.anomalies >= 40
+    assert tracker_of(service).stats.anomalies >= 40
     bursts = [r["message"] for r in lines(logs) if "anomalies in the last" in r["message"]]
     assert len(bursts) == 1, bursts  # one burst, one line
     assert bursts[0].startswith("40 anomalies in the last 0.3s (40 unknown_channel)")
@@ -292,7 +299,7 @@ async def test_every_reconnect_is_logged_and_resynced(logs: io.StringIO) -> None
             service = Service(settings(f"ami://{USER}@{HOST}:{sim.port}", names=["flaky"]))
             async with trio.open_nursery() as nursery:
                 await nursery.start(service.run)
-                tracker = service.servers[0].tracker
+                tracker = tracker_of(service)
                 await tracker.wait_synced(3)
                 body, _ = service.metrics.exposition()
                 service.stop()

@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 
 import trio
 
-from ..config import ConfigError, Secret, ServerSettings, Settings
+from ..config import ConfigError, ServerSettings, Settings
 from ..errors import AuthenticationError, TrackerError
 from ..query import summary
 from ..state import Anomaly
@@ -29,9 +29,9 @@ from ._groups import leaves
 from .client import AmiClient
 from .http import serve_http
 from .logs import SERVER
-from .metrics import ServiceMetrics, Watched
+from .metrics import ServiceMetrics
 from .tracker import Tracker
-from .url import parse_url
+from .url import AmiTarget, parse_url
 
 log = logging.getLogger(__name__)
 
@@ -40,30 +40,34 @@ SAMPLE_INTERVAL = 1.0
 
 
 class Server:
-    """One Asterisk server of the service."""
+    """One Asterisk server of the service; ``tracker`` exists once the server is opened."""
 
-    def __init__(self, settings: ServerSettings, watched: Watched) -> None:
+    def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.name = settings.name
-        self.watched = watched
-        self.tracker = watched.tracker
+        self.target = target(settings)  # a bad URL is refused before anything starts
+        self.tracker: Tracker | None = None
         self.scope = trio.CancelScope()
         self.error: TrackerError | None = None
         """Why it stopped for good (a refused login, a setting that cannot work)."""
 
     def __repr__(self) -> str:
-        return f"<Server {self.name} {self.tracker.client.target.redacted}>"
+        return f"<Server {self.name} {self.target.redacted}>"
+
+
+def target(server: ServerSettings) -> AmiTarget:
+    """The AMI target of ``server`` (``ConfigError`` for a bad URL)."""
+    secret = server.secret.reveal() if server.secret is not None else None
+    try:
+        return parse_url(server.url, secret=secret)
+    except ValueError as exc:
+        raise ConfigError(f"server {server.name}: {exc}") from None
 
 
 def make_tracker(server: ServerSettings, settings: Settings) -> Tracker:
     """The live tracker of ``server`` as ``settings`` say (``ConfigError`` for a bad URL)."""
-    secret = server.secret.reveal() if server.secret is not None else None
-    try:
-        target = parse_url(server.url, secret=secret)
-    except ValueError as exc:
-        raise ConfigError(f"server {server.name}: {exc}") from None
     client = AmiClient(
-        target,
+        target(server),
         keepalive=settings.keepalive or None,
         action_timeout=settings.action_timeout,
         connect_timeout=settings.connect_timeout,
@@ -91,10 +95,7 @@ class Service:
             raise ConfigError("no AMI server configured")
         self.settings = settings
         self.metrics = metrics or ServiceMetrics()
-        self.servers = [
-            Server(s, self.metrics.watch(s.name, make_tracker(s, settings)))
-            for s in settings.servers
-        ]
+        self.servers = [Server(s) for s in settings.servers]
         self.metrics_port: int | None = None
         """Bound port of the metrics endpoint, once listening."""
         self._stop = trio.Event()
@@ -108,11 +109,11 @@ class Service:
     @property
     def healthy(self) -> bool:
         """Every server connected and resynced."""
-        return all(s.tracker.client.connected and s.tracker.synced.is_set() for s in self.servers)
+        return all(_state(s) == "up synced" for s in self.servers)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run until ``stop()``; ``started`` once the servers are started and the metrics
-        endpoint listens (not waiting for the logins: a server may be down)."""
+        """Run until ``stop()``; ``started`` once every server's tracker is open (``tracker``
+        set) and the metrics endpoint listens (not waiting for logins: a server may be down)."""
         async with trio.open_nursery() as nursery:
             address = self.settings.metrics_address
             if address is not None:
@@ -120,14 +121,20 @@ class Service:
             nursery.start_soon(self._sample)
             async with trio.open_nursery() as servers:
                 for server in self.servers:
-                    servers.start_soon(self._run_server, server)
+                    await servers.start(self._run_server, server)
                 task_status.started()
                 await self._stop.wait()
                 log.info("stopping: logging off %d server(s)", len(self.servers))
                 for server in self.servers:
-                    servers.start_soon(close_tracker, server.tracker, server.scope)
+                    if server.tracker is None:  # still opening
+                        server.scope.cancel()
+                    else:
+                        servers.start_soon(close_tracker, server.tracker, server.scope)
             nursery.cancel_scope.cancel()
         for server in self.servers:
+            if server.tracker is None:
+                log.info("stopped %s: never opened", server.name)
+                continue
             s = server.tracker.stats
             log.info(
                 "stopped %s: %d frames folded, %d calls ended, %d sessions, %d resyncs, "
@@ -144,16 +151,17 @@ class Service:
             raise refused[0]
 
     # -- one server ----------------------------------------------------------------------
-    async def _run_server(self, server: Server) -> None:
+    async def _run_server(self, server: Server, *, task_status: trio.TaskStatus[None]) -> None:
         SERVER.set(server.name)  # this task's context: inherited by every task it starts
-        tracker = server.tracker
-        log.info("starting: %s", tracker.client.target.redacted)
+        log.info("starting: %s", server.target.redacted)
         try:
             with server.scope:
                 async with (
-                    _persister(server, self.settings.db, self.metrics),
+                    open_server(server.settings, self.settings, self.metrics) as tracker,
                     trio.open_nursery() as nursery,
                 ):
+                    server.tracker = tracker
+                    task_status.started()
                     nursery.start_soon(self._log_resyncs, tracker)
                     nursery.start_soon(self._log_anomalies, tracker)
                     await tracker.run()
@@ -164,6 +172,8 @@ class Service:
             server.error = error
             log.error("%s: not retrying (fix the settings)", error)
             self.stop()
+            if server.tracker is None:
+                task_status.started()  # failed to open: the service stops
 
     @staticmethod
     async def _log_resyncs(tracker: Tracker) -> None:
@@ -228,11 +238,7 @@ class Service:
             return 200, body, content_type
 
         def health() -> tuple[int, bytes, str]:
-            lines = [
-                f"{s.name} {'up' if s.tracker.client.connected else 'down'}"
-                f"{' synced' if s.tracker.synced.is_set() else ''}"
-                for s in self.servers
-            ]
+            lines = [f"{s.name} {_state(s)}" for s in self.servers]
             status = 200 if self.healthy else 503
             return status, ("\n".join(lines) + "\n").encode(), "text/plain; charset=utf-8"
 
@@ -253,23 +259,34 @@ def _log_burst(
     )
 
 
+def _state(server: Server) -> str:
+    tracker = server.tracker
+    if tracker is None or not tracker.client.connected:
+        return "down"
+    return "up synced" if tracker.synced.is_set() else "up"
+
+
 @asynccontextmanager
-async def _persister(
-    server: Server, db: Secret | None, metrics: ServiceMetrics
-) -> AsyncIterator[None]:
-    """The one place the persister plugs in, around each server's tracker.
+async def open_server(
+    server: ServerSettings, settings: Settings, metrics: ServiceMetrics
+) -> AsyncIterator[Tracker]:
+    """The server's tracker, registered in ``metrics``: the one place the persister plugs in.
 
-    With the store (issue 9's persister), this opens the server's session in ``db``, feeds it
-    the tracker's frames and changes, hands ``metrics.persister`` its queue depth and write
-    latencies, and flushes on exit. Until then a database URL is refused, loudly, rather than
-    running without writing what it receives.
+    With the store, and ``settings.db`` set, this opens the server's log in the database
+    (``Persister.open``), builds the tracker to continue it (its first seq and World), adds the
+    persister's feed as a fold sink, hands ``metrics.persister`` its queue depth and write
+    latencies, runs it beside the tracker and flushes it on exit (after the tracker stopped).
+    Until then a database URL is refused, loudly, rather than running without writing what it
+    receives.
     """
-    if db is not None:
+    if settings.db is not None:
         raise ConfigError(
-            f"database {db} given, but this build has no persister yet (the SQL store is "
-            "being built): run without --db / AMI_TRACKER_DB / db"
+            f"database {settings.db} given, but this build has no persister yet (the SQL store "
+            "is being built): run without --db / AMI_TRACKER_DB / db"
         )
-    yield
+    tracker = make_tracker(server, settings)
+    metrics.watch(server.name, tracker)
+    yield tracker
 
 
-__all__ = ["Server", "Service", "close_tracker", "make_tracker"]
+__all__ = ["Server", "Service", "close_tracker", "make_tracker", "open_server", "target"]

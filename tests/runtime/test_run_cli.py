@@ -248,3 +248,29 @@ async def test_wrong_secret_with_json_logs_stays_json() -> None:
     assert records[-1]["message"] == (
         f"ami-tracker run: login as '{USER}' on {HOST}:{sim.port} refused: Authentication failed"
     )
+
+
+async def test_top_once_prints_one_snapshot_when_piped() -> None:
+    with trio.fail_after(30):
+        async with run_simulator(FIXTURES / "queue.ami", username=USER, secret=SECRET) as sim:
+            done = await _cli(
+                *("top", "--ami", f"ami://{USER}@{HOST}:{sim.port}", "--name", "lab", "--once"),
+                AMI_TRACKER_SECRET=SECRET,
+            )
+            await sim.sessions[0].done.wait()
+    out = done.stdout.decode()
+    assert done.returncode == 0, done.stderr.decode()
+    lines = out.splitlines()
+    assert lines[0].startswith(f"lab ami://{USER}:***@{HOST}:{sim.port} live | ")
+    assert "\x1b" not in out and all(line == line.rstrip() for line in lines)
+    assert any(re.match(r" +sales +\d+ .*Agent 602 idle, paused", line) for line in lines)
+    assert sim.sessions[0].actions[-1] == "Logoff"
+
+
+async def test_top_live_view_needs_a_terminal() -> None:
+    done = await _cli("top", "--ami", "ami://u@h", AMI_TRACKER_SECRET="s")
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines() == [
+        "ami-tracker top: the live view needs a terminal; use --once for one snapshot, "
+        "or ami-tracker watch for a stream of changes"
+    ]

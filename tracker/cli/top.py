@@ -18,13 +18,14 @@ from .run import EXIT_CONFIG, EXIT_USAGE, add_server_arguments, command_parser, 
 if TYPE_CHECKING:
     import trio
 
-    from ..config import ServerSettings, Settings
+    from ..config import ServerSettings
     from ..runtime.tracker import Tracker
 
 EXAMPLE = """\
 examples:
   AMI_TRACKER_SECRET=s3cret ami-tracker top --ami ami://tracker@pbx1:5038
   ami-tracker top --config /etc/ami-tracker/tracker.toml --name pbx2
+  ami-tracker top --ami ami://tracker@pbx1 --once > switchboard.txt
 
 keys: q quits (as do Ctrl-C and SIGTERM)
 """
@@ -40,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         example=EXAMPLE,
     )
     add_server_arguments(p, several=False)
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="print the switchboard once, after logging in and resyncing, and exit "
+        "(works when piped; default: live until q)",
+    )
     p.add_argument(
         "--refresh",
         type=float,
@@ -79,6 +86,13 @@ def run(args: argparse.Namespace) -> int:
     if args.refresh <= 0:
         print("ami-tracker top: --refresh must be positive", file=sys.stderr)
         return EXIT_USAGE
+    if not args.once and not sys.stdout.isatty():
+        print(
+            "ami-tracker top: the live view needs a terminal; use --once for one snapshot, "
+            "or ami-tracker watch for a stream of changes",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     settings = load(args, "top", {})
     if settings is None:
         return EXIT_USAGE
@@ -103,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     error: BaseException
     try:
-        trio.run(_top, settings, settings.servers[0], tracker, args.refresh)
+        trio.run(_top, settings.servers[0], tracker, args.refresh, args.once)
     except BaseExceptionGroup as group:
         error = single(group)
         if not isinstance(error, TrackerError):
@@ -128,9 +142,7 @@ def connection_state(tracker: Tracker) -> str:
     return "reconnecting" if tracker.stats.sessions else "connecting"
 
 
-async def _top(
-    settings: Settings, server: ServerSettings, tracker: Tracker, refresh: float
-) -> None:
+async def _top(server: ServerSettings, tracker: Tracker, refresh: float, once: bool) -> None:
     import signal
 
     import trio
@@ -167,8 +179,20 @@ async def _top(
     async with trio.open_nursery() as nursery:
         stop = trio.Event()
         nursery.start_soon(_until_signal, stop, signal.SIGINT, signal.SIGTERM)
-        nursery.start_soon(_until_key, stop)
         nursery.start_soon(tracker.run)
+        if once:
+            logging.getLogger("tracker").addHandler(handler)  # no screen to keep clean
+            with trio.CancelScope() as waiting:
+                nursery.start_soon(_cancel_on, stop, waiting)
+                await tracker.wait_synced()
+                wide = Console(width=None if sys.stdout.isatty() else 120)
+                with wide.capture() as shot:
+                    wide.print(render(tracker.world, status(), now=tracker.world.clock))
+                sys.stdout.write("".join(f"{line.rstrip()}\n" for line in shot.get().splitlines()))
+            await close_tracker(tracker, nursery.cancel_scope)
+            nursery.cancel_scope.cancel()
+            return
+        nursery.start_soon(_until_key, stop)
         with Live(console=console, screen=True, auto_refresh=False) as live:
             while not stop.is_set():
                 local = trio.current_time()
@@ -181,6 +205,11 @@ async def _top(
                     await stop.wait()
         await close_tracker(tracker, nursery.cancel_scope)
         nursery.cancel_scope.cancel()
+
+
+async def _cancel_on(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 async def _until_signal(stop: trio.Event, *signals: int) -> None:

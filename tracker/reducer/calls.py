@@ -24,10 +24,10 @@ their evidence):
   not answer the call. Two channels of different calls in one bridge (parking retrieval,
   transfers) answer the older channel's call, as Asterisk's CDR makes the older channel party A.
 * **Disposition** of an unanswered call: from the last called-side dial outcome (BUSY -> BUSY,
-  CONGESTION -> CONGESTION, NOANSWER/CANCEL -> NO ANSWER, ABORT or ANSWER without a connection ->
-  NO ANSWER, CHANUNAVAIL and others -> FAILED); with no dial outcome, from the originating
-  channel's hangup cause (17 BUSY, 34/38/42 CONGESTION, 18/19/21 NO ANSWER, 0/1/3/27/66 FAILED),
-  else NO ANSWER.
+  CONGESTION -> CONGESTION, NOANSWER/CANCEL -> NO ANSWER; ANSWER without a connection and the
+  screening results ABORT/CONTINUE/GOTO:... -> NO ANSWER; CHANUNAVAIL and others -> FAILED);
+  with no dial outcome, from the originating channel's hangup cause (17 BUSY, 34/38/42
+  CONGESTION, 18/19/21 NO ANSWER, 0/1/3/27/66 FAILED), else NO ANSWER.
 * **Transfers**: BlindTransfer, AttendedTransfer, and redirects (a bridged channel sent to
   another extension: kind ``redirect``, one per moved channel).
 * **Queue passage**: from QueueCallerJoin; a caller first met at AgentConnect /
@@ -173,8 +173,13 @@ def caller_changed(ctx: Context, ch: Channel) -> None:
 def disposition(call: Call) -> str:
     if call.answer is not None:
         return "ANSWERED"
-    if call.dial_status:
-        return _DIAL_DISPOSITION.get(call.dial_status, "FAILED")
+    status = call.dial_status
+    if status:
+        found = _DIAL_DISPOSITION.get(status)
+        if found is not None:
+            return found
+        # Other Dial U()/M() results after the called phone answered: CONTINUE, GOTO:<where>.
+        return "NO ANSWER" if status == "CONTINUE" or status.startswith("GOTO") else "FAILED"
     if call.hangup_cause is not None:
         return _CAUSE_DISPOSITION.get(call.hangup_cause, "NO ANSWER")
     return "NO ANSWER"
@@ -372,6 +377,10 @@ def _agent_connect(ctx: Context, e: AgentConnect) -> None:
     queue = call.queue
     if queue is None:
         queue = _late_passage(ctx, call, e.queue or "", e.uniqueid or "", e.hold_time, None)
+    elif queue.joined_late and queue.wait is None and e.hold_time is not None:
+        # app_queue sends QueueCallerLeave before AgentConnect: the HoldTime comes now.
+        queue.wait = float(e.hold_time)
+        queue.joined = ctx.at - queue.wait
     queue.outcome = "answered"
     queue.agent = e.member_name or e.interface or None
     if queue.wait is None and not queue.joined_late:

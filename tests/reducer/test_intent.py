@@ -19,11 +19,14 @@ import functools
 import json
 from typing import Any
 
+import msgspec
 import pytest
 
 from tests.helpers import CAPTURES, FIXTURES, capture_id
-from tracker.replay import ReplayResult, replay
+from tracker.events import QueueCallerJoin
+from tracker.replay import ReplayResult, iter_envelopes, replay
 from tracker.state.call import Call
+from tracker.state.world import decode_world
 
 INTENDED = sorted(p.name.split(".")[0] for p in FIXTURES.glob("*.calls.json"))
 
@@ -113,3 +116,30 @@ def test_screened_callee_answered_but_caller_never_connected() -> None:
 def test_ordinary_traffic_folds_without_anomalies(capture: Any) -> None:
     """Every capture in fixtures/ is ordinary Asterisk traffic: no event is an anomaly."""
     assert [(a.kind, a.detail) for a in replay(capture).anomalies] == []
+
+
+def test_snapshots_without_the_new_fields_still_decode() -> None:
+    """A World encoded before ``origin``, ``caller_answer``, ``joined_late`` (queue) and
+    ``caller_side`` existed decodes with their defaults."""
+    world = replay(FIXTURES / "queue.ami", until=intent_cut()).world
+    assert world.calls and world.channels
+    old = msgspec.to_builtins(world)
+    assert any(call["queue"] is not None for call in old["calls"].values())
+    for call in old["calls"].values():
+        del call["origin"], call["caller_answer"]
+        if call["queue"] is not None:
+            del call["queue"]["joined_late"]
+    for ch in old["channels"].values():
+        del ch["caller_side"]
+    back = decode_world(msgspec.msgpack.encode(old))
+    assert set(back.calls) == set(world.calls)
+    assert all(c.origin == "" and c.caller_answer is None for c in back.calls.values())
+    assert not any(ch.caller_side for ch in back.channels.values())
+
+
+def intent_cut() -> float:
+    """A moment in ``queue`` with a caller waiting in the queue."""
+    for env in iter_envelopes(FIXTURES / "queue.ami"):
+        if isinstance(env.item, QueueCallerJoin):
+            return float(env.item.timestamp or 0.0) + 0.5
+    raise AssertionError("no QueueCallerJoin")

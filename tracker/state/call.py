@@ -63,7 +63,10 @@ class Call(msgspec.Struct, kw_only=True, gc=False):
     """A call: every channel sharing a Linkedid, from the first one's creation to the last hangup.
 
     While active it lives in ``World.calls``; when it ends it is emitted as ``CallEnded`` and
-    removed, so the ended value is the call record.
+    removed, so the ended value is the call record. It reads the call as the caller experienced
+    it: answered when the caller was connected to the party that answered (a click-to-dial's B,
+    not the agent's own phone; not a callee that declined a screening; a conference room at the
+    caller's join). The rules per pattern: tracker/reducer/calls.py and docs/call-records.md.
     """
 
     linkedid: str
@@ -85,12 +88,15 @@ class Call(msgspec.Struct, kw_only=True, gc=False):
     hangup_cause_txt: str = ""
     caller: Party = msgspec.field(default_factory=Party)
     callee: Party | None = None
+    """The party the caller reached or tried to: the dialled channel (a Local channel is named by
+    its extension), the queue agent, the conference room, or an Originate's ``Exten``."""
     legs: list[str] = msgspec.field(default_factory=list)
     """Every Uniqueid that belonged to the call, in order of arrival."""
     live: list[str] = msgspec.field(default_factory=list)
     """Uniqueids still up."""
     dial_status: str = ""
-    """Last dial outcome seen (DialEnd status of a dial made by one of the call's channels)."""
+    """Last dial outcome on the called side (DialEnd status; dials ringing the caller's own
+    phone for a click-to-dial do not count)."""
     transfers: list[Transfer] = msgspec.field(default_factory=list)
     queue: QueuePassage | None = None
     parked: Parking | None = None
@@ -112,6 +118,8 @@ class CallStarted(Change, frozen=True):
 class CallAnswered(Change, frozen=True):
     linkedid: str
     callee: Party | None = None
+    """The party the caller reached or tried to: the dialled channel (a Local channel is named by
+    its extension), the queue agent, the conference room, or an Originate's ``Exten``."""
 
 
 class CallLegAdded(Change, frozen=True):

@@ -123,6 +123,12 @@ def test_redirects_match_sent_actions(capture: str) -> None:
     assert all(t.result == "Success" and not t.transferer for t in redirects)
 
 
+@pytest.mark.parametrize("capture", [c for c in CAPTURES if not redirected_channels(base(c))])
+def test_no_redirect_without_a_redirect_action(capture: str) -> None:
+    kinds = {t.kind for c in replayed(capture).call_records for t in c.transfers}
+    assert "redirect" not in kinds
+
+
 @pytest.mark.parametrize("capture", ["queue.ami", "lists.ami", "reconnect.ami", "load.ami.gz"])
 def test_queue_passage_matches_queue_log(capture: str) -> None:
     calls = by_leg(capture)

@@ -103,6 +103,32 @@ def test_queue_callers_met_mid_queue() -> None:
         assert ours[real.linkedid].answer == real.answer
 
 
+def test_queue_caller_met_mid_queue_dated_by_the_queue_list() -> None:
+    """Without ``HoldTime`` either, the wait of a caller that QueueStatus listed comes from the
+    list's ``Wait``; a caller known only from its leave has an unknown wait."""
+
+    def edit(m: bytes) -> bytes | None:
+        if m.startswith(b"Event: QueueCallerJoin"):
+            return None
+        return b"\r\n".join(h for h in m.split(b"\r\n") if not h.startswith(b"HoldTime:"))
+
+    full = {c.linkedid: c for c in replay(FIXTURES / "queue.ami").call_records}
+    ours = {c.linkedid: c for c in edited("queue", edit).call_records}
+    listed = "1795663855.6"  # the QueueEntry of the QueueStatus taken while it waited
+    for linkedid, real in full.items():
+        assert real.queue is not None
+        passage = ours[linkedid].queue
+        assert passage is not None and passage.joined_late
+        assert passage.outcome == real.queue.outcome
+        if linkedid == listed:
+            # ``Wait`` holds whole seconds, and a list item has no Timestamp: the fold dates it
+            # by the last event before it (here ~2 s earlier), so the estimate is coarse.
+            assert passage.wait is not None and real.queue.wait is not None
+            assert abs(passage.wait - real.queue.wait) < 3.0
+        else:
+            assert passage.wait is None
+
+
 # -- DTMF: END-only digits --------------------------------------------------------------------
 
 

@@ -516,14 +516,21 @@ def _dtmf(ctx: Context, e: DTMFBegin | DTMFEnd) -> None:
         return
     digit = e.digit or ""
     end = isinstance(e, DTMFEnd)
+    sent = e.direction == "Sent"
     end_only = False
     if end:
         # Digits whose source delivers only the end (SIP INFO, the feature digits Atxfer and
         # CancelAtxfer queue, an RFC 4733 event whose start packets were lost) are reported as
         # a DTMFEnd alone: Asterisk emulates the begin internally without an event.
-        end_only = ch.dtmf_pending is None
-        ch.dtmf_pending = None
+        if sent:
+            end_only = ch.dtmf_sending is None
+            ch.dtmf_sending = None
+        else:
+            end_only = ch.dtmf_pending is None
+            ch.dtmf_pending = None
         ch.dtmf = (ch.dtmf + digit)[-DTMF_KEEP:]
+    elif sent:
+        ch.dtmf_sending = digit
     else:
         ch.dtmf_pending = digit
     ctx.emit(

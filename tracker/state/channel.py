@@ -48,7 +48,9 @@ class Channel(msgspec.Struct, kw_only=True, gc=False):
     dtmf: str = ""
     """Digits completed (DTMFEnd), last 32."""
     dtmf_pending: str | None = None
-    """Digit begun (DTMFBegin) and not yet ended."""
+    """Digit being received (DTMFBegin ``Direction: Received``) and not yet ended."""
+    dtmf_sending: str | None = None
+    """Digit being sent (DTMFBegin ``Direction: Sent``) and not yet ended."""
     bridge: str | None = None
     local_peer: str | None = None
     """The other half of a Local channel pair."""

@@ -24,6 +24,7 @@ import pytest
 
 from tests.helpers import CAPTURES, FIXTURES, capture_id
 from tracker.events import QueueCallerJoin
+from tracker.query import call_record
 from tracker.replay import ReplayResult, iter_envelopes, replay
 from tracker.state.call import Call
 from tracker.state.world import decode_world
@@ -91,6 +92,8 @@ def test_click_to_dial_keeps_a_answer_time() -> None:
     ours = records("click_to_dial")
     for c in intent("click_to_dial"):
         call = ours[c["linkedid"]]
+        row = call_record(call)  # the ``calls --format jsonl`` record carries both
+        assert (row["origin"], row["caller_answer"]) == (call.origin, call.caller_answer)
         if c["ami"]["a_dial_status"] == "ANSWER":
             assert call.caller_answer == pytest.approx(c["ami"]["a_dial_end"], abs=0.05)
             assert call.caller_answer is not None

@@ -174,3 +174,19 @@ def test_list_after_a_gap_closes_what_ended_meanwhile() -> None:
     assert set(broken.world.calls) == set(full.world.calls)
     for lid, call in broken.world.calls.items():
         assert sorted(call.live) == sorted(full.world.calls[lid].live)
+
+
+def test_late_conference_participant_answered_from_the_list() -> None:
+    """A participant met only in ConfbridgeList is answered ``AnsweredTime`` before the list,
+    with the room as callee, like its record in the full session (whole seconds, list items have
+    no Timestamp: within 2 s)."""
+    late = {c.linkedid: c for c in replay(FIXTURES / "reconnect.late.ami").call_records}
+    full = {c.linkedid: c for c in replay(FIXTURES / "reconnect.ami").call_records}
+    listed = [c for c in late.values() if c.conference is not None and c.joined_late]
+    assert listed
+    for call in listed:
+        real = full[call.linkedid]
+        assert call.callee is not None and real.callee is not None
+        assert call.callee.num == real.callee.num == call.conference
+        assert call.answer is not None and real.answer is not None
+        assert abs(call.answer - real.answer) < 2.0

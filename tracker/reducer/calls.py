@@ -319,6 +319,7 @@ def _reached(world: World, ch: Channel) -> bool:
 def _connect(ctx: Context, bridge: Bridge, me: Channel) -> None:
     world = ctx.world
     calls = world.calls
+    conference = bridge.creator == "ConfBridge"
     for uid in bridge.members:
         if uid == me.uniqueid:
             continue
@@ -326,6 +327,8 @@ def _connect(ctx: Context, bridge: Bridge, me: Channel) -> None:
         if other is None:
             continue
         if other.linkedid != me.linkedid:
+            if conference:
+                continue  # each participant is answered at its own join
             # Two calls in one bridge: the CDR's party A (the older channel) is answered.
             a, b = (other, me) if other.order <= me.order else (me, other)
             call = calls.get(a.linkedid)
@@ -588,13 +591,17 @@ def _conference(ctx: Context, e: ConfbridgeJoin | ConfbridgeList) -> None:
     room = e.conference or ""
     call.conference = room or None
     ch = world.channels.get(e.uniqueid or "")
-    if call.answer is not None or ch is None or not caller_side(world, ch):
+    if ch is None or not caller_side(world, ch):
         return
     if isinstance(e, ConfbridgeList):
-        if e.answered_time is None:
+        # Met in a resync: the list dates the answer (its bridge may have answered it already).
+        if e.answered_time is None or not (call.joined_late or call.answer is None):
             return
+        call.answer = None
+        answered(ctx, call, Party(num=room))
         call.answer = ctx.at - e.answered_time
-    answered(ctx, call, Party(num=room))
+    elif call.answer is None:
+        answered(ctx, call, Party(num=room))
 
 
 def _originate_response(ctx: Context, e: OriginateResponse) -> None:

@@ -184,8 +184,10 @@ class ServiceMetrics:
         self.persister = PersisterMetrics(self.registry)
         ProcessCollector(registry=self.registry)
 
-    def watch(self, name: str, tracker: Tracker) -> Watched:
+    def watch(self, name: str, tracker: Tracker, now: float) -> Watched:
+        """Measure ``tracker`` as server ``name`` from ``now`` on (its first rate sample)."""
         watched = self.servers[name] = Watched(name, tracker)
+        watched.sample(now)
         self.persister.add(name)
         return watched
 

@@ -285,7 +285,7 @@ async def open_server(
             "is being built): run without --db / AMI_TRACKER_DB / db"
         )
     tracker = make_tracker(server, settings)
-    metrics.watch(server.name, tracker)
+    metrics.watch(server.name, tracker, trio.current_time())
     yield tracker
 
 

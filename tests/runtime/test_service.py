@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import random
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,18 +152,45 @@ def test_persister_feeds_its_gauges() -> None:
 
 
 async def test_wrong_secret_is_not_retried_and_stops_the_others(logs: io.StringIO) -> None:
+    good_synced = trio.Event()
+    attempts = 0
+
+    async def refusing(stream: trio.SocketStream) -> None:
+        """Asterisk's answer to a wrong secret, once the other server is up and synced."""
+        nonlocal attempts
+        attempts += 1
+        await stream.send_all(b"Asterisk Call Manager/11.0.0\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += await stream.receive_some(4096)
+        aid = re.search(rb"ActionID: (\S+)", data)
+        assert aid is not None and b"Action: Login" in data
+        await good_synced.wait()
+        await stream.send_all(
+            b"Response: Error\r\nActionID: %s\r\nMessage: Authentication failed\r\n\r\n"
+            % aid.group(1)
+        )
+
     with trio.fail_after(20):
         async with (
             run_simulator(FIXTURES / "basic.ami", username=USER, secret=SECRET) as good,
-            run_simulator(FIXTURES / "basic.ami", username=USER, secret="other") as bad,
+            trio.open_nursery() as nursery,
         ):
+            port = await tcp_server(nursery, refusing)
             service = Service(
-                settings(f"ami://{USER}@{HOST}:{good.port}", f"ami://{USER}@{HOST}:{bad.port}")
+                settings(f"ami://{USER}@{HOST}:{good.port}", f"ami://{USER}@{HOST}:{port}")
             )
-            with pytest.raises(AuthenticationError, match="refused: Authentication failed"):
-                await service.run()
-            await good.sessions[0].done.wait()
-    assert len(bad.sessions) == 1  # no retry
+
+            async def run(*, task_status: trio.TaskStatus[None]) -> None:
+                with pytest.raises(AuthenticationError, match="refused: Authentication failed"):
+                    await service.run(task_status=task_status)
+                nursery.cancel_scope.cancel()  # the refusing server
+
+            await nursery.start(run)
+            await tracker_of(service, 0).wait_synced()
+            good_synced.set()
+    await good.sessions[0].done.wait()
+    assert attempts == 1  # no retry
     assert good.sessions[0].reason == "logoff"
     errors = [r for r in lines(logs) if r["level"] == "error"]
     assert len(errors) == 1 and "not retrying" in errors[0]["message"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import pytest
 import trio
@@ -10,13 +11,18 @@ import trio
 from tests.helpers import FIXTURES
 from tracker.ami import FrameKind
 from tracker.errors import OverloadError
-from tracker.runtime import Received, connect, run_simulator
+from tracker.runtime import AmiClient, Received, connect, run_simulator
 
 from ._support import expected_stream, tcp_server, url
 
 
-async def endless_header(stream: trio.SocketStream) -> None:
-    """Logs the client in, then sends one header that never ends."""
+async def drain(client: AmiClient, into: list[Received]) -> None:
+    async for received in client.events():
+        into.append(received)
+
+
+async def endless_header(stream: trio.SocketStream, gone: trio.Event | None = None) -> None:
+    """Logs the client in, then sends one header that never ends (until the client goes)."""
     await stream.send_all(b"Asterisk Call Manager/11.0.0\r\n")
     data = b""
     while b"\r\n\r\n" not in data:
@@ -29,25 +35,25 @@ async def endless_header(stream: trio.SocketStream) -> None:
         while True:
             await stream.send_all(b"y" * 65536)
     except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
+        if gone is not None:
+            gone.set()
 
 
 async def test_buffer_bounded_by_bytes_drops_the_connection() -> None:
     """64 KB anomaly chunks of one endless header: the overload fires on bytes, long before
     the frame count bound (it used to take 100 000 chunks, 6.3 GB)."""
     limit = 4 << 20
+    gone = trio.Event()
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
-            port = await tcp_server(nursery, endless_header)
+            port = await tcp_server(nursery, partial(endless_header, gone=gone))
             async with connect(url(port), keepalive=None, buffer_bytes=limit) as client:
-                while client.connected:  # nobody consumes: the buffer fills up
-                    await trio.sleep(0.01)
+                await gone.wait()  # nobody consumed: the client dropped the connection
                 assert client.stats.overflows == 1
                 waiting = client.receive_channel.statistics().current_buffer_used
                 got: list[Received] = []
                 with pytest.raises(OverloadError, match="bytes"):
-                    async for received in client.events():
-                        got.append(received)
+                    await drain(client, got)
             nursery.cancel_scope.cancel()
     assert len(got) == waiting < 100
     chunks = got[2:]  # after the banner and the login answer

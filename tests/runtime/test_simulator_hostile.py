@@ -19,7 +19,7 @@ import trio
 from tests.helpers import FIXTURES
 from tracker.errors import OverloadError, TrackerError
 from tracker.runtime import AmiClient, connect, run_simulator
-from tracker.runtime.simulator import AmiSimulator
+from tracker.runtime.simulator import ACTIONS_KEPT, MAX_PENDING_ANSWERS, AmiSimulator
 
 from ._support import HOST, SECRET, USER, expected_stream, url
 
@@ -201,6 +201,30 @@ async def test_connections_are_logged_without_the_secret(
     assert f"{bad.peer}: login as '{USER}' failed" in lines
     assert f"{bad.peer}: closed by server (authentication failed)" in lines
     assert SECRET not in lines
+
+
+async def test_a_client_spamming_actions_without_reading_holds_bounded_memory() -> None:
+    """Deferred answers and the action log of one session are bounded."""
+    spam = b"".join(
+        b"Action: CoreShowChannels\r\nActionID: s%d\r\n\r\n" % i for i in range(300)
+    ) + b"".join(b"Action: Ping\r\nActionID: p%d\r\n\r\n" % i for i in range(3000))
+    with trio.fail_after(30):
+        async with run_simulator(FIXTURES / BIG, username=USER, secret=SECRET) as sim:
+            stream = await _logged_in(sim.port)
+            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+            async with stream:
+                session = sim.sessions[0]
+                with trio.move_on_after(2):
+                    await stream.send_all(spam)  # reads nothing: the simulator backs up
+                assert len(session.pending) == MAX_PENDING_ANSWERS
+                assert session.streamed < len(expected_stream(BIG))
+            await session.done.wait()
+            # a client that reads: its actions keep being answered, the log stays bounded
+            async with connect(url(sim.port), keepalive=None) as client:
+                for _ in range(2 * ACTIONS_KEPT + 10):
+                    await client.send("Ping")
+                assert len(sim.sessions[-1].actions) <= 2 * ACTIONS_KEPT
+                assert sim.sessions[-1].actions[-1] == "Ping"
 
 
 def test_simulator_defaults() -> None:

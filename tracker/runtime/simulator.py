@@ -44,6 +44,9 @@ LOGIN_TIMEOUT = 30.0
 """Seconds a client has to log in (Asterisk's ``authtimeout`` default)."""
 SESSION_HISTORY = 100
 """Finished sessions kept in ``AmiSimulator.sessions`` (the open ones are always there)."""
+MAX_PENDING_ANSWERS = 64
+"""Answers one session may have waiting for the stream (more are answered ``Error``)."""
+ACTIONS_KEPT = 1000
 _NET_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 _PRE_AUTH_ACTIONS = ("login", "challenge", "logoff")
 
@@ -61,10 +64,11 @@ class SimSession:
     position: int = 0
     """Point of the capture stream reached: frames before it were sent (or skipped)."""
     pending: list[tuple[int, bytes]] = dataclasses.field(default_factory=list)
+    """Answers (recorded position, bytes) waiting for the stream to reach their point."""
     clock0: tuple[float, float] | None = None
     """Paced replay: (trio time, capture Timestamp) of the first timestamped frame."""
-    """Answers (recorded position, bytes) waiting for the stream to reach their point."""
     actions: list[str] = dataclasses.field(default_factory=list)
+    """Names of the actions received after login (the last ``ACTIONS_KEPT`` or more)."""
     closed_by: str | None = None
     """``server`` (logoff answered, auth failure, drop, end of stream) or ``peer``."""
     reason: str | None = None
@@ -346,6 +350,8 @@ class AmiSimulator:
             name = frame.name
             aid = frame.action_id
             session.actions.append(name)
+            if len(session.actions) > 2 * ACTIONS_KEPT:
+                del session.actions[:ACTIONS_KEPT]
             lname = name.lower()
             if lname == "ping":
                 stamp = f"{time.time():.6f}"
@@ -371,6 +377,9 @@ class AmiSimulator:
                     future = answer.position >= session.position
                     if not future or session.stream_done.is_set():
                         await send(data)
+                    elif len(session.pending) >= MAX_PENDING_ANSWERS:
+                        msg = "Too many answers waiting for this point of the capture"
+                        await send(_response("Error", aid, ("Message", msg)))
                     elif self._due_soon(session, answer.timestamp):
                         session.pending.append((answer.position, data))  # sent by _stream
                     else:

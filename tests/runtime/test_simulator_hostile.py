@@ -227,7 +227,28 @@ async def test_a_client_spamming_actions_without_reading_holds_bounded_memory() 
                 assert sim.sessions[-1].actions[-1] == "Ping"
 
 
+async def test_connections_logging_in_are_limited() -> None:
+    """Like Asterisk's authlimit: silent connections cannot crowd out a client that logs in."""
+    with trio.fail_after(20):
+        async with run_simulator(FIXTURES / "basic.ami", auth_limit=3, login_timeout=5) as sim:
+            silent = [await trio.open_tcp_stream(HOST, sim.port) for _ in range(5)]
+            try:
+                for stream in silent[3:]:  # over the limit: closed at once, no banner
+                    assert await stream.receive_some(100) == b""
+                assert [s.reason for s in sim.sessions[3:]] == [
+                    "too many connections logging in"
+                ] * 2
+                await silent[0].aclose()
+                await sim.sessions[0].done.wait()
+                async with connect(url(sim.port), keepalive=None) as client:
+                    assert (await client.send("Ping")).ok
+            finally:
+                for stream in silent:
+                    await stream.aclose()
+
+
 def test_simulator_defaults() -> None:
     sim = AmiSimulator(FIXTURES / "basic.ami")
     assert sim.login_timeout == 30.0  # Asterisk's authtimeout
+    assert sim.auth_limit == 50  # Asterisk's authlimit
     assert sim.history > 0

@@ -15,12 +15,14 @@ client's action timeout would expire first).
 No client can bring the server down: whatever happens on one connection (a reset, a client
 that stops reading and hangs up, TLS or garbage on the plaintext port, a malformed login) ends
 that connection only, and is logged (peer, login, why it closed; never the secret). A client
-that does not log in within ``login_timeout`` is closed, like Asterisk's ``authtimeout``.
+that does not log in within ``login_timeout`` is closed, like Asterisk's ``authtimeout``, and
+at most ``auth_limit`` connections may be logging in at once (``authlimit``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import secrets
@@ -42,6 +44,8 @@ BATCH_BYTES = 1 << 16
 MAX_ANSWER_WAIT = 5.0
 LOGIN_TIMEOUT = 30.0
 """Seconds a client has to log in (Asterisk's ``authtimeout`` default)."""
+AUTH_LIMIT = 50
+"""Connections logging in at once; more are closed at once (Asterisk's ``authlimit``)."""
 SESSION_HISTORY = 100
 """Finished sessions kept in ``AmiSimulator.sessions`` (the open ones are always there)."""
 MAX_PENDING_ANSWERS = 64
@@ -95,10 +99,14 @@ class AmiSimulator:
         events_only: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         login_timeout: float = LOGIN_TIMEOUT,
+        auth_limit: int = AUTH_LIMIT,
         history: int = SESSION_HISTORY,
     ) -> None:
         self.script = capture if isinstance(capture, CaptureScript) else load_script(capture)
         self.login_timeout = login_timeout
+        self.auth_limit = auth_limit
+        """Connections allowed to be logging in at once (Asterisk's ``authlimit``)."""
+        self._unauthenticated = 0
         self.history = history
         """Finished sessions kept in ``sessions``, most recent last."""
         self.username = username
@@ -201,11 +209,19 @@ class AmiSimulator:
             async with lock:
                 await stream.send_all(data)
 
+        if self._unauthenticated >= self.auth_limit:
+            session.closed_by, session.reason = "server", "too many connections logging in"
+            log.warning("%s: %d connections already logging in", session.peer, self.auth_limit)
+            raise _Closed
         parser = FrameParser(expect_banner=False)
         actions = _Actions(stream, parser, session)
-        with trio.move_on_after(self.login_timeout):
-            await send(self.script.banner)
-            await self._authenticate(actions, send, session)
+        self._unauthenticated += 1
+        try:
+            with trio.move_on_after(self.login_timeout):
+                await send(self.script.banner)
+                await self._authenticate(actions, send, session)
+        finally:
+            self._unauthenticated -= 1
         if not session.authenticated:
             session.closed_by, session.reason = "server", "no login in time"
             log.warning("%s: no login within %ss", session.peer, self.login_timeout)
@@ -276,11 +292,8 @@ class AmiSimulator:
         self, send: Callable[[bytes], Awaitable[None]], session: SimSession, scope: trio.CancelScope
     ) -> None:
         stream = self.script.stream
-        picks = [
-            i for i, f in enumerate(stream) if not self.events_only or f.kind is FrameKind.EVENT
-        ]
+        picks, bounds = self._plan
         limit = len(picks) if self.drop_after is None else min(self.drop_after, len(picks))
-        bounds = sorted({a.position + 1 for v in self.script.answers.values() for a in v})
         next_bound = 0
         start_clock = trio.current_time()
         first_ts: float | None = None
@@ -328,6 +341,17 @@ class AmiSimulator:
         elif self.close_at_end:
             session.closed_by, session.reason = "server", "end of capture"
             scope.cancel()
+
+    @functools.cached_property
+    def _plan(self) -> tuple[list[int], list[int]]:
+        """Indexes of the frames to stream, and where recorded answers end (shared by all)."""
+        picks = [
+            i
+            for i, f in enumerate(self.script.stream)
+            if not self.events_only or f.kind is FrameKind.EVENT
+        ]
+        bounds = sorted({a.position + 1 for v in self.script.answers.values() for a in v})
+        return picks, bounds
 
     # -- actions -------------------------------------------------------------------------
     def _due_soon(self, session: SimSession, timestamp: float | None) -> bool:
@@ -467,6 +491,7 @@ async def run_simulator(
     events_only: bool = False,
     ssl_context: ssl.SSLContext | None = None,
     login_timeout: float = LOGIN_TIMEOUT,
+    auth_limit: int = AUTH_LIMIT,
     history: int = SESSION_HISTORY,
 ) -> AsyncIterator[AmiSimulator]:
     """``async with run_simulator(path, secret=...) as sim:`` ... ``sim.port`` is bound."""
@@ -480,6 +505,7 @@ async def run_simulator(
         events_only=events_only,
         ssl_context=ssl_context,
         login_timeout=login_timeout,
+        auth_limit=auth_limit,
         history=history,
     )
     try:

@@ -102,3 +102,25 @@ async def test_leaving_async_for_loses_nothing() -> None:
                     break
     assert [r.envelope.seq for r in got] == list(range(2 + len(expected)))
     assert [r.frame.raw for r in got[2:]] == [f.raw for f in expected]
+
+
+async def chatty_before_login(stream: trio.SocketStream) -> None:
+    """Sends events forever and never answers the login."""
+    await stream.send_all(b"Asterisk Call Manager/11.0.0\r\n")
+    block = b"Event: Newexten\r\nUniqueid: 1\r\nApplication: Wait\r\n\r\n" * 1000
+    try:
+        while True:
+            await stream.send_all(block)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+
+
+async def test_frames_before_the_login_answer_are_bounded() -> None:
+    """They wait for the login answer: the buffer's bounds apply to them too."""
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            port = await tcp_server(nursery, chatty_before_login)
+            with pytest.raises(OverloadError, match="before answering the login"):
+                async with connect(url(port), buffer=5000, connect_timeout=60):
+                    pytest.fail("the login was never answered")
+            nursery.cancel_scope.cancel()

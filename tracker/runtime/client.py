@@ -219,12 +219,21 @@ class AmiClient:
     async def _login(self, s: _Session) -> list[Frame]:
         t = self.target
         frames: list[Frame] = []
+        held = 0  # bytes of ``frames``: they wait for the login answer, within the buffer's bounds
 
         async def next_frame() -> Frame:
+            nonlocal held
             while True:
                 frame = s.conn.next_frame()
                 if frame is not None:
                     frames.append(frame)
+                    held += len(frame.raw)
+                    if len(frames) > self._buffer or held > self.buffer_bytes:
+                        self.stats.overflows += 1
+                        raise OverloadError(
+                            f"{t.redacted} sent {len(frames)} frames ({held} bytes) "
+                            "before answering the login"
+                        )
                     return frame
                 try:
                     data = await s.stream.receive_some(RECEIVE_SIZE)

@@ -240,10 +240,12 @@ async def test_wrong_secret_with_json_logs_stays_json() -> None:
         async with run_simulator(FIXTURES / "basic.ami", username=USER, secret=SECRET) as sim:
             done = await _cli(
                 *("run", "--ami", f"ami://{USER}@{HOST}:{sim.port}", "--log-format", "json"),
+                *("--log-level", "warning"),
                 AMI_TRACKER_SECRET="wrong-one",
             )
     assert done.returncode == 78
     records = [json.loads(line) for line in done.stderr.decode().splitlines()]
+    assert {r["level"] for r in records} == {"error"}  # no info lines at --log-level warning
     assert records[-1]["level"] == "error"
     assert records[-1]["message"] == (
         f"ami-tracker run: login as '{USER}' on {HOST}:{sim.port} refused: Authentication failed"

@@ -112,6 +112,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=("text", "json"),
         help="log lines on stderr as text or one JSON object each (default: text)",
     )
+    p.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        help="least severe level logged (default: info)",
+    )
     p.set_defaults(func=run)
 
 
@@ -143,9 +148,8 @@ def load(args: argparse.Namespace, command: str, extra: dict[str, Any]) -> Setti
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load(
-        args, "run", {"db": args.db, "metrics": args.metrics, "log_format": args.log_format}
-    )
+    flags = {"db": args.db, "metrics": args.metrics, "log_format": args.log_format}
+    settings = load(args, "run", {**flags, "log_level": args.log_level})
     if settings is None:
         return EXIT_USAGE
 

@@ -122,6 +122,15 @@ def test_secret_precedence(tmp_path: Path, config: Path) -> None:
     assert s.servers[0].url == "ami://u@h"  # the secret is moved out of the URL
 
 
+def test_ca_file_per_server_else_default(config: Path) -> None:
+    text = config.read_text().replace('name = "pbx2"', 'name = "pbx2"\nca_file = "own.pem"')
+    config.write_text(text)
+    s = load_settings(config=config, env={"AMI_TRACKER_CA_FILE": "site.pem"})
+    assert [x.ca_file for x in s.servers] == ["site.pem", "own.pem"]
+    s = load_settings(config=config, env={}, flags={"ca_file": "flag.pem"})
+    assert [x.ca_file for x in s.servers] == ["flag.pem", "own.pem"]
+
+
 def test_secret_is_never_shown(config: Path) -> None:
     s = load_settings(config=config, env={}, flags={"ami": [f"ami://u:{SECRET}@h"]})
     text = repr(s) + str(s) + repr(s.servers) + str(s.servers[0].secret)

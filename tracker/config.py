@@ -73,6 +73,9 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     """Label in logs, metrics and the store (default: the URL's host)."""
     secret: Secret | None = None
     secret_file: str | None = None
+    ca_file: str | None = None
+    """``amis://``: PEM file of the CAs to trust (default: the top-level ``ca_file``, else
+    the system's)."""
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -82,6 +85,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     secret_file: str | None = None
     db: Secret | None = None
     """Database URL (SQLAlchemy form), handed to the persister; shown without its password."""
+    ca_file: str | None = None
+    """``amis://`` servers without their own ``ca_file``: PEM file of the CAs to trust."""
     metrics: str | None = None
     """``HOST:PORT`` of the Prometheus text endpoint (``/metrics``); off when unset."""
     log_format: LogFormat = "text"
@@ -300,7 +305,8 @@ def _resolve(settings: Settings, origin: Mapping[str, str]) -> Settings:
                 f"{label} has no secret: set secret_file in the config file, "
                 f"{env_name('secret')} or {env_name('secret_file')}, or --secret-file"
             )
-        servers.append(ServerSettings(url=url, name=name, secret=secret))
+        ca_file = server.ca_file or settings.ca_file
+        servers.append(ServerSettings(url=url, name=name, secret=secret, ca_file=ca_file))
     if not servers and "servers" in origin:
         raise ConfigError(f"{origin['servers']}: no servers")
     return msgspec.structs.replace(settings, servers=tuple(servers), secret=default)

@@ -27,6 +27,7 @@ from tracker.runtime.service import Service
 from tracker.runtime.tracker import Tracker
 
 from ._support import HOST, SECRET, USER, silent_ami, tcp_server
+from .test_tls import TLS, server_context
 
 FAST = {"backoff_initial": 0.2, "backoff_max": 0.8, "connect_timeout": 2.0, "keepalive": 0}
 
@@ -366,3 +367,26 @@ def test_formatters_redact_known_secrets(log_format: Literal["text", "json"]) ->
         assert "ValueError: ***" in second["error"]
     else:
         assert text.splitlines()[0].endswith(" WARNING login with *** failed")
+
+
+async def test_tls_server_with_its_ca_file(logs: io.StringIO) -> None:
+    with trio.fail_after(20):
+        async with run_simulator(
+            FIXTURES / "basic.ami", username=USER, secret=SECRET, ssl_context=server_context()
+        ) as sim:
+            service = Service(
+                settings(f"amis://{USER}@{HOST}:{sim.port}", ca_file=str(TLS / "ca.pem"))
+            )
+            async with trio.open_nursery() as nursery:
+                await nursery.start(service.run)
+                await tracker_of(service).wait_synced()
+                service.stop()
+    assert sim.sessions[0].authenticated and sim.sessions[0].reason == "logoff"
+
+
+async def test_unreadable_ca_file_is_a_settings_mistake(tmp_path: Path) -> None:
+    service = Service(
+        settings(f"amis://{USER}@{HOST}:{free_port()}", ca_file=str(tmp_path / "none.pem"))
+    )
+    with trio.fail_after(10), pytest.raises(ConfigError, match=r"cannot load ca_file .*none\.pem"):
+        await service.run()

@@ -61,6 +61,12 @@ def add_server_arguments(p: argparse.ArgumentParser, *, several: bool) -> None:
         help="TOML settings file, see docs/deploy.md (default: $AMI_TRACKER_CONFIG, else none)",
     )
     p.add_argument(
+        "--ca-file",
+        metavar="FILE",
+        help="amis:// only: PEM file of the CAs to trust (default: $AMI_TRACKER_CA_FILE, "
+        "else the system's)",
+    )
+    p.add_argument(
         "--secret-file",
         metavar="FILE",
         help="file holding the AMI secret on its first line, for servers without their own "
@@ -125,6 +131,7 @@ def server_flags(args: argparse.Namespace) -> dict[str, Any]:
         "ami": args.ami,
         "name": args.name,
         "secret_file": args.secret_file,
+        "ca_file": args.ca_file,
     }
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -64,10 +65,23 @@ def target(server: ServerSettings) -> AmiTarget:
         raise ConfigError(f"server {server.name}: {exc}") from None
 
 
+def tls_context(server: ServerSettings) -> ssl.SSLContext:
+    """Verifying client context, trusting ``server.ca_file`` if set (else the system's CAs)."""
+    try:
+        return ssl.create_default_context(cafile=server.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ConfigError(
+            f"server {server.name}: cannot load ca_file {server.ca_file}: {reason}"
+        ) from None
+
+
 def make_tracker(server: ServerSettings, settings: Settings) -> Tracker:
     """The live tracker of ``server`` as ``settings`` say (``ConfigError`` for a bad URL)."""
+    where = target(server)
     client = AmiClient(
-        target(server),
+        where,
+        ssl_context=tls_context(server) if where.tls else None,
         keepalive=settings.keepalive or None,
         action_timeout=settings.action_timeout,
         connect_timeout=settings.connect_timeout,

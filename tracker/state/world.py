@@ -45,6 +45,10 @@ class ListReconciled(Change, frozen=True):
 class World(msgspec.Struct, kw_only=True, gc=False):
     clock: float = 0.0
     """Latest event time seen (epoch seconds): the fold's only notion of 'now'."""
+    clock_candidate: float | None = None
+    """Last event time that jumped far from ``clock`` and was not adopted (reducer.clock)."""
+    clock_votes: int = 0
+    """Consecutive events that agreed with ``clock_candidate``."""
     seq: int = -1
     """Sequence number of the last frame applied."""
     sessions: int = 0

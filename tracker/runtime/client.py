@@ -127,6 +127,8 @@ class AmiClient:
         self._session: _Session | None = None
         self._closing = False
         self._error: TrackerError | None = None
+        self.last_failure: TrackerError | None = None
+        """Why the last connection attempt or session failed (None: none failed yet)."""
         self._send_ch, self._recv_ch = trio.open_memory_channel[Received](buffer)
         self.session_started = trio.Event()
         """Set once the first session has logged in."""
@@ -466,6 +468,7 @@ class AmiClient:
                     raise
                 except (ConnectionLostError, RemoteProtocolError, OverloadError) as exc:
                     self.stats.connect_failures += 1
+                    self.last_failure = exc
                     log.warning("AMI connect failed: %s", exc)
                 else:
                     began = trio.current_time()

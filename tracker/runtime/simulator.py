@@ -10,7 +10,9 @@ answer describes the PBX at its point of the capture, so it is sent no earlier t
 client's stream has reached that point (a list taken mid-capture is not served as the state at
 the start). When that point is more than ``MAX_ANSWER_WAIT`` seconds of paced replay away,
 the action is answered ``Error`` instead (the capture knows no answer for "now", and a
-client's action timeout would expire first).
+client's action timeout would expire first). ``CoreShowChannels`` is the exception: where no
+recorded answer lies ahead, it is answered with the channels live at the client's point of the
+capture, computed from the capture's own frames (``census``), so a client may ask it any time.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import secrets
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -29,7 +31,8 @@ import trio
 
 from ..ami import Frame, FrameKind, FrameParser, encode_headers
 from ._groups import single
-from .script import CaptureScript, Params, load_script, with_action_id
+from .census import ChannelCensus
+from .script import CaptureScript, Params, RecordedAnswer, load_script, with_action_id
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,8 @@ class SimSession:
     """Paced replay: (trio time, capture Timestamp) of the first timestamped frame."""
     """Answers (recorded position, bytes) waiting for the stream to reach their point."""
     actions: list[str] = dataclasses.field(default_factory=list)
+    census: ChannelCensus | None = None
+    """Live channels at ``position`` (made on the first ``CoreShowChannels`` answered so)."""
     closed_by: str | None = None
     """``server`` (logoff answered, auth failure, drop, end of stream) or ``peer``."""
     reason: str | None = None
@@ -80,6 +85,7 @@ class AmiSimulator:
         close_at_end: bool = False,
         events_only: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        lost: Collection[int] = (),
     ) -> None:
         self.script = capture if isinstance(capture, CaptureScript) else load_script(capture)
         self.username = username
@@ -91,6 +97,9 @@ class AmiSimulator:
         self.close_at_end = close_at_end
         self.events_only = events_only
         """Stream only ``Event:`` frames (not the capture's own responses and list replies)."""
+        self.lost = frozenset(lost)
+        """Indices of ``script.stream`` never sent (fault injection: frames lost on the way;
+        the channels that ``CoreShowChannels`` reports still follow them, as Asterisk would)."""
         self.ssl_context = ssl_context
         self._port: int | None = None
         self.sessions: list[SimSession] = []
@@ -220,8 +229,11 @@ class AmiSimulator:
         self, send: Callable[[bytes], Awaitable[None]], session: SimSession, scope: trio.CancelScope
     ) -> None:
         stream = self.script.stream
+        lost = self.lost
         picks = [
-            i for i, f in enumerate(stream) if not self.events_only or f.kind is FrameKind.EVENT
+            i
+            for i, f in enumerate(stream)
+            if (not self.events_only or f.kind is FrameKind.EVENT) and i not in lost
         ]
         limit = len(picks) if self.drop_after is None else min(self.drop_after, len(picks))
         bounds = sorted({a.position + 1 for v in self.script.answers.values() for a in v})
@@ -282,6 +294,29 @@ class AmiSimulator:
         due = start_clock + (timestamp - first_ts) / self.speed
         return due - trio.current_time() <= MAX_ANSWER_WAIT
 
+    def _recorded_ahead(self, session: SimSession, answer: RecordedAnswer | None) -> bool:
+        """A recorded answer the stream has yet to reach, soon enough to wait for it."""
+        return (
+            answer is not None
+            and answer.position >= session.position
+            and not session.stream_done.is_set()
+            and self._due_soon(session, answer.timestamp)
+        )
+
+    def _census(self, session: SimSession) -> ChannelCensus:
+        """The session's census, read up to the point its stream has reached."""
+        census = session.census
+        if census is None:
+            before = [
+                f
+                for a in self.script.answers.get("coreshowchannels", ())
+                if a.position < 0
+                for f in a.frames
+            ]
+            census = session.census = ChannelCensus(self.script.stream, before)
+        census.advance(session.position)
+        return census
+
     async def _answer(
         self, actions: _Actions, send: Callable[[bytes], Awaitable[None]], session: SimSession
     ) -> None:
@@ -307,7 +342,9 @@ class AmiSimulator:
             else:
                 params: Params = tuple((k, v) for k, v in frame.headers[1:] if k != "ActionID")
                 answer = self.script.find_answer(name, params)
-                if answer is None:
+                if lname == "coreshowchannels" and not self._recorded_ahead(session, answer):
+                    await send(self._census(session).answer(aid))
+                elif answer is None:
                     msg = (
                         f"Invalid/unknown command: {name}. "
                         "Use Action: ListCommands to show available commands."
@@ -399,6 +436,7 @@ async def run_simulator(
     close_at_end: bool = False,
     events_only: bool = False,
     ssl_context: ssl.SSLContext | None = None,
+    lost: Collection[int] = (),
 ) -> AsyncIterator[AmiSimulator]:
     """``async with run_simulator(path, secret=...) as sim:`` ... ``sim.port`` is bound."""
     sim = AmiSimulator(
@@ -410,6 +448,7 @@ async def run_simulator(
         close_at_end=close_at_end,
         events_only=events_only,
         ssl_context=ssl_context,
+        lost=lost,
     )
     try:
         async with trio.open_nursery() as nursery:

@@ -40,6 +40,8 @@ class ListReconciled(Change, frozen=True):
     kind: str
     listed: int
     closed: tuple[str, ...] = ()
+    periodic: bool = False
+    """Not the session's first channel list: a reconciliation while connected."""
 
 
 class World(msgspec.Struct, kw_only=True, gc=False):
@@ -69,6 +71,9 @@ class World(msgspec.Struct, kw_only=True, gc=False):
     anomalies: int = 0
     session_seq: int = -1
     """Seq of the banner of the current AMI session."""
+    listed_session: int = 0
+    """Session (``sessions``) in which the last channel list completed: a later list in the
+    same session is a periodic reconciliation, not a resync."""
     lists: dict[str, ListProgress] = msgspec.field(default_factory=dict)
     """List replies in flight by ActionID (resync)."""
     gone: dict[str, float] = msgspec.field(default_factory=dict)

@@ -85,20 +85,40 @@ def test_a_channel_created_while_a_periodic_list_is_in_flight_is_not_closed(
     assert reducer.world.channels == {} and reducer.world.calls == {}
 
 
-def test_a_periodic_list_closes_a_channel_whose_hangup_was_lost(load: list[Frame]) -> None:
-    """Drop one Hangup, then a census list later: that channel (and only it) is closed,
-    ``reconciled``, and its call ends with the flag once its other legs are gone."""
+def test_periodic_lists_close_a_channel_whose_hangup_was_lost(load: list[Frame]) -> None:
+    """Drop one Hangup, then two census lists later: the first only notes the channel as
+    unlisted (its Hangup may be on the way), the second closes it (and only it),
+    ``reconciled``; its call ends with the flag."""
     lost = next(i for i in range(len(load) // 2, len(load)) if load[i].name == "Hangup")
     uid = load[lost].get("Uniqueid")
-    at = lost + 500
-    answer = _census_list(load, at, "reconcile-2")
-    frames = [*load[:lost], *load[lost + 1 : at], *answer, *load[at:]]
+    one, two = lost + 500, lost + 1000
+    first, second = _census_list(load, one, "reconcile-1"), _census_list(load, two, "reconcile-2")
+    frames = [*load[:lost], *load[lost + 1 : one], *first, *load[one:two], *second, *load[two:]]
     changes, reducer = _fold(frames)
     periodic = [c for c in changes if type(c) is ListReconciled and c.periodic]
-    assert [p.closed for p in periodic] == [(uid,)]
+    assert [(p.closed, p.unlisted) for p in periodic] == [((), (uid,)), ((uid,), ())]
     (hung,) = [c for c in changes if type(c) is ChannelHungUp and c.uniqueid == uid]
     assert hung.reconciled and not hung.ended_while_disconnected
-    assert hung.seq == periodic[0].seq
+    assert hung.seq == periodic[1].seq
     (record,) = [r for r in _records(changes) if uid in r.legs]
     assert record.reconciled and not record.ended_while_disconnected
+    assert reducer.world.channels == {} and reducer.world.calls == {}
+
+
+def test_a_hangup_arriving_after_a_periodic_list_is_not_taken_for_a_lost_one(
+    load: list[Frame],
+) -> None:
+    """Asterisk took the list after a channel was gone but wrote its Hangup after the list:
+    the channel is only noted as unlisted, and its own Hangup ends it normally."""
+    hangup = next(i for i in range(len(load) // 2, len(load)) if load[i].name == "Hangup")
+    uid = load[hangup].get("Uniqueid")
+    answer = _census_list(load, hangup + 1, "reconcile-1")  # taken after the hangup
+    assert uid not in {f.get("Uniqueid") for f in answer}
+    frames = [*load[:hangup], *answer, *load[hangup:]]
+    changes, reducer = _fold(frames)
+    (periodic,) = [c for c in changes if type(c) is ListReconciled and c.periodic]
+    assert periodic.closed == () and periodic.unlisted == (uid,)
+    (hung,) = [c for c in changes if type(c) is ChannelHungUp and c.uniqueid == uid]
+    assert not hung.reconciled and hung.cause is not None
+    assert not any(r.reconciled for r in _records(changes))
     assert reducer.world.channels == {} and reducer.world.calls == {}

@@ -246,3 +246,25 @@ async def test_open_tracker_on_a_refused_port_gives_up_with_a_clear_error() -> N
 def test_open_tracker_default_first_connect_timeout_is_bounded() -> None:
     default = inspect.signature(open_tracker).parameters["first_connect_timeout"].default
     assert default is not None and 0 < default <= 30
+
+
+async def test_after_a_first_session_open_tracker_keeps_reconnecting() -> None:
+    """The first-connect limit is for the first session only: a tracker whose sessions keep
+    dropping reconnects (with backoff) long after it."""
+    with trio.fail_after(30):
+        async with (
+            run_simulator(
+                FIXTURES / "basic.ami", username=USER, secret=SECRET, drop_after=100, speed=2
+            ) as sim,
+            open_tracker(
+                url(sim.port), keepalive=None, first_connect_timeout=0.5, backoff_initial=0.05
+            ) as tracker,
+        ):
+            await trio.sleep(1.0)  # twice the first-connect limit
+            seen = tracker.stats.sessions
+            for _ in range(1000):
+                if tracker.stats.sessions >= seen + 1:
+                    break
+                await trio.sleep(0.02)
+            assert tracker.stats.sessions >= seen + 1 >= 2
+            assert len(sim.sessions) == tracker.stats.sessions

@@ -11,8 +11,12 @@
   channel whose ``Newchannel`` comes after its item is not created twice.
 * The first channel list of a session is its resync: what it closes "ended while disconnected".
   A later one in the same session is a periodic reconciliation (the live tracker asks
-  ``CoreShowChannels`` every few minutes): what it closes had its ``Hangup`` lost, and is
-  marked ``reconciled``. An offline fold only reconciles where the capture holds such a list.
+  ``CoreShowChannels`` every few minutes). Asterisk takes the list from its channel cache while
+  events are still queued, so a channel that hung up just before the list may have its
+  ``Hangup`` on the way: a periodic list only notes what it misses (``unlisted``), and the next
+  one closes those it misses again and that no event touched meanwhile. They had their
+  ``Hangup`` lost and are marked ``reconciled``. An offline fold only reconciles where the
+  capture holds such lists.
 * ``Status`` may be filtered to one channel and ``BridgeList`` to one bridge type, so a Status
   list never closes anything and a BridgeList only closes bridges of the types it listed (an
   empty BridgeList closes nothing: it may have been filtered). A bridge emptied by channels
@@ -196,6 +200,12 @@ def _channels_complete(ctx: Context, e: CoreShowChannelsComplete) -> None:
     periodic = world.listed_session == world.sessions
     world.listed_session = world.sessions
     stale = [ch for uid, ch in world.channels.items() if uid not in listed and ch.touched < start]
+    unlisted: list[str] = []
+    if periodic:  # close only what the previous list missed too, untouched since
+        before = world.unlisted
+        unlisted = [ch.uniqueid for ch in stale if ch.touched >= before.get(ch.uniqueid, -1)]
+        stale = [ch for ch in stale if ch.touched < before.get(ch.uniqueid, -1)]
+    world.unlisted = dict.fromkeys(unlisted, start)
     emptied: list[str] = []
     for ch in stale:
         if ch.uniqueid in world.channels:
@@ -214,6 +224,7 @@ def _channels_complete(ctx: Context, e: CoreShowChannelsComplete) -> None:
             listed=len(listed),
             closed=tuple(ch.uniqueid for ch in stale),
             periodic=periodic,
+            unlisted=tuple(unlisted),
         )
     )
 

@@ -251,20 +251,25 @@ class Tracker:
 
         Raises ``ConnectTimeoutError`` if ``first_connect_timeout`` passes before a login.
         """
+        limit = math.inf if self.first_connect_timeout is None else self.first_connect_timeout
+        deadline = trio.move_on_after(limit)
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._fold_loop, nursery.cancel_scope)
-                limit = self.first_connect_timeout
-                with trio.move_on_after(math.inf if limit is None else limit) as deadline:
+                with deadline:
                     await nursery.start(self._run_client)
-                if deadline.cancelled_caught:
-                    raise self._gave_up(math.inf if limit is None else limit)
-                if self.resync_enabled:
-                    await self._ever_synced.wait()
-                task_status.started()
+                if not self.client.session_started.is_set():
+                    nursery.cancel_scope.cancel()  # first connect timed out: raised below
+                else:
+                    if self.resync_enabled:
+                        await self._ever_synced.wait()
+                    task_status.started()
         finally:
             self._finish()
+        # checked here: the fold loop may have cancelled the nursery first (the client stopped)
+        if deadline.cancel_called and not self.client.session_started.is_set():
+            raise self._gave_up(limit)
 
     def _gave_up(self, limit: float) -> ConnectTimeoutError:
         client = self.client

@@ -42,6 +42,8 @@ class ListReconciled(Change, frozen=True):
     closed: tuple[str, ...] = ()
     periodic: bool = False
     """Not the session's first channel list: a reconciliation while connected."""
+    unlisted: tuple[str, ...] = ()
+    """Periodic: not named, closed by the next list unless they show up alive meanwhile."""
 
 
 class World(msgspec.Struct, kw_only=True, gc=False):
@@ -74,6 +76,10 @@ class World(msgspec.Struct, kw_only=True, gc=False):
     listed_session: int = 0
     """Session (``sessions``) in which the last channel list completed: a later list in the
     same session is a periodic reconciliation, not a resync."""
+    unlisted: dict[str, int] = msgspec.field(default_factory=dict)
+    """Channels a periodic list did not name -> that list's start seq: the next periodic list
+    closes them unless it names them or an event touched them since (their Hangup may just
+    have been on its way when the list was taken)."""
     lists: dict[str, ListProgress] = msgspec.field(default_factory=dict)
     """List replies in flight by ActionID (resync)."""
     gone: dict[str, float] = msgspec.field(default_factory=dict)

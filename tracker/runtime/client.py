@@ -137,7 +137,7 @@ class AmiClient:
         self._closing = False
         self._error: TrackerError | None = None
         self.last_failure: TrackerError | None = None
-        """Why the last connection attempt or session failed (None: none failed yet)."""
+        """Why the last connection attempt failed (None: none failed yet)."""
         self._send_ch, self._recv_ch = trio.open_memory_channel[Received](buffer)
         self.buffer_bytes = buffer_bytes
         """Bound on the bytes (``frame.raw``) of the frames waiting in the channel."""

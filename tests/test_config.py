@@ -53,6 +53,7 @@ def test_defaults_without_any_source() -> None:
     assert settings == Settings()
     assert settings.servers == ()
     assert settings.log_format == "text" and settings.keepalive == 20.0
+    assert settings.reconcile_interval == 300.0
 
 
 def test_file_layer(config: Path) -> None:

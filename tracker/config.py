@@ -95,6 +95,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     """Seconds between keepalive Pings (0: none)."""
     connect_timeout: float = 10.0
     action_timeout: float = 10.0
+    reconcile_interval: float = 300.0
+    """Seconds between two ``CoreShowChannels`` while connected, closing the channels whose
+    Hangup was lost (0: never)."""
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     anomaly_log_interval: float = 10.0

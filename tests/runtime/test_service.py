@@ -390,3 +390,24 @@ async def test_unreadable_ca_file_is_a_settings_mistake(tmp_path: Path) -> None:
     )
     with trio.fail_after(10), pytest.raises(ConfigError, match=r"cannot load ca_file .*none\.pem"):
         await service.run()
+
+
+async def test_reconcile_interval_reaches_the_tracker() -> None:
+    with trio.fail_after(20):
+        async with run_simulator(
+            FIXTURES / "lists.ami", username=USER, secret=SECRET, speed=1
+        ) as sim:
+            service = Service(settings(f"ami://{USER}@{HOST}:{sim.port}", reconcile_interval=0.2))
+            async with trio.open_nursery() as nursery:
+                await nursery.start(service.run)
+                tracker = tracker_of(service)
+                await tracker.wait_synced()
+                await trio.sleep(1.0)
+                body, _ = service.metrics.exposition()
+                service.stop()
+    asked = sim.sessions[0].actions.count("CoreShowChannels")
+    assert asked >= 3  # the resync's, then every 0.2 s
+    text = body.decode()
+    answered = samples(text, "ami_tracker_reconciles_total")["127.0.0.1"]
+    refused = samples(text, "ami_tracker_reconcile_failures_total")["127.0.0.1"]
+    assert answered + refused >= 2

@@ -110,6 +110,12 @@ class TrackerCollector(Collector):
                 ),
                 ("resyncs", "state resyncs completed", t.stats.resyncs),
                 ("resync_failures", "resyncs that failed", t.stats.resync_failures),
+                ("reconciles", "periodic CoreShowChannels answered", t.stats.reconciles),
+                (
+                    "reconcile_failures",
+                    "periodic CoreShowChannels unanswered or refused",
+                    t.stats.reconcile_failures,
+                ),
                 (
                     "overflows",
                     "reader buffer overflows (each dropped the session)",

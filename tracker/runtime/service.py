@@ -89,7 +89,7 @@ def make_tracker(server: ServerSettings, settings: Settings) -> Tracker:
         backoff_max=settings.backoff_max,
         action_id_prefix=f"tracker-{server.name}",
     )
-    return Tracker(client)
+    return Tracker(client, reconcile_interval=settings.reconcile_interval or None)
 
 
 async def close_tracker(tracker: Tracker, scope: trio.CancelScope) -> None:

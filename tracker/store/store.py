@@ -1,0 +1,402 @@
+"""Reading the store (blocking SQLAlchemy): servers, frames over a range, the world at a point.
+
+    with open_store("sqlite:///calls.sqlite") as store:
+        world = store.world_at(seq=12_345).world           # nearest snapshot + later frames
+        for f in store.iter_frames(since=t0, until=t1): f.frame.raw, f.envelope
+
+Ranges are inclusive and in the server's ``seq`` numbering (see :mod:`tracker.store.schema`);
+times are the fold's clock (epoch seconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import NamedTuple
+
+from sqlalchemy import Engine, func, insert, select, update
+
+from ..ami import Frame
+from ..errors import StoreError
+from ..events.envelope import Envelope
+from ..reducer import Reducer
+from ..reducer.version import fold_version
+from ..state import World
+from . import migrate
+from .blocks import (
+    BlockError,
+    FrameRebuilder,
+    block_envelopes,
+    clock_after,
+    decode_block,
+    decode_snapshot,
+)
+from .engine import create, redact, translated
+from .schema import FrameBlock, Server, Session, Snapshot
+
+FETCH_BLOCKS = 16
+"""Blocks fetched per round trip when streaming a range."""
+
+
+class PrunedError(StoreError):
+    """The frames asked for were dropped by ``db prune``."""
+
+
+class ServerInfo(NamedTuple):
+    id: int
+    name: str
+    ami_url: str | None
+    versions: list[str]
+    next_seq: int
+    """Seq the server's next frame will get (frames stored so far, pruned ones included)."""
+
+
+class SessionRow(NamedTuple):
+    id: int
+    first_seq: int
+    frames: int
+
+
+class StoredFrame(NamedTuple):
+    seq: int
+    session_id: int
+    clock: float
+    """The fold's clock after this frame."""
+    frame: Frame
+    envelope: Envelope
+
+
+class WorldAt(NamedTuple):
+    world: World
+    seq: int
+    """Seq of the last frame folded into ``world`` (-1: none)."""
+    snapshot_seq: int | None
+    """Seq of the snapshot it started from (None: from the first frame)."""
+    folded: int
+    """Frames folded on top of the snapshot."""
+
+
+class BlockRow(NamedTuple):
+    session_id: int
+    first_seq: int
+    last_seq: int
+    first_time: float
+    codec: int
+    data: bytes
+
+
+_BLOCK_COLUMNS = (
+    FrameBlock.session_id,
+    FrameBlock.first_seq,
+    FrameBlock.last_seq,
+    FrameBlock.first_time,
+    FrameBlock.codec,
+    FrameBlock.data,
+)
+
+
+class Store:
+    """An open database. Methods are blocking; use one Store per thread."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self.fold_version = fold_version()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Store {redact(self.url)}>"
+
+    # -- servers and sessions ----------------------------------------------------------------
+    def servers(self) -> list[ServerInfo]:
+        with translated(self.url), self.engine.connect() as conn:
+            ends = (
+                select(
+                    Session.server_id,
+                    func.max(Session.first_seq + Session.frames).label("next_seq"),
+                )
+                .group_by(Session.server_id)
+                .subquery()
+            )
+            rows = conn.execute(
+                select(Server.id, Server.name, Server.ami_url, Server.versions, ends.c.next_seq)
+                .outerjoin(ends, ends.c.server_id == Server.id)
+                .order_by(Server.name)
+            ).all()
+        return [
+            ServerInfo(r.id, r.name, r.ami_url, list(r.versions or []), int(r.next_seq or 0))
+            for r in rows
+        ]
+
+    def server(self, name: str | None = None) -> ServerInfo:
+        """The server called ``name``; without a name, the only one there is."""
+        servers = self.servers()
+        if name is None:
+            if len(servers) == 1:
+                return servers[0]
+            if not servers:
+                raise StoreError(f"{redact(self.url)} holds no server yet (import or record first)")
+            names = ", ".join(s.name for s in servers)
+            raise StoreError(
+                f"{redact(self.url)} holds several servers ({names}): pick one with --server"
+            )
+        for s in servers:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in servers) or "none"
+        raise StoreError(f"no server {name!r} in {redact(self.url)} (known: {known})")
+
+    def ensure_server(self, name: str, ami_url: str | None = None) -> ServerInfo:
+        """The server called ``name``, created if new (``ami_url`` must carry no secret)."""
+        with translated(self.url), self.engine.begin() as conn:
+            found = conn.execute(
+                select(Server.id, Server.ami_url).where(Server.name == name)
+            ).first()
+            if found is None:
+                conn.execute(
+                    insert(Server).values(
+                        name=name, ami_url=ami_url, versions=[], created_at=datetime.now(UTC)
+                    )
+                )
+            elif ami_url is not None and found.ami_url != ami_url:
+                conn.execute(update(Server).where(Server.id == found.id).values(ami_url=ami_url))
+        return self.server(name)
+
+    def session(self, server_id: int, key: str) -> SessionRow | None:
+        with translated(self.url), self.engine.connect() as conn:
+            row = conn.execute(
+                select(Session.id, Session.first_seq, Session.frames).where(
+                    Session.server_id == server_id, Session.key == key
+                )
+            ).first()
+        return SessionRow(row.id, row.first_seq, row.frames) if row is not None else None
+
+    def sessions(self, server_id: int) -> list[SessionRow]:
+        with translated(self.url), self.engine.connect() as conn:
+            rows = conn.execute(
+                select(Session.id, Session.first_seq, Session.frames)
+                .where(Session.server_id == server_id)
+                .order_by(Session.first_seq)
+            ).all()
+        return [SessionRow(r.id, r.first_seq, r.frames) for r in rows]
+
+    def first_stored_seq(self, server_id: int) -> int | None:
+        """Seq of the oldest frame still in the log (None: no frame)."""
+        with translated(self.url), self.engine.connect() as conn:
+            found = conn.execute(
+                select(func.min(FrameBlock.first_seq)).where(FrameBlock.server_id == server_id)
+            ).scalar_one()
+        return int(found) if found is not None else None
+
+    def seq_at_time(self, server_id: int, since: float) -> int | None:
+        """Seq of the first block that may hold frames at or after ``since``."""
+        with translated(self.url), self.engine.connect() as conn:
+            found = conn.execute(
+                select(func.min(FrameBlock.first_seq)).where(
+                    FrameBlock.server_id == server_id, FrameBlock.last_time >= since
+                )
+            ).scalar_one()
+        return int(found) if found is not None else None
+
+    # -- frames ------------------------------------------------------------------------------
+    def iter_frames(
+        self,
+        server: str | None = None,
+        *,
+        first: int = 0,
+        last: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        strict: bool = False,
+    ) -> Iterator[StoredFrame]:
+        """Stored frames with ``first <= seq <= last`` and ``since <= clock <= until``.
+
+        With ``strict``, a range that starts in a pruned part of the log raises
+        :class:`PrunedError` instead of starting at the oldest frame kept.
+        """
+        info = self.server(server)
+        return self._frames(info.id, first, last, since, until, strict)
+
+    def iter_envelopes(
+        self,
+        server: str | None = None,
+        *,
+        first: int = 0,
+        last: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> Iterator[Envelope]:
+        for stored in self.iter_frames(server, first=first, last=last, since=since, until=until):
+            yield stored.envelope
+
+    def iter_raw(
+        self, server_id: int, *, first: int = 0, last: int | None = None
+    ) -> Iterator[tuple[int, int, list[bytes]]]:
+        """``(session_id, first_seq, raws)`` per block over a seq range, without decoding."""
+        for block in self._blocks(server_id, first, last):
+            raws = decode_block(block.codec, block.data).raws
+            lo = max(first - block.first_seq, 0)
+            hi = len(raws) if last is None else min(len(raws), last - block.first_seq + 1)
+            if lo < hi:
+                yield block.session_id, block.first_seq + lo, raws[lo:hi]
+
+    def _blocks(self, server_id: int, first: int, last: int | None) -> Iterator[BlockRow]:
+        """Blocks overlapping ``first..last`` in seq order, streamed a few at a time."""
+        at = first
+        while True:
+            query = (
+                select(*_BLOCK_COLUMNS)
+                .where(FrameBlock.server_id == server_id, FrameBlock.last_seq >= at)
+                .order_by(FrameBlock.first_seq)
+                .limit(FETCH_BLOCKS)
+            )
+            if last is not None:
+                query = query.where(FrameBlock.first_seq <= last)
+            with translated(self.url), self.engine.connect() as conn:
+                rows = [BlockRow(*r) for r in conn.execute(query)]
+            if not rows:
+                return
+            yield from rows
+            at = rows[-1].last_seq + 1
+
+    def _frames(
+        self,
+        server_id: int,
+        first: int,
+        last: int | None,
+        since: float | None,
+        until: float | None,
+        strict: bool,
+    ) -> Iterator[StoredFrame]:
+        if since is not None:
+            start = self.seq_at_time(server_id, since)
+            if start is None:
+                return
+            first = max(first, start)
+        rebuilder = FrameRebuilder()
+        clock: float | None = None
+        checked = not strict
+        for block in self._blocks(server_id, first, last):
+            if not checked:
+                checked = True
+                if block.first_seq > first:
+                    raise PrunedError(
+                        f"the log before seq {block.first_seq} was pruned (asked from {first})"
+                    )
+            if until is not None and block.first_time > until:
+                return
+            if clock is None:
+                clock = self._clock_before(server_id, block.first_seq)
+            try:
+                decoded = decode_block(block.codec, block.data)
+                pairs = block_envelopes(rebuilder, decoded, block.first_seq)
+                for frame, env in pairs:
+                    clock = clock_after(clock, env)
+                    seq = env.seq
+                    if seq < first:
+                        continue
+                    if last is not None and seq > last:
+                        return
+                    if since is not None and clock < since:
+                        continue
+                    if until is not None and clock > until:
+                        return
+                    yield StoredFrame(seq, block.session_id, clock, frame, env)
+            except BlockError as exc:
+                raise StoreError(f"block at seq {block.first_seq}: {exc}") from exc
+        if not checked:
+            raise PrunedError(f"no frame stored from seq {first} on")
+
+    def _clock_before(self, server_id: int, seq: int) -> float:
+        """The fold's clock just before frame ``seq`` (the previous block's last time)."""
+        with translated(self.url), self.engine.connect() as conn:
+            found = conn.execute(
+                select(FrameBlock.last_time)
+                .where(FrameBlock.server_id == server_id, FrameBlock.first_seq < seq)
+                .order_by(FrameBlock.first_seq.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        return float(found) if found is not None else 0.0
+
+    # -- the world at a point ----------------------------------------------------------------
+    def world_at(
+        self,
+        server: str | None = None,
+        *,
+        seq: int | None = None,
+        time: float | None = None,
+    ) -> WorldAt:
+        """The World right after frame ``seq``, or as folded up to event time ``time`` (the
+        fold stops before the first event later than it, as ``replay --until`` does); neither:
+        at the end of the log. Starts from the nearest earlier snapshot of this fold version."""
+        info = self.server(server)
+        end = info.next_seq - 1
+        target = end if seq is None else min(seq, end)
+        reducer, start_seq = self._start(info.id, target, time)
+        folded = 0
+        last = start_seq
+        if target > start_seq:
+            frames = self._frames(info.id, start_seq + 1, target, None, None, strict=True)
+            for stored in frames:
+                env = stored.envelope
+                if time is not None:
+                    ts = getattr(env.item, "timestamp", None)
+                    if ts is None:
+                        ts = env.received_at
+                    if ts is not None and ts > time:
+                        break
+                reducer.apply(env)
+                folded += 1
+                last = env.seq
+        return WorldAt(reducer.world, last, start_seq if start_seq >= 0 else None, folded)
+
+    def _start(self, server_id: int, target: int, time: float | None) -> tuple[Reducer, int]:
+        """A Reducer at the nearest usable snapshot at or before ``target`` (and ``time``)."""
+        query = (
+            select(Snapshot.seq, Snapshot.codec, Snapshot.data)
+            .where(
+                Snapshot.server_id == server_id,
+                Snapshot.fold_version == self.fold_version,
+                Snapshot.seq <= target,
+            )
+            .order_by(Snapshot.seq.desc())
+            .limit(4)
+        )
+        if time is not None:
+            query = query.where(Snapshot.clock <= time)
+        with translated(self.url), self.engine.connect() as conn:
+            candidates = conn.execute(query).all()
+        for row in candidates:
+            try:
+                world = decode_snapshot(row.codec, row.data)
+            except BlockError:
+                continue  # unreadable: an earlier snapshot (or the log) will do
+            return Reducer(world), int(row.seq)
+        return Reducer(), -1
+
+
+def open_store(url: str, *, check: bool = True) -> Store:
+    """Open the database at ``url``; with ``check``, fail unless its schema is up to date."""
+    engine = create(url)
+    try:
+        with translated(url), engine.connect() as conn:
+            if check:
+                migrate.check(conn)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine, url)

@@ -1,0 +1,80 @@
+"""Several captures in one server's log, a capture that grew, and a batch written twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import FIXTURES
+from tracker.capture import read_bytes
+from tracker.errors import StoreError
+from tracker.replay import capture_batches, import_capture, plan_import, replay
+from tracker.state import encode_world
+from tracker.store import BatchWriter, SnapshotPolicy, open_store
+
+PATHS = [FIXTURES / "basic.ami", FIXTURES / "queue.ami", FIXTURES / "reconnect.ami"]
+
+
+def test_captures_follow_each_other_in_one_server(store_url: str) -> None:
+    with open_store(store_url) as store:
+        for path in PATHS:
+            import_capture(store, path, server="pbx", policy=SnapshotPolicy(every_frames=200))
+        expected = replay(PATHS)
+        got = store.world_at("pbx")
+        assert got.seq == expected.events - 1
+        assert encode_world(got.world) == encode_world(expected.world)
+        sessions = store.sessions(store.server("pbx").id)
+        assert [s.frames for s in sessions] == [replay(p).events for p in PATHS]
+        assert [s.first_seq for s in sessions] == [
+            0,
+            sessions[0].frames,
+            sum(s.frames for s in sessions[:2]),
+        ]
+        # importing the first one again changes nothing
+        assert import_capture(store, PATHS[0], server="pbx").written == 0
+        assert store.server("pbx").next_seq == expected.events
+        # a second server has its own numbering
+        import_capture(store, PATHS[1], server="other")
+        assert store.server("other").next_seq == replay(PATHS[1]).events
+        assert store.world_at("other").seq == replay(PATHS[1]).events - 1
+
+
+def test_a_capture_that_grew_adds_only_its_tail(store_url: str, tmp_path: Path) -> None:
+    data = read_bytes(FIXTURES / "queue.ami")
+    cut = data.index(b"\r\n\r\n", len(data) // 2) + 4
+    growing = tmp_path / "growing.ami"
+    growing.write_bytes(data[:cut])
+    with open_store(store_url) as store:
+        head = import_capture(store, growing, server="pbx")
+        growing.write_bytes(data)
+        tail = import_capture(store, growing, server="pbx")
+        assert head.written + tail.written == replay(FIXTURES / "queue.ami").events
+        assert tail.skipped == head.written
+        got = store.world_at("pbx")
+        assert encode_world(got.world) == encode_world(replay(FIXTURES / "queue.ami").world)
+        raws = b"".join(b"".join(r) for _, _, r in store.iter_raw(store.server("pbx").id))
+        assert raws == data
+
+
+def test_a_batch_written_twice_is_stored_once(store_url: str) -> None:
+    with open_store(store_url) as store:
+        info = store.ensure_server("pbx")
+        plan = plan_import(store, info.id, FIXTURES / "basic.ami")
+        batches = list(
+            capture_batches(FIXTURES / "basic.ami", plan, SnapshotPolicy(), batch_frames=10)
+        )
+        writer = BatchWriter(store.engine, info.id)
+        writer.write(batches[:3])
+        # a new writer (as after a restart) gets the first batches again, then the rest
+        again = BatchWriter(store.engine, info.id)
+        result = again.write(batches[:5])
+        assert result.skipped == sum(len(b.frames) for b in batches[:3])
+        again.write(batches[5:])
+        assert encode_world(store.world_at("pbx").world) == encode_world(
+            replay(FIXTURES / "basic.ami").world
+        )
+        # a batch after a gap is refused rather than stored out of place
+        lone = BatchWriter(store.engine, store.ensure_server("gap").id)
+        with pytest.raises(StoreError, match="missing"):
+            lone.write([batches[2]._replace(session=batches[2].session._replace(key="k"))])

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from tests.helpers import CAPTURES, capture_id
 from tracker.capture import read_bytes
+from tracker.events import AmiEvent
 from tracker.reducer import Reducer
 from tracker.replay import import_capture, iter_envelopes, replay
 from tracker.state import encode_world
@@ -63,10 +64,10 @@ def test_world_from_the_store_equals_folding_the_file(store_url: str, capture: P
 def test_world_at_a_time_equals_replay_until(store_url: str, capture: Path) -> None:
     with open_store(store_url) as store:
         import_capture(store, capture, server="pbx", policy=SnapshotPolicy(every_frames=300))
-        clocks = [
+        clocks: list[float] = [
             e.item.timestamp
             for e in iter_envelopes(capture)
-            if getattr(e.item, "timestamp", None) is not None
+            if isinstance(e.item, AmiEvent) and e.item.timestamp is not None
         ]
         cuts = {0.0}
         if clocks:

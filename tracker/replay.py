@@ -162,16 +162,20 @@ def capture_batches(
         seq += len(chunk)
         start = 0
         changes: list[Change] = []
+        clocks: list[float] = []
         for i, env in enumerate(envs):
             changes += apply(env)
-            if policy.due(env.seq, world.clock):
-                yield Batch(
-                    session, chunk[start : i + 1], envs[start : i + 1], changes, encode_world(world)
-                )
-                start = i + 1
+            clock = world.clock
+            clocks.append(clock)
+            if policy.due(env.seq, clock):
+                end = i + 1
+                snapshot = encode_world(world)
+                yield Batch(session, chunk[start:end], envs[start:end], changes, clocks, snapshot)
+                start = end
                 changes = []
+                clocks = []
         if start < len(envs):
-            yield Batch(session, chunk[start:], envs[start:], changes)
+            yield Batch(session, chunk[start:], envs[start:], changes, clocks)
 
 
 class ImportStats(NamedTuple):

@@ -40,9 +40,12 @@ def create(url: str) -> Engine:
         raise StoreError(f"not a database URL: {redact(url)!r}") from None
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"timeout": 30}
+        if "timeout" not in parsed.query:
+            kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
+        if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+            kwargs["connect_args"] = {"connect_timeout": 10}
     try:
         engine = create_engine(parsed, **kwargs)
     except (exc.NoSuchModuleError, exc.ArgumentError, ImportError) as error:

@@ -28,7 +28,6 @@ from .blocks import (
     BlockError,
     FrameRebuilder,
     block_envelopes,
-    clock_after,
     decode_block,
     decode_snapshot,
 )
@@ -194,6 +193,16 @@ class Store:
             ).all()
         return [SessionRow(r.id, r.first_seq, r.frames) for r in rows]
 
+    def latest_snapshot_seq(self, server_id: int) -> int:
+        """Seq of the newest snapshot of this fold version (-1: none)."""
+        with translated(self.url), self.engine.connect() as conn:
+            found = conn.execute(
+                select(func.max(Snapshot.seq)).where(
+                    Snapshot.server_id == server_id, Snapshot.fold_version == self.fold_version
+                )
+            ).scalar_one()
+        return int(found) if found is not None else -1
+
     def first_stored_seq(self, server_id: int) -> int | None:
         """Seq of the oldest frame still in the log (None: no frame)."""
         with translated(self.url), self.engine.connect() as conn:
@@ -288,7 +297,6 @@ class Store:
                 return
             first = max(first, start)
         rebuilder = FrameRebuilder()
-        clock: float | None = None
         checked = not strict
         for block in self._blocks(server_id, first, last):
             if not checked:
@@ -299,13 +307,10 @@ class Store:
                     )
             if until is not None and block.first_time > until:
                 return
-            if clock is None:
-                clock = self._clock_before(server_id, block.first_seq)
             try:
                 decoded = decode_block(block.codec, block.data)
                 pairs = block_envelopes(rebuilder, decoded, block.first_seq)
-                for frame, env in pairs:
-                    clock = clock_after(clock, env)
+                for (frame, env), clock in zip(pairs, decoded.clocks, strict=True):
                     seq = env.seq
                     if seq < first:
                         continue
@@ -320,17 +325,6 @@ class Store:
                 raise StoreError(f"block at seq {block.first_seq}: {exc}") from exc
         if not checked:
             raise PrunedError(f"no frame stored from seq {first} on")
-
-    def _clock_before(self, server_id: int, seq: int) -> float:
-        """The fold's clock just before frame ``seq`` (the previous block's last time)."""
-        with translated(self.url), self.engine.connect() as conn:
-            found = conn.execute(
-                select(FrameBlock.last_time)
-                .where(FrameBlock.server_id == server_id, FrameBlock.first_seq < seq)
-                .order_by(FrameBlock.first_seq.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-        return float(found) if found is not None else 0.0
 
     # -- the world at a point ----------------------------------------------------------------
     def world_at(

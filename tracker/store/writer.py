@@ -26,7 +26,7 @@ from ..events.base import SessionStarted
 from ..events.envelope import Envelope
 from ..reducer.version import fold_version
 from ..state import Change
-from .blocks import ZSTD, clock_after, compress, encode_block
+from .blocks import ZSTD, compress, encode_block
 from .schema import FrameBlock, Projection, Server, Session, Snapshot
 
 BLOCK_FRAMES = 1024
@@ -51,6 +51,8 @@ class Batch(NamedTuple):
     envelopes: Sequence[Envelope]
     """One per frame, ``seq`` in the server's numbering (``session.first_seq + offset``)."""
     changes: Sequence[Change]
+    clocks: Sequence[float]
+    """The fold's clock (``World.clock``) right after each frame."""
     snapshot: bytes | None = None
     """``encode_world(world)`` right after the last frame (to be stored), or None."""
     notes: Mapping[str, Any] = {}
@@ -70,7 +72,7 @@ class _Tail:
     first_offset: int
     frames: list[Frame]
     received: list[float | None]
-    first_time: float
+    clocks: list[float]
 
 
 @dataclasses.dataclass
@@ -133,7 +135,6 @@ class BatchWriter:
         self.block_frames = block_frames
         self.fold_version = fold_version()
         self._sessions: dict[str, _SessionState] = {}
-        self._clock: float | None = None
         self._versions: list[str] | None = None
         self.frames_written = 0
 
@@ -143,13 +144,11 @@ class BatchWriter:
         staged: dict[str, _SessionState] = {}
         written = skipped = snaps = 0
         with self.engine.begin() as conn:
-            clock = self._clock if self._clock is not None else self._stored_clock(conn)
-            versions = list(
-                self._versions if self._versions is not None else self._load_versions(conn)
-            )
-            seen_versions = len(versions)
+            if self._versions is None:
+                self._versions = self._load_versions(conn)
+            versions = list(self._versions)
             for batch in batches:
-                if not batch.frames:
+                if not batch.frames and not batch.notes:
                     continue
                 state = staged.get(batch.session.key)
                 if state is None:
@@ -160,53 +159,45 @@ class BatchWriter:
                         else self._open_session(conn, batch.session)
                     )
                     staged[batch.session.key] = state
-                clock, n_new, n_snap = self._write_batch(conn, state, batch, clock, versions)
+                n_new, n_snap = self._write_batch(conn, state, batch, versions)
                 written += n_new
                 skipped += len(batch.frames) - n_new
                 snaps += n_snap
-            if len(versions) != seen_versions:
+            if versions != self._versions:
                 conn.execute(
                     update(Server).where(Server.id == self.server_id).values(versions=versions)
                 )
         # committed: adopt the staged state
         self._sessions.update(staged)
-        self._clock = clock
         self._versions = versions
         self.frames_written += written
         return WriteResult(written, skipped, snaps)
 
     def _write_batch(
-        self,
-        conn: Connection,
-        state: _SessionState,
-        batch: Batch,
-        clock: float,
-        versions: list[str],
-    ) -> tuple[float, int, int]:
+        self, conn: Connection, state: _SessionState, batch: Batch, versions: list[str]
+    ) -> tuple[int, int]:
         envs = batch.envelopes
-        if len(envs) != len(batch.frames):
-            raise ValueError("a batch needs one envelope per frame")
+        n = len(envs)
+        if len(batch.frames) != n or len(batch.clocks) != n:
+            raise ValueError("a batch needs one envelope and one clock per frame")
+        if not n:
+            conn.execute(update(Session).where(Session.id == state.id).values(**batch.notes))
+            return 0, 0
         first_offset = envs[0].seq - state.first_seq
-        skip = max(0, min(len(envs), state.stored - first_offset))
-        if first_offset + skip != state.stored and skip < len(envs):
+        skip = max(0, min(n, state.stored - first_offset))
+        if first_offset + skip != state.stored and skip < n:
             raise StoreError(
                 f"frames {state.first_seq + state.stored}..{envs[skip].seq - 1} of session "
                 f"{batch.session.key!r} are missing: refusing to leave a gap in the log"
             )
-        for env in envs[:skip]:
-            clock = clock_after(clock, env)
         new_envs = envs[skip:]
-        snaps = 0
         if new_envs:
             if state.limit is not None and new_envs[-1].seq >= state.limit:
                 raise StoreError(
                     f"session {batch.session.key!r} grew into the next session's range "
                     f"(seq {state.limit}): import it under another server name"
                 )
-            clocks: list[float] = []
-            for env in new_envs:
-                clock = clock_after(clock, env)
-                clocks.append(clock)
+            clocks = list(batch.clocks[skip:])
             self._append(conn, state, batch.frames[skip:], new_envs, clocks)
             self._note_versions(batch.frames[skip:], new_envs, versions)
             first_new = new_envs[0].seq
@@ -226,20 +217,21 @@ class BatchWriter:
             conn.execute(update(Session).where(Session.id == state.id).values(**values))
         elif batch.notes:
             conn.execute(update(Session).where(Session.id == state.id).values(**batch.notes))
+        snaps = 0
         if batch.snapshot is not None and self._snapshot_missing(conn, envs[-1].seq, bool(skip)):
             conn.execute(
                 insert(Snapshot).values(
                     server_id=self.server_id,
                     session_id=state.id,
                     seq=envs[-1].seq,
-                    clock=clock,
+                    clock=batch.clocks[-1],
                     fold_version=self.fold_version,
                     codec=ZSTD,
                     data=compress(batch.snapshot),
                 )
             )
             snaps = 1
-        return clock, len(new_envs), snaps
+        return len(new_envs), snaps
 
     def _append(
         self,
@@ -255,7 +247,7 @@ class BatchWriter:
             all_frames = [*tail.frames, *frames]
             received = [*tail.received, *(e.received_at for e in envs)]
             start = tail.first_offset
-            times = [tail.first_time] * len(tail.frames) + clocks
+            times = [*tail.clocks, *clocks]
         else:
             all_frames = list(frames)
             received = [e.received_at for e in envs]
@@ -277,7 +269,7 @@ class BatchWriter:
                 "first_time": times[i],
                 "last_time": times[i + len(chunk) - 1],
                 "codec": ZSTD,
-                "data": encode_block(chunk, received[i : i + size]),
+                "data": encode_block(chunk, times[i : i + size], received[i : i + size]),
             }
             if i == 0 and tail is not None:
                 conn.execute(
@@ -290,7 +282,7 @@ class BatchWriter:
             else:
                 rows.append(row)
             if len(chunk) < size:
-                new_tail = _Tail(offset, chunk, received[i : i + size], times[i])
+                new_tail = _Tail(offset, chunk, received[i : i + size], times[i : i + size])
         if rows:
             conn.execute(insert(FrameBlock), rows)
         state.tail = new_tail
@@ -349,12 +341,6 @@ class BatchWriter:
             )
         ).scalar_one()
         return _SessionState(row.id, row.first_seq, row.frames, limit)
-
-    def _stored_clock(self, conn: Connection) -> float:
-        clock = conn.execute(
-            select(func.max(FrameBlock.last_time)).where(FrameBlock.server_id == self.server_id)
-        ).scalar_one()
-        return float(clock) if clock is not None else 0.0
 
     def _load_versions(self, conn: Connection) -> list[str]:
         versions = conn.execute(

@@ -47,6 +47,7 @@ from ..store import (
     describe,
     open_store,
 )
+from ..store.engine import is_transient
 from .spill import SpillFile
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class Persister:
         shutdown_timeout: float = 10.0,
         snapshot_frames: int = 2000,
         snapshot_seconds: float = 300.0,
+        retry_all: bool = True,
     ) -> None:
         self.url = url
         self.server = server
@@ -124,6 +126,9 @@ class Persister:
         self.shutdown_timeout = shutdown_timeout
         self.snapshot_frames = snapshot_frames
         self.snapshot_seconds = snapshot_seconds
+        self.retry_all = retry_all
+        """Retry every failed write (live: nothing may be lost); False: only a database that
+        is unreachable, locked, full or read-only, and raise the rest (import)."""
         self.stats = PersisterStats()
         self.store: Store | None = None
         self._writer: BatchWriter | None = None
@@ -327,6 +332,8 @@ class Persister:
         try:
             result = await trio.to_thread.run_sync(writer.write, batches, limiter=self._limiter)
         except Exception as exc:  # the database is down, full, read-only...: retry later
+            if not self.retry_all and not is_transient(exc):
+                raise
             self.stats.write_failures += 1
             why = describe(exc, self.url)
             if why != self.stats.last_error:

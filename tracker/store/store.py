@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import NamedTuple
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, inspect, select, text, update
 
 from ..ami import Frame
 from ..errors import StoreError
@@ -55,6 +55,14 @@ class SessionRow(NamedTuple):
     id: int
     first_seq: int
     frames: int
+
+
+class PruneResult(NamedTuple):
+    blocks: int
+    frames: int
+    snapshots: int
+    kept_from: int | None
+    """Seq from which the log is now kept (None: nothing was pruned)."""
 
 
 class StoredFrame(NamedTuple):
@@ -303,7 +311,8 @@ class Store:
                 checked = True
                 if block.first_seq > first:
                     raise PrunedError(
-                        f"the log before seq {block.first_seq} was pruned (asked from {first})"
+                        f"the log before seq {block.first_seq} was pruned (`db prune`); "
+                        f"asked from seq {first}"
                     )
             if until is not None and block.first_time > until:
                 return
@@ -324,7 +333,73 @@ class Store:
             except BlockError as exc:
                 raise StoreError(f"block at seq {block.first_seq}: {exc}") from exc
         if not checked:
-            raise PrunedError(f"no frame stored from seq {first} on")
+            kept = self.first_stored_seq(server_id)
+            if kept is not None and kept > first:
+                raise PrunedError(
+                    f"the log before seq {kept} was pruned (`db prune`); asked from seq {first}"
+                )
+            raise StoreError(f"no frame stored from seq {first} on")
+
+    def call_range(
+        self, server_id: int, *, linkedid: str | None = None, uniqueid: str | None = None
+    ) -> tuple[int, int] | None:
+        """Seq range of a call's frames from the reporting tables (None when they are not
+        there or do not know it: the caller then scans the log)."""
+        with translated(self.url), self.engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            if "calls" not in tables:
+                return None
+            if linkedid is not None:
+                query = text(
+                    "SELECT min(first_seq), max(last_seq) FROM calls"
+                    " WHERE server_id = :s AND linkedid = :v"
+                )
+                value = linkedid
+            else:
+                if "call_legs" not in tables:
+                    return None
+                query = text(
+                    "SELECT min(c.first_seq), max(c.last_seq) FROM calls c"
+                    " JOIN call_legs l ON l.call_id = c.id"
+                    " WHERE l.server_id = :s AND l.uniqueid = :v"
+                )
+                value = uniqueid or ""
+            row = conn.execute(query, {"s": server_id, "v": value}).first()
+        if row is None or row[0] is None:
+            return None
+        return int(row[0]), int(row[1])
+
+    # -- retention ---------------------------------------------------------------------------
+    def prune(self, server_id: int, *, before: float) -> PruneResult:
+        """Drop the raw log and snapshots before ``before`` (fold clock, epoch seconds).
+
+        The newest snapshot taken before that time is kept, with every frame after it, so the
+        world stays rebuildable from there on; reporting tables are left alone. Without such a
+        snapshot nothing is dropped.
+        """
+        with translated(self.url), self.engine.begin() as conn:
+            keep: int | None = conn.execute(
+                select(func.max(Snapshot.seq)).where(
+                    Snapshot.server_id == server_id,
+                    Snapshot.fold_version == self.fold_version,
+                    Snapshot.clock < before,
+                )
+            ).scalar_one()
+            if keep is None:
+                return PruneResult(0, 0, 0, None)
+            old = (FrameBlock.server_id == server_id) & (FrameBlock.last_seq <= keep)
+            blocks, frames = conn.execute(
+                select(func.count(), func.coalesce(func.sum(FrameBlock.frame_count), 0)).where(old)
+            ).one()
+            conn.execute(delete(FrameBlock).where(old))
+            snaps = conn.execute(
+                delete(Snapshot).where(Snapshot.server_id == server_id, Snapshot.seq < keep)
+            ).rowcount
+            first = conn.execute(
+                select(func.min(FrameBlock.first_seq)).where(FrameBlock.server_id == server_id)
+            ).scalar_one()
+        kept_from = int(first) if first is not None else int(keep) + 1
+        return PruneResult(int(blocks), int(frames), int(snaps or 0), kept_from)
 
     # -- the world at a point ----------------------------------------------------------------
     def world_at(

@@ -106,8 +106,8 @@ class SnapshotPolicy:
         """True (and remembered) when a snapshot after frame ``seq`` is due."""
         if seq <= self.last_seq:
             return False
-        if self.last_clock is None:
-            self.last_clock = clock
+        if self.last_clock is None or self.last_clock <= 0.0:
+            self.last_clock = clock  # the first event time seen starts the time interval
         if (
             seq - self.last_seq >= self.every_frames
             or clock - self.last_clock >= self.every_seconds

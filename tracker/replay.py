@@ -12,11 +12,11 @@ import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 
-from .ami import Frame
+from .ami import Frame, FrameKind
 from .capture import iter_chunks, iter_frames
 from .events import envelopes
 from .events.envelope import Envelope
@@ -32,6 +32,7 @@ from .store import (
     Store,
     WorldAt,
 )
+from .store.writer import utc
 
 PathLike = str | Path
 
@@ -147,17 +148,22 @@ def capture_batches(
     batch_frames: int = 1024,
 ) -> Iterator[Batch]:
     """Fold a capture on top of ``plan.world`` and cut it into writer batches; a batch ends
-    where the policy wants a snapshot (taken right there)."""
+    where the policy wants a snapshot (taken right there). A last, frameless batch notes the
+    session's first and last event times (a capture has no receive times, so its login and
+    resync times stay unknown) and how it ended."""
     session = plan.session
     reducer = Reducer(plan.world)
     world = reducer.world
     apply = reducer.apply
     seq = session.first_seq
     frames = iter_frames(path)
+    first_time: float | None = None
+    last: Frame | None = None
     while True:
         chunk: list[Frame] = list(itertools.islice(frames, batch_frames))
         if not chunk:
-            return
+            break
+        last = chunk[-1]
         envs = list(envelopes(chunk, start_seq=seq))
         seq += len(chunk)
         start = 0
@@ -167,6 +173,8 @@ def capture_batches(
             changes += apply(env)
             clock = world.clock
             clocks.append(clock)
+            if first_time is None and clock > 0.0:
+                first_time = clock
             if policy.due(env.seq, clock):
                 end = i + 1
                 snapshot = encode_world(world)
@@ -176,6 +184,14 @@ def capture_batches(
                 clocks = []
         if start < len(envs):
             yield Batch(session, chunk[start:], envs[start:], changes, clocks)
+    if last is not None:
+        logoff = last.kind is FrameKind.RESPONSE and last.name == "Goodbye"
+        notes: dict[str, Any] = {
+            "connected_at": utc(first_time),
+            "disconnected_at": utc(world.clock or None),
+            "disconnect_reason": "logoff" if logoff else "end of capture",
+        }
+        yield Batch(session, [], [], [], [], None, notes)
 
 
 class ImportStats(NamedTuple):

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from tests.helpers import FIXTURES
 from tracker.capture import read_bytes
 from tracker.errors import StoreError
 from tracker.replay import capture_batches, import_capture, plan_import, replay
 from tracker.state import encode_world
-from tracker.store import BatchWriter, SnapshotPolicy, open_store
+from tracker.store import BatchWriter, Session, SnapshotPolicy, open_store
 
 PATHS = [FIXTURES / "basic.ami", FIXTURES / "queue.ami", FIXTURES / "reconnect.ami"]
 
@@ -31,6 +32,22 @@ def test_captures_follow_each_other_in_one_server(store_url: str) -> None:
             sessions[0].frames,
             sum(s.frames for s in sessions[:2]),
         ]
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    Session.source,
+                    Session.disconnect_reason,
+                    Session.connected_at,
+                    Session.disconnected_at,
+                    Session.first_time,
+                    Session.last_time,
+                ).order_by(Session.first_seq)
+            ).all()
+        for row in rows:
+            assert row.source == "import" and row.disconnect_reason == "logoff"
+            assert row.connected_at is not None and row.disconnected_at is not None
+            assert row.connected_at <= row.disconnected_at
+            assert 0 < row.first_time <= row.last_time
         # importing the first one again changes nothing
         assert import_capture(store, PATHS[0], server="pbx").written == 0
         assert store.server("pbx").next_seq == expected.events

@@ -145,6 +145,7 @@ class Persister:
         self._idle.set()
         self._oldest: float | None = None
         self._closing = False
+        self._flush_now = False
         self._done = trio.Event()
 
     # -- setup (blocking) --------------------------------------------------------------------
@@ -203,7 +204,7 @@ class Persister:
 
     async def send(self, batch: Batch) -> None:
         """``put``, first waiting while memory is full (for producers that may wait)."""
-        while self._memory_count >= self.memory_frames:
+        while self._memory_count and self._memory_count + _weight(batch) > self.memory_frames:
             self._room = trio.Event()
             self._wake.set()
             await self._room.wait()
@@ -216,10 +217,12 @@ class Persister:
         return self._memory_count + spilled + sum(map(_weight, self._inflight))
 
     async def wait_idle(self) -> None:
-        """Return once everything put so far is written."""
+        """Write everything put so far now (not at the next interval) and return when done."""
         while self.pending:
+            self._flush_now = True
             self._wake.set()
             await self._idle.wait()
+        self._flush_now = False
 
     # -- the flush task ----------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -259,6 +262,8 @@ class Persister:
         """Until a batch is due: enough frames, the oldest waited ``flush_interval``, closing."""
         while not self._closing:
             if self.pending >= self.batch_frames or self._memory_count > self.memory_frames:
+                return
+            if self._flush_now and self.pending:
                 return
             if self._inflight or (self._spill is not None and self._spill.frames):
                 return

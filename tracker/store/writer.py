@@ -211,8 +211,9 @@ class BatchWriter:
                     changes=changes,
                 )
             values: dict[str, Any] = {"frames": state.stored, "last_time": clocks[-1]}
-            if first_offset + skip == 0:
-                values["first_time"] = clocks[0]
+            timed = next((c for c in clocks if c > 0.0), None)
+            if timed is not None:  # the first event time seen in the session
+                values["first_time"] = func.coalesce(Session.first_time, timed)
             values.update(batch.notes)
             conn.execute(update(Session).where(Session.id == state.id).values(**values))
         elif batch.notes:

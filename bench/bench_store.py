@@ -81,13 +81,23 @@ def parse_fold(path: Path) -> int:
 
 
 def import_file(url: str, path: Path) -> int:
+    """``ami-tracker import``'s path (its GC thresholds included)."""
+    import gc
+
     import trio
 
     from tracker.runtime.importing import import_captures
 
-    result = trio.run(
-        lambda: import_captures(url, [path], server="bench", spill_path=path.with_suffix(".spill"))
-    )
+    saved = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        result = trio.run(
+            lambda: import_captures(
+                url, [path], server="bench", spill_path=path.with_suffix(".spill")
+            )
+        )
+    finally:
+        gc.set_threshold(*saved)
     return result.written
 
 

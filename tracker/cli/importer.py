@@ -7,6 +7,7 @@ a capture that grew since adds only its new frames).
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         DownloadColumn(),
         TimeRemainingColumn(),
     )
+    # batches in flight keep many objects alive: collect less often while importing
+    gc.set_threshold(50_000, 20, 100)
     with Progress(*columns, console=console, disable=args.quiet, transient=True) as bar:
         tasks = {p: bar.add_task(p.name, total=_size(p)) for p in args.captures}
 

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import msgspec
 import zstandard
 
-from ..ami import Frame, FrameKind, FrameParser
+from ..ami import Frame, FrameKind, FrameParser, build_frame
 from ..ami.parser import decode_text
 from ..events import decode_frame
 from ..events.decode import decode_headers
@@ -90,7 +90,8 @@ def encode_block(
     if len(clocks) != n:
         raise ValueError("one clock per frame")
     lengths = struct.pack(f"<{n}I", *[len(f.raw) for f in frames])
-    kinds = bytes([KIND_CODES[f.kind] for f in frames])
+    event = FrameKind.EVENT  # most frames: skip the enum's Python-level __hash__
+    kinds = bytes([0 if f.kind is event else KIND_CODES[f.kind] for f in frames])
     problems = {i: f.problem or "" for i, f in enumerate(frames) if f.kind is FrameKind.ANOMALY}
     recv = list(received) if received is not None and any(r is not None for r in received) else None
     header = _enc.encode(_Header(lengths, kinds, struct.pack(f"<{n}d", *clocks), problems, recv))
@@ -192,6 +193,74 @@ def block_envelopes(
             item = decode_frame(frame)
         at = received[i] if received is not None else None
         yield frame, Envelope(first_seq + i, item, kind is list_item, at)
+
+
+class _Lines(dict[str, tuple[str, str]]):
+    """Header line -> ``(key, value)`` (the parser's rule: ``": "`` and no bare LF), bounded.
+    A line failing the rule sets ``bad`` (and is not stored); ``Timestamp`` lines are not kept."""
+
+    __slots__ = ("bad",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bad = False
+
+    def __missing__(self, line: str) -> tuple[str, str]:
+        key, sep, value = line.partition(": ")
+        if not sep or "\n" in line:
+            self.bad = True
+            return ("", line)
+        pair = (key, value)
+        if key != "Timestamp":
+            if len(self) >= 8192:
+                self.clear()
+            self[line] = pair
+        return pair
+
+
+class EnvelopeDecoder:
+    """Envelopes straight from a block's bytes, for replay: event frames are split and their
+    header lines looked up in a cache, without building Frame objects; any other frame (and
+    an event frame with an unusual line) takes the exact codec path."""
+
+    def __init__(self) -> None:
+        self._lines = _Lines()
+        self._rebuilder = FrameRebuilder()
+
+    def envelopes(self, block: Block, first_seq: int, lo: int = 0) -> Iterator[Envelope]:
+        """Envelopes of the block's frames from index ``lo`` on."""
+        raws, kinds, received = block.raws, block.kinds, block.received
+        cache = self._lines
+        lookup = cache.__getitem__
+        new = tuple.__new__
+        for i in range(lo, len(raws)):
+            raw = raws[i]
+            code = kinds[i]
+            at = received[i] if received is not None else None
+            if code <= 1:  # Event: (0 live, 1 list item)
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    text = raw.decode("latin-1")
+                lines = text.split("\r\n")
+                del lines[-2:]
+                headers = tuple(map(lookup, lines))
+                if not cache.bad:
+                    item: Item = decode_headers(headers)
+                    yield new(Envelope, (first_seq + i, item, code == 1, at))
+                    continue
+                cache.bad = False
+            frame = self._one(raw, code, block.problems.get(i))
+            item = decode_frame(frame)
+            yield new(Envelope, (first_seq + i, item, code == 1, at))
+
+    def _one(self, raw: bytes, code: int, problem: str | None) -> Frame:
+        if code in _PARSED:
+            frame = build_frame(raw, raw[:-4])
+            if code == 1:
+                frame.kind = FrameKind.LIST_ITEM
+            return frame
+        return FrameRebuilder._special(raw, code, problem)
 
 
 def encode_snapshot(world: World) -> bytes:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from tests.helpers import FIXTURES
 from tracker.capture import read_bytes
 from tracker.errors import StoreError
 from tracker.replay import capture_batches, import_capture, plan_import, replay
 from tracker.state import encode_world
-from tracker.store import BatchWriter, Session, SnapshotPolicy, open_store
+from tracker.store import BatchWriter, Session, Snapshot, SnapshotPolicy, open_store
 
 PATHS = [FIXTURES / "basic.ami", FIXTURES / "queue.ami", FIXTURES / "reconnect.ami"]
 
@@ -95,3 +95,31 @@ def test_a_batch_written_twice_is_stored_once(store_url: str) -> None:
         lone = BatchWriter(store.engine, store.ensure_server("gap").id)
         with pytest.raises(StoreError, match="missing"):
             lone.write([batches[2]._replace(session=batches[2].session._replace(key="k"))])
+
+
+def test_snapshots_of_another_fold_version_are_ignored(store_url: str) -> None:
+    path = FIXTURES / "queue.ami"
+    with open_store(store_url) as store:
+        import_capture(store, path, server="pbx", policy=SnapshotPolicy(every_frames=100))
+        expected = encode_world(replay(path).world)
+        assert store.world_at("pbx").snapshot_seq is not None
+        with store.engine.begin() as conn:
+            conn.execute(update(Snapshot).values(fold_version="0-older"))
+        got = store.world_at("pbx")
+        assert got.snapshot_seq is None and got.folded == replay(path).events
+        assert encode_world(got.world) == expected
+        # an unreadable snapshot of this version is skipped for an earlier one
+        import_capture(store, path, server="other", policy=SnapshotPolicy(every_frames=100))
+        other = store.server("other").id
+        with store.engine.begin() as conn:
+            newest = conn.execute(
+                select(func.max(Snapshot.seq)).where(Snapshot.server_id == other)
+            ).scalar_one()
+            conn.execute(
+                update(Snapshot)
+                .where(Snapshot.server_id == other, Snapshot.seq == newest)
+                .values(data=b"garbage")
+            )
+        got = store.world_at("other")
+        assert got.snapshot_seq is not None and got.snapshot_seq < newest
+        assert encode_world(got.world) == expected

@@ -21,7 +21,7 @@ import msgspec
 import zstandard
 
 from ..ami import Frame, FrameKind, FrameParser, build_frame
-from ..ami.parser import decode_text
+from ..ami.parser import _LineCache, decode_text
 from ..events import decode_frame
 from ..events.decode import decode_headers
 from ..events.envelope import Envelope, Item
@@ -195,36 +195,13 @@ def block_envelopes(
         yield frame, Envelope(first_seq + i, item, kind is list_item, at)
 
 
-class _Lines(dict[str, tuple[str, str]]):
-    """Header line -> ``(key, value)`` (the parser's rule: ``": "`` and no bare LF), bounded.
-    A line failing the rule sets ``bad`` (and is not stored); ``Timestamp`` lines are not kept."""
-
-    __slots__ = ("bad",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bad = False
-
-    def __missing__(self, line: str) -> tuple[str, str]:
-        key, sep, value = line.partition(": ")
-        if not sep or "\n" in line:
-            self.bad = True
-            return ("", line)
-        pair = (key, value)
-        if key != "Timestamp":
-            if len(self) >= 8192:
-                self.clear()
-            self[line] = pair
-        return pair
-
-
 class EnvelopeDecoder:
     """Envelopes straight from a block's bytes, for replay: event frames are split and their
     header lines looked up in a cache, without building Frame objects; any other frame (and
     an event frame with an unusual line) takes the exact codec path."""
 
     def __init__(self) -> None:
-        self._lines = _Lines()
+        self._lines = _LineCache()  # the parser's own line rule and cache
         self._rebuilder = FrameRebuilder()
 
     def envelopes(self, block: Block, first_seq: int, lo: int = 0) -> Iterator[Envelope]:

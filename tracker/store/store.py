@@ -104,6 +104,13 @@ _BLOCK_COLUMNS = (
 )
 
 
+def _check_start(stored_from: int, first: int) -> None:
+    if stored_from > first:
+        raise PrunedError(
+            f"the log before seq {stored_from} was pruned (`db prune`); asked from seq {first}"
+        )
+
+
 class Store:
     """An open database. Methods are blocking; use one Store per thread."""
 
@@ -276,11 +283,7 @@ class Store:
         for block in self._blocks(server_id, first, last):
             if not checked:
                 checked = True
-                if block.first_seq > first:
-                    raise PrunedError(
-                        f"the log before seq {block.first_seq} was pruned (`db prune`); "
-                        f"asked from seq {first}"
-                    )
+                _check_start(block.first_seq, first)
             try:
                 decoded = decode_block(block.codec, block.data)
             except BlockError as exc:
@@ -345,11 +348,7 @@ class Store:
         for block in self._blocks(server_id, first, last):
             if not checked:
                 checked = True
-                if block.first_seq > first:
-                    raise PrunedError(
-                        f"the log before seq {block.first_seq} was pruned (`db prune`); "
-                        f"asked from seq {first}"
-                    )
+                _check_start(block.first_seq, first)
             if until is not None and block.first_time > until:
                 return
             try:
@@ -373,10 +372,8 @@ class Store:
 
     def _raise_missing(self, server_id: int, first: int) -> NoReturn:
         kept = self.first_stored_seq(server_id)
-        if kept is not None and kept > first:
-            raise PrunedError(
-                f"the log before seq {kept} was pruned (`db prune`); asked from seq {first}"
-            )
+        if kept is not None:
+            _check_start(kept, first)
         raise StoreError(f"no frame stored from seq {first} on")
 
     def call_range(

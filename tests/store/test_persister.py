@@ -221,3 +221,46 @@ async def test_database_outage_loses_nothing(store_url: str, tmp_path: Path) -> 
     _check_store_matches(store_url, world, frames)
     received = _stored_bytes(store_url)
     assert len(received) > len(read_bytes(FIXTURES / name)) // 2
+
+
+async def test_frames_kept_at_shutdown_are_written_at_next_start(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The database is still down when the tracker stops: what is not written stays in the
+    spill file, in order, and the next persister for that server writes it before anything."""
+    from tracker.store import migrate
+
+    migrate.upgrade(sqlite_url)
+    name = "basic.ami"
+    spill = tmp_path / "spill.bin"
+    with trio.fail_after(60):
+        async with _outage(sqlite_url) as (via, cut, restore):
+            persister = Persister(
+                via,
+                "pbx",
+                spill_path=spill,
+                flush_interval=0.05,
+                shutdown_timeout=0.5,
+                retry_initial=0.05,
+                retry_max=0.1,
+            )
+            async with run_simulator(FIXTURES / name, username=USER, secret=SECRET) as sim:
+                async with open_tracker(
+                    url(sim.port), keepalive=None, persister=persister
+                ) as tracker:
+                    cut.set()
+                    await sim.sessions[0].stream_done.wait()
+                    await tracker.wait_folded(tracker.client.next_seq - 1)
+                world = encode_world(tracker.world)
+                frames = tracker.stats.frames
+            restore.set()
+    assert spill.exists()
+    assert persister.stats.frames_written < frames
+    again = Persister(sqlite_url, "pbx", spill_path=spill)
+    start = await trio.to_thread.run_sync(again.open)
+    assert not spill.exists()
+    assert start.next_seq == frames
+    assert encode_world(start.world) == world
+    assert again.store is not None
+    again.store.close()
+    assert _stored_bytes(sqlite_url)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, text, update
 
 from tests.helpers import FIXTURES
 from tracker.capture import read_bytes
 from tracker.errors import StoreError
+from tracker.events.envelope import Envelope
 from tracker.replay import capture_batches, import_capture, plan_import, replay
-from tracker.state import encode_world
+from tracker.state import Change, encode_world
 from tracker.store import BatchWriter, Session, Snapshot, SnapshotPolicy, open_store
 
 PATHS = [FIXTURES / "basic.ami", FIXTURES / "queue.ami", FIXTURES / "reconnect.ami"]
@@ -123,3 +125,48 @@ def test_snapshots_of_another_fold_version_are_ignored(store_url: str) -> None:
         got = store.world_at("other")
         assert got.snapshot_seq is not None and got.snapshot_seq < newest
         assert encode_world(got.world) == expected
+
+
+def test_projections_run_in_the_frames_transaction(store_url: str) -> None:
+    """A projection sees each new frame once with the changes it caused; if it fails, the
+    frames of that transaction are not stored either (never ahead of or behind the log)."""
+    path = FIXTURES / "queue.ami"
+    seen: list[int] = []
+    caused: list[int] = []
+
+    def record(
+        conn: Connection,
+        *,
+        server_id: int,
+        session_id: int,
+        envelopes: Sequence[Envelope],
+        changes: Sequence[Change],
+    ) -> None:
+        assert conn.execute(text("SELECT count(*) FROM sessions")).scalar_one() >= 1
+        seen.extend(e.seq for e in envelopes)
+        caused.extend(c.seq for c in changes)
+
+    def failing(
+        conn: Connection,
+        *,
+        server_id: int,
+        session_id: int,
+        envelopes: Sequence[Envelope],
+        changes: Sequence[Change],
+    ) -> None:
+        raise RuntimeError("projection bug")
+
+    with open_store(store_url) as store:
+        info = store.ensure_server("pbx")
+        plan = plan_import(store, info.id, path)
+        batches = list(capture_batches(path, plan, SnapshotPolicy(), batch_frames=100))
+        with pytest.raises(RuntimeError):
+            BatchWriter(store.engine, info.id, projections=[failing]).write(batches[:2])
+        assert store.server("pbx").next_seq == 0
+        writer = BatchWriter(store.engine, info.id, projections=[record])
+        writer.write(batches[:3])
+        writer.write(batches[1:])  # overlapping: the repeated frames are not projected again
+    expected = replay(path)
+    assert seen == list(range(expected.events))
+    assert len(caused) == sum(expected.changes.values())
+    assert caused == sorted(caused)

@@ -15,6 +15,7 @@ import trio
 
 from ..replay import capture_batches, plan_import
 from ..store import Projection, SnapshotPolicy
+from ..store.models import default_projections
 from .persister import Persister
 
 Progress = Callable[[Path, int, int], None]
@@ -33,14 +34,17 @@ async def import_captures(
     paths: Sequence[Path],
     *,
     server: str,
-    projections: Sequence[Projection] = (),
+    projections: Sequence[Projection] | None = None,
     snapshot_frames: int = 2000,
     snapshot_seconds: float = 300.0,
     batch_frames: int = 1024,
     spill_path: Path | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
-    """Import ``paths`` in order into ``server``'s log at ``url`` (idempotent per capture)."""
+    """Import ``paths`` in order into ``server``'s log at ``url`` (idempotent per capture);
+    ``projections`` default to the reporting tables' (when this build has them)."""
+    if projections is None:
+        projections = default_projections()
     persister = Persister(
         url,
         server,

@@ -48,6 +48,7 @@ from ..store import (
     open_store,
 )
 from ..store.engine import is_transient
+from ..store.models import default_projections
 from .spill import SpillFile
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ class Persister:
         server: str,
         *,
         ami_url: str | None = None,
-        projections: Sequence[Projection] = (),
+        projections: Sequence[Projection] | None = None,
         batch_frames: int = BATCH_FRAMES,
         flush_interval: float = FLUSH_INTERVAL,
         memory_frames: int = MEMORY_FRAMES,
@@ -116,7 +117,8 @@ class Persister:
         self.url = url
         self.server = server
         self.ami_url = ami_url
-        self.projections = tuple(projections)
+        self.projections = tuple(projections if projections is not None else default_projections())
+        """Reporting rows written with the frames (default: the reporting tables', if any)."""
         self.batch_frames = batch_frames
         self.flush_interval = flush_interval
         self.memory_frames = memory_frames

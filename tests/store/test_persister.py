@@ -3,6 +3,7 @@ log folds to the live World; a database outage mid-stream loses nothing."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -264,3 +265,49 @@ async def test_frames_kept_at_shutdown_are_written_at_next_start(
     assert again.store is not None
     again.store.close()
     assert _stored_bytes(sqlite_url)
+
+
+async def test_a_reconnect_starts_a_new_session_row(store_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from tracker.store import Session
+
+    with trio.fail_after(60):
+        async with run_simulator(
+            FIXTURES / "queue.ami", username=USER, secret=SECRET, drop_after=200
+        ) as sim:
+            persister = Persister(
+                store_url, "pbx", spill_path=tmp_path / "s.bin", flush_interval=0.05
+            )
+            async with open_tracker(
+                url(sim.port),
+                keepalive=None,
+                persister=persister,
+                backoff_initial=0.05,
+                resync=False,
+            ) as tracker:
+                while tracker.stats.sessions < 2:  # noqa: ASYNC110 (polling a counter)
+                    await trio.sleep(0.01)
+                await tracker.wait_folded(tracker.client.next_seq - 1)
+            world = encode_world(tracker.world)
+            frames = tracker.stats.frames
+            sessions = tracker.stats.sessions
+    with open_store(store_url) as store:
+        assert store.server("pbx").next_seq == frames
+        assert encode_world(store.world_at("pbx").world) == world
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    Session.first_seq,
+                    Session.frames,
+                    Session.source,
+                    Session.connected_at,
+                    Session.disconnect_reason,
+                ).order_by(Session.first_seq)
+            ).all()
+    assert len(rows) == sessions >= 2
+    assert all(r.source == "live" and r.connected_at is not None for r in rows)
+    assert rows[0].disconnect_reason == "connection lost"
+    assert rows[-1].disconnect_reason in ("logoff", "tracker stopped")
+    for a, b in itertools.pairwise(rows):
+        assert a.first_seq + a.frames == b.first_seq

@@ -169,13 +169,18 @@ def capture_batches(
         start = 0
         changes: list[Change] = []
         clocks: list[float] = []
+        due_seq, due_clock = policy.next_due()
         for i, env in enumerate(envs):
             changes += apply(env)
             clock = world.clock
             clocks.append(clock)
             if first_time is None and clock > 0.0:
                 first_time = clock
-            if policy.due(env.seq, clock):
+            if env.seq < due_seq and clock < due_clock:
+                continue
+            snap = policy.due(env.seq, clock)
+            due_seq, due_clock = policy.next_due()
+            if snap:
                 end = i + 1
                 snapshot = encode_world(world)
                 yield Batch(session, chunk[start:end], envs[start:end], changes, clocks, snapshot)

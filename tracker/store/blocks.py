@@ -13,10 +13,13 @@ and ~7x faster (0.5 us vs 3.2 us per frame), and level 6 makes them 20% smaller 
 
 from __future__ import annotations
 
+import array
 import itertools
+import operator
 import struct
+import sys
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 import zstandard
@@ -91,13 +94,31 @@ def encode_block(
     n = len(frames)
     if len(clocks) != n:
         raise ValueError("one clock per frame")
-    lengths = struct.pack(f"<{n}I", *[len(f.raw) for f in frames])
-    event = FrameKind.EVENT  # most frames: skip the enum's Python-level __hash__
-    kinds = bytes([0 if f.kind is event else KIND_CODES[f.kind] for f in frames])
+    raws = list(map(_RAW, frames))
+    lengths = array.array("I", map(len, raws))
+    kinds = bytes(map(_KIND, map(_KIND_OF, frames)))
     problems = {i: f.problem or "" for i, f in enumerate(frames) if f.kind is FrameKind.ANOMALY}
-    recv = list(received) if received is not None and any(r is not None for r in received) else None
-    header = _enc.encode(_Header(lengths, kinds, struct.pack(f"<{n}d", *clocks), problems, recv))
-    return compress(_U32.pack(len(header)) + header + b"".join(f.raw for f in frames))
+    if received is not None and received.count(None) < len(received):
+        recv: list[float | None] | None = list(received)
+    else:
+        recv = None
+    header = _enc.encode(
+        _Header(_le(lengths), kinds, _le(array.array("d", clocks)), problems, recv)
+    )
+    return compress(_U32.pack(len(header)) + header + b"".join(raws))
+
+
+_RAW = operator.attrgetter("raw")
+_KIND_OF = operator.attrgetter("kind")
+_KIND = {kind: code for kind, code in KIND_CODES.items()}.__getitem__
+
+
+def _le(values: array.array[Any]) -> bytes:
+    """Little-endian bytes of an array (the stored byte order)."""
+    if sys.byteorder != "little":  # pragma: no cover (x86-64 and arm64 are little-endian)
+        values = array.array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
 
 
 class Block(NamedTuple):

@@ -311,12 +311,21 @@ class Store:
                 yield block.session_id, block.first_seq + lo, raws[lo:hi]
 
     def _blocks(self, server_id: int, first: int, last: int | None) -> Iterator[BlockRow]:
-        """Blocks overlapping ``first..last`` in seq order, streamed a few at a time."""
-        at = first
+        """Blocks overlapping ``first..last`` in seq order, streamed a few at a time.
+
+        Every query seeks the ``(server_id, first_seq)`` index: the block holding ``first`` is
+        the last one starting at or before it (blocks of a server never overlap)."""
+        with translated(self.url), self.engine.connect() as conn:
+            holder = conn.execute(
+                select(func.max(FrameBlock.first_seq)).where(
+                    FrameBlock.server_id == server_id, FrameBlock.first_seq <= first
+                )
+            ).scalar_one()
+        at = int(holder) if holder is not None else first
         while True:
             query = (
                 select(*_BLOCK_COLUMNS)
-                .where(FrameBlock.server_id == server_id, FrameBlock.last_seq >= at)
+                .where(FrameBlock.server_id == server_id, FrameBlock.first_seq >= at)
                 .order_by(FrameBlock.first_seq)
                 .limit(FETCH_BLOCKS)
             )
@@ -326,7 +335,9 @@ class Store:
                 rows = [BlockRow(*r) for r in conn.execute(query)]
             if not rows:
                 return
-            yield from rows
+            for row in rows:
+                if row.last_seq >= first:  # the holder may end before ``first`` (a gap)
+                    yield row
             at = rows[-1].last_seq + 1
 
     def _frames(

@@ -1,4 +1,4 @@
-"""core store: servers, sessions, frame blocks, snapshots
+"""core store: servers, sessions, frame blocks, snapshots, anomalies
 
 Revision ID: 0001
 Revises:
@@ -47,6 +47,8 @@ def upgrade() -> None:
         sa.Column("resync_ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("disconnected_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("disconnect_reason", sa.Text(), nullable=True),
+        sa.Column("live_events", sa.BigInteger(), nullable=False),
+        sa.Column("stamped_events", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["server_id"], ["servers.id"], name=op.f("fk_sessions_server_id_servers")
         ),
@@ -108,8 +110,33 @@ def upgrade() -> None:
         ),
     )
 
+    op.create_table(
+        "anomalies",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("server_id", sa.Integer(), nullable=False),
+        sa.Column("session_id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("at", sa.Double(), nullable=False),
+        sa.Column("kind", sa.String(length=100), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("event", sa.String(length=200), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["server_id"], ["servers.id"], name=op.f("fk_anomalies_server_id_servers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["sessions.id"], name=op.f("fk_anomalies_session_id_sessions")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_anomalies")),
+    )
+    with op.batch_alter_table("anomalies", schema=None) as batch_op:
+        batch_op.create_index("ix_anomalies_server_id_seq", ["server_id", "seq"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("anomalies", schema=None) as batch_op:
+        batch_op.drop_index("ix_anomalies_server_id_seq")
+
+    op.drop_table("anomalies")
     op.drop_table("snapshots")
     with op.batch_alter_table("frame_blocks", schema=None) as batch_op:
         batch_op.drop_index("ix_frame_blocks_server_id_last_time")

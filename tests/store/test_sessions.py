@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -170,3 +171,34 @@ def test_projections_run_in_the_frames_transaction(store_url: str) -> None:
     assert seen == list(range(expected.events))
     assert len(caused) == sum(expected.changes.values())
     assert caused == sorted(caused)
+
+
+def test_anomalies_and_untimed_sessions_are_kept(store_url: str, tmp_path: Path) -> None:
+    """Anomalies the fold recorded are rows (replay --db counts them by kind without folding
+    from the start); a session without Timestamp headers says durations are unknown."""
+    data = read_bytes(FIXTURES / "basic.ami")
+    lines = data.split(b"\r\n")
+    stamped = [i for i, line in enumerate(lines) if line.startswith(b"Timestamp: ")]
+    lines[stamped[5]] = b"Timestamp: 9999999999.000000"  # a far-future outlier
+    odd = b"\r\n".join(lines)
+    cut = odd.index(b"\r\n\r\n", len(odd) // 2) + 4
+    odd = odd[:cut] + b"this is no AMI frame\r\n\r\n" + odd[cut:]
+    weird = tmp_path / "weird.ami"
+    weird.write_bytes(odd)
+    untimed = tmp_path / "untimed.ami"
+    untimed.write_bytes(
+        b"\r\n".join(ln for ln in data.split(b"\r\n") if not ln.startswith(b"Timestamp: "))
+    )
+    expected = Counter(a.kind for a in replay(weird).anomalies)
+    assert sum(expected.values()) >= 2
+    with open_store(store_url) as store:
+        import_capture(store, weird, server="pbx")
+        sid = store.server("pbx").id
+        assert store.anomaly_kinds(sid) == dict(expected)
+        first = min(a.seq for a in replay(weird).anomalies)
+        assert store.anomaly_kinds(sid, first - 1) == {}
+        assert store.durations_known(sid)
+        import_capture(store, untimed, server="untimed")
+        assert not store.durations_known(store.server("untimed").id)
+        import_capture(store, FIXTURES / "md5_login.fail.ami", server="nolive")
+        assert store.durations_known(store.server("nolive").id)

@@ -41,6 +41,7 @@ def replay_db(args: argparse.Namespace) -> int:
         at = args.until if at is None else min(at, args.until)
     with open_store(args.db) as store:
         result = replay_store(store, args.server, seq=seq, at=at)
+        kinds = store.anomaly_kinds(store.server(args.server).id, result.seq)
     world = result.world
     data: dict[str, Any] = summary(world)
     data["events"] = result.seq + 1
@@ -61,4 +62,6 @@ def replay_db(args: argparse.Namespace) -> int:
             legs = ", ".join(ch.name for ch in active.legs)
             state = "answered" if c.answer is not None else "not answered"
             out.write(f"  {c.linkedid} {c.caller.num or '?'} ({state}): {legs}\n")
+    if kinds:
+        out.write("anomalies: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) + "\n")
     return 0

@@ -8,11 +8,12 @@ the state at any point can be rebuilt and every capture exported again. See
 from __future__ import annotations
 
 from .engine import SchemaError, describe, redact
-from .schema import FrameBlock, Projection, Server, Session, Snapshot
+from .schema import AnomalyRow, FrameBlock, Projection, Server, Session, Snapshot
 from .store import PrunedError, ServerInfo, SessionRow, Store, StoredFrame, WorldAt, open_store
 from .writer import Batch, BatchWriter, SessionInfo, SnapshotPolicy, WriteResult
 
 __all__ = [
+    "AnomalyRow",
     "Batch",
     "BatchWriter",
     "FrameBlock",

@@ -99,6 +99,11 @@ class Session(Base):
     resync_ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     disconnected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     disconnect_reason: Mapped[str | None] = mapped_column(Text)
+    live_events: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Live (not list-answer) events stored."""
+    stamped_events: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Of those, the ones with a time: a ``Timestamp`` header, or the receive time the fold
+    used (none in a capture of an Asterisk with ``timestampevents = no``)."""
 
 
 class FrameBlock(Base):
@@ -142,6 +147,22 @@ class Snapshot(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class AnomalyRow(Base):
+    """Every ``Anomaly`` change the fold recorded (kept by ``db prune``, like the reports)."""
+
+    __tablename__ = "anomalies"
+    __table_args__ = (Index("ix_anomalies_server_id_seq", "server_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id"))
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[float] = mapped_column(Double)
+    kind: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[str] = mapped_column(Text)
+    event: Mapped[str] = mapped_column(String(200))
+
+
 class Projection(Protocol):
     """Writes reporting rows for one batch, inside the transaction that stores its frames.
 
@@ -160,4 +181,4 @@ class Projection(Protocol):
     ) -> None: ...
 
 
-__all__ = ["FrameBlock", "Projection", "Server", "Session", "Snapshot"]
+__all__ = ["AnomalyRow", "FrameBlock", "Projection", "Server", "Session", "Snapshot"]

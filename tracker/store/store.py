@@ -33,7 +33,7 @@ from .blocks import (
     decode_snapshot,
 )
 from .engine import create, redact, translated
-from .schema import FrameBlock, Server, Session, Snapshot
+from .schema import AnomalyRow, FrameBlock, Server, Session, Snapshot
 
 FETCH_BLOCKS = 16
 """Blocks fetched per round trip when streaming a range."""
@@ -386,6 +386,31 @@ class Store:
         if kept is not None:
             _check_start(kept, first)
         raise StoreError(f"no frame stored from seq {first} on")
+
+    def anomaly_kinds(self, server_id: int, last: int | None = None) -> dict[str, int]:
+        """Anomalies the fold recorded up to seq ``last``, by kind."""
+        query = (
+            select(AnomalyRow.kind, func.count())
+            .where(AnomalyRow.server_id == server_id)
+            .group_by(AnomalyRow.kind)
+        )
+        if last is not None:
+            query = query.where(AnomalyRow.seq <= last)
+        with translated(self.url), self.engine.connect() as conn:
+            return {kind: int(n) for kind, n in conn.execute(query)}
+
+    def durations_known(self, server_id: int, last: int | None = None) -> bool:
+        """False when live events were stored (up to the session holding ``last``) and none
+        had a time: every duration folded from them is 0 (``timestampevents = no``)."""
+        query = select(
+            func.coalesce(func.sum(Session.live_events), 0),
+            func.coalesce(func.sum(Session.stamped_events), 0),
+        ).where(Session.server_id == server_id)
+        if last is not None:
+            query = query.where(Session.first_seq <= last)
+        with translated(self.url), self.engine.connect() as conn:
+            live, stamped = conn.execute(query).one()
+        return int(stamped) > 0 or int(live) == 0
 
     def call_range(
         self, server_id: int, *, linkedid: str | None = None, uniqueid: str | None = None

@@ -23,12 +23,12 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from ..ami import Frame, FrameKind
 from ..errors import StoreError
-from ..events.base import SessionStarted
+from ..events.base import AmiEvent, SessionStarted
 from ..events.envelope import Envelope
 from ..reducer.version import fold_version
-from ..state import Change
+from ..state import Anomaly, Change
 from .blocks import ZSTD, compress, encode_block
-from .schema import FrameBlock, Projection, Server, Session, Snapshot
+from .schema import AnomalyRow, FrameBlock, Projection, Server, Session, Snapshot
 
 BLOCK_FRAMES = 1024
 """Frames per block: ~25 B/frame with zstd-3 on load.ami.gz; a block decodes in about 1 ms."""
@@ -221,7 +221,14 @@ class BatchWriter:
                     envelopes=new_envs,
                     changes=changes,
                 )
-            values: dict[str, Any] = {"frames": state.stored, "last_time": clocks[-1]}
+            self._note_anomalies(conn, state.id, changes)
+            live, stamped = _live_and_stamped(new_envs)
+            values: dict[str, Any] = {
+                "frames": state.stored,
+                "last_time": clocks[-1],
+                "live_events": Session.live_events + live,
+                "stamped_events": Session.stamped_events + stamped,
+            }
             timed = next((c for c in clocks if c > 0.0), None)
             if timed is not None:  # the first event time seen in the session
                 values["first_time"] = func.coalesce(Session.first_time, timed)
@@ -300,6 +307,23 @@ class BatchWriter:
         state.tail = new_tail
         state.stored += len(frames)
 
+    def _note_anomalies(self, conn: Connection, session_id: int, changes: Sequence[Change]) -> None:
+        rows = [
+            {
+                "server_id": self.server_id,
+                "session_id": session_id,
+                "seq": c.seq,
+                "at": c.at,
+                "kind": c.kind,
+                "detail": c.detail,
+                "event": c.event,
+            }
+            for c in changes
+            if type(c) is Anomaly
+        ]
+        if rows:
+            conn.execute(insert(AnomalyRow), rows)
+
     def _snapshot_missing(self, conn: Connection, seq: int, maybe_stored: bool) -> bool:
         if not maybe_stored:
             return True
@@ -339,6 +363,8 @@ class BatchWriter:
                     origin=info.origin,
                     first_seq=info.first_seq,
                     frames=0,
+                    live_events=0,
+                    stamped_events=0,
                 )
                 .returning(Session.id)
             ).scalar_one()
@@ -378,6 +404,19 @@ class BatchWriter:
                 found = f"Asterisk {value}" if value else None
             if found and found not in versions:
                 versions.append(found)
+
+
+def _live_and_stamped(envs: Sequence[Envelope]) -> tuple[int, int]:
+    """Live events (not list answers) and how many had a time (a ``Timestamp`` header, or
+    the receive time the fold used in a session without them)."""
+    live = stamped = 0
+    for env in envs:
+        item = env.item
+        if not env.list_item and isinstance(item, AmiEvent):
+            live += 1
+            if item.timestamp is not None or env.received_at is not None:
+                stamped += 1
+    return live, stamped
 
 
 def utc(ts: float | None) -> datetime | None:

@@ -21,6 +21,10 @@ SUBCOMMANDS: tuple[str, ...] = (
     "top",
     "run",
     "demo",
+    "db",
+    "importer",
+    "export",
+    "events",
 )
 """Modules under tracker.cli, in help order."""
 

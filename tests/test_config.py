@@ -13,6 +13,7 @@ from tracker.config import (
     load_settings,
     parse_host_port,
     redact_url,
+    url_password,
 )
 
 SECRET = "Hunter2-Zz9"
@@ -225,3 +226,5 @@ def test_redact_url() -> None:
     assert redact_url("postgresql://u:p@h/db") == "postgresql://u:***@h/db"
     assert redact_url("sqlite:///calls.db") == "sqlite:///calls.db"
     assert redact_url("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert url_password("postgresql://u:p%40ss@h/db") == "p%40ss"
+    assert url_password("sqlite:///calls.db") is None

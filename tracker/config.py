@@ -174,11 +174,21 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 def redact_url(url: str) -> str:
     """``url`` with the password of its user part replaced by ``***``."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, hostpart = rest.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
+    password = url_password(url)
+    if password is None:
         return url
+    scheme, _, rest = url.partition("://")
+    userinfo, _, hostpart = rest.rpartition("@")
     return f"{scheme}://{userinfo.partition(':')[0]}:***@{hostpart}"
+
+
+def url_password(url: str) -> str | None:
+    """The password of ``url``'s user part, as written (None: there is none)."""
+    _, sep, rest = url.partition("://")
+    userinfo, at, _ = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return None
+    return userinfo.partition(":")[2]
 
 
 def env_name(key: str) -> str:
@@ -350,4 +360,5 @@ __all__ = [
     "load_settings",
     "parse_host_port",
     "redact_url",
+    "url_password",
 ]

@@ -293,14 +293,6 @@ async def test_anomalies_are_summarised_per_interval(tmp_path: Path, logs: io.St
     assert "e.g. seq" in bursts[0] and "Hangup" in bursts[0]
 
 
-async def test_db_is_refused_until_the_store_lands() -> None:
-    with trio.fail_after(10):
-        async with run_simulator(FIXTURES / "basic.ami", username=USER, secret=SECRET) as sim:
-            service = Service(settings(f"ami://{USER}@{HOST}:{sim.port}", db="sqlite:///x.db"))
-            with pytest.raises(ConfigError, match="has no persister yet"):
-                await service.run()
-
-
 def test_http_answer_is_strict() -> None:
     routes = {"/metrics": lambda: (200, b"x 1\n", "text/plain")}
     assert answer(b"GET /metrics HTTP/1.1\r\n\r\n", routes).endswith(b"\r\n\r\nx 1\n")

@@ -29,6 +29,8 @@ examples:
       --ami ami://tracker@10.0.0.2 --name pbx2 --secret-file /etc/ami-tracker/secret \\
       --log-format json
   ami-tracker run --config /etc/ami-tracker/tracker.toml
+  ami-tracker db upgrade --db sqlite:///calls.sqlite && \\
+      ami-tracker run --ami ami://tracker@pbx1 --db sqlite:///calls.sqlite
 
 environment: AMI_TRACKER_AMI (URLs, space-separated), AMI_TRACKER_NAME, AMI_TRACKER_SECRET,
 AMI_TRACKER_SECRET_FILE, AMI_TRACKER_CONFIG, AMI_TRACKER_DB, AMI_TRACKER_METRICS,
@@ -105,7 +107,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--db",
         metavar="URL",
-        help="database URL (default: none; needs the SQL store: refused in this build)",
+        help="persist every frame, snapshots and reporting rows to this database, e.g. "
+        "sqlite:///calls.sqlite or postgresql+psycopg://user@host/db, upgraded with "
+        "`ami-tracker db upgrade` (default: $AMI_TRACKER_DB, else none)",
     )
     p.add_argument(
         "--metrics",
@@ -160,17 +164,20 @@ def run(args: argparse.Namespace) -> int:
     if settings is None:
         return EXIT_USAGE
 
+    from urllib.parse import unquote
+
     import trio
 
-    from ..config import ConfigError
+    from ..config import ConfigError, Secret, url_password
     from ..errors import AuthenticationError, TrackerError
     from ..runtime._groups import single
     from ..runtime.logs import configure_logging
     from ..runtime.service import Service
 
     secrets = [s.secret for s in settings.servers if s.secret is not None]
-    if settings.db is not None:
-        secrets.append(settings.db)
+    password = None if settings.db is None else url_password(settings.db.reveal())
+    if password:  # as written in the URL and percent-decoded
+        secrets += [Secret(password), Secret(unquote(password))]
     configure_logging(settings.log_format, settings.log_level, secrets=secrets)
     error: BaseException
     try:

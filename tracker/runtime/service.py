@@ -5,8 +5,11 @@ on every (re)connect, and the fold), logs each resync with the resulting state, 
 anomalies into at most one log line per ``anomaly_log_interval``. Beside them run the metrics
 sampler and, with ``metrics`` set, the HTTP endpoint (``/metrics``, ``/healthz``).
 
-``stop()`` is graceful: every server logs off, its fold consumes what was received, the
-persister (once there is one) is flushed, then ``run()`` returns. A refused login is not
+With ``db`` set, each server's frames, snapshots and reporting rows go to the database through
+its own persister (``open_server``: the one place where a server's tracker is built).
+
+``stop()`` is graceful: every server logs off, its fold consumes what was received, its
+persister is flushed, then ``run()`` returns. A refused login is not
 retried (the settings are wrong): the other servers are stopped gracefully and ``run()``
 raises the ``AuthenticationError``. Every other failure (unreachable host, not an AMI server,
 garbage, a silent server) is retried with exponential backoff by the client.
@@ -19,13 +22,14 @@ import logging
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import trio
 
 from ..config import ConfigError, ServerSettings, Settings
-from ..errors import AuthenticationError, TrackerError
+from ..errors import AuthenticationError, StoreError, TrackerError
 from ..query import summary
-from ..state import Anomaly
+from ..state import Anomaly, World
 from ._groups import leaves
 from .client import AmiClient
 from .http import serve_http
@@ -76,8 +80,11 @@ def tls_context(server: ServerSettings) -> ssl.SSLContext:
         ) from None
 
 
-def make_tracker(server: ServerSettings, settings: Settings) -> Tracker:
-    """The live tracker of ``server`` as ``settings`` say (``ConfigError`` for a bad URL)."""
+def make_tracker(
+    server: ServerSettings, settings: Settings, *, first_seq: int = 0, world: World | None = None
+) -> Tracker:
+    """The live tracker of ``server`` as ``settings`` say (``ConfigError`` for a bad URL);
+    ``first_seq`` and ``world`` continue a stored log."""
     where = target(server)
     client = AmiClient(
         where,
@@ -88,8 +95,9 @@ def make_tracker(server: ServerSettings, settings: Settings) -> Tracker:
         backoff_initial=settings.backoff_initial,
         backoff_max=settings.backoff_max,
         action_id_prefix=f"tracker-{server.name}",
+        first_seq=first_seq,
     )
-    return Tracker(client, reconcile_interval=settings.reconcile_interval or None)
+    return Tracker(client, reconcile_interval=settings.reconcile_interval or None, world=world)
 
 
 async def close_tracker(tracker: Tracker, scope: trio.CancelScope) -> None:
@@ -180,7 +188,7 @@ class Service:
                     nursery.start_soon(self._log_anomalies, tracker)
                     await tracker.run()
                     nursery.cancel_scope.cancel()
-        except* (AuthenticationError, ConfigError) as group:
+        except* (AuthenticationError, ConfigError, StoreError) as group:
             error = leaves(group)[0]
             assert isinstance(error, TrackerError)
             server.error = error
@@ -284,23 +292,42 @@ def _state(server: Server) -> str:
 async def open_server(
     server: ServerSettings, settings: Settings, metrics: ServiceMetrics
 ) -> AsyncIterator[Tracker]:
-    """The server's tracker, registered in ``metrics``: the one place the persister plugs in.
+    """The server's tracker, registered in ``metrics``; with ``settings.db``, persisted.
 
-    With the store, and ``settings.db`` set, this opens the server's log in the database
-    (``Persister.open``), builds the tracker to continue it (its first seq and World), adds the
-    persister's feed as a fold sink, hands ``metrics.persister`` its queue depth and write
-    latencies, runs it beside the tracker and flushes it on exit (after the tracker stopped).
-    Until then a database URL is refused, loudly, rather than running without writing what it
-    receives.
+    The persister opens the server's log in the database (writing a spill file an earlier run
+    left), the tracker continues it (its seq and World), the persister's feed is a fold sink,
+    and ``metrics.persister`` reads its queue depth and write latencies. Leaving (after the
+    tracker stopped) notes the session's end and flushes what is pending.
     """
-    if settings.db is not None:
-        raise ConfigError(
-            f"database {settings.db} given, but this build has no persister yet (the SQL store "
-            "is being built): run without --db / AMI_TRACKER_DB / db"
-        )
-    tracker = make_tracker(server, settings)
+    if settings.db is None:
+        tracker = make_tracker(server, settings)
+        metrics.watch(server.name, tracker, trio.current_time())
+        yield tracker
+        return
+    from .persister import Persister
+
+    persister = Persister(settings.db.reveal(), server.name, ami_url=target(server).redacted)
+    start = await trio.to_thread.run_sync(persister.open)
+    tracker = make_tracker(server, settings, first_seq=start.next_seq, world=start.world)
+    feed = persister.live_feed(start)
+    tracker.add_sink(feed)
     metrics.watch(server.name, tracker, trio.current_time())
-    yield tracker
+    metrics.persister.set_queue_depth(server.name, lambda: persister.pending)
+    persister.on_write = partial(metrics.persister.observe_write, server.name)
+    log.info("persisting to %s from seq %d", settings.db, start.next_seq)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(persister.run)
+        try:
+            yield tracker
+        finally:
+            feed.close()
+            await persister.aclose()
+            s = persister.stats
+            log.info(
+                "persister flushed: %d frames written, %d pending",
+                s.frames_written,
+                persister.pending,
+            )
 
 
 __all__ = ["Server", "Service", "close_tracker", "make_tracker", "open_server", "target"]

@@ -84,7 +84,7 @@ async def test_a_database_without_schema_stops_the_service(tmp_path: Path) -> No
     assert not sim.sessions  # it never connected to Asterisk
 
 
-def test_db_url_is_not_shown(store_url: str) -> None:
+def test_db_url_is_not_shown() -> None:
     s = settings("ami://u@h", db="postgresql+psycopg://u:pw-Xy9@db/calls")
     assert "pw-Xy9" not in repr(s)
     with pytest.raises(ConfigError, match=r"postgresql\+psycopg://u:\*\*\*@db/calls"):

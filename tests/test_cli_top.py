@@ -124,3 +124,13 @@ def test_status_line_and_empty_world() -> None:
 )
 def test_duration(seconds: float | None, shown: str) -> None:
     assert duration(seconds) == shown
+
+
+def test_clock_ticks_between_events() -> None:
+    from tracker.cli.top import _Clock
+
+    clock = _Clock()
+    assert clock.now(1000.0, 50.0) == 1000.0  # first event time, at local 50
+    assert clock.now(1000.0, 52.5) == 1002.5  # no event since: 2.5 s of local time later
+    assert clock.now(1001.0, 53.0) == 1001.0  # a new event time takes over
+    assert clock.now(1001.0, 54.0) == 1002.0

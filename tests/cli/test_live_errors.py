@@ -154,8 +154,8 @@ def test_demo_gives_up_after_its_timeout(tmp_path: Path) -> None:
 async def signal_after(
     args: list[str], marker: bytes, sig: signal.Signals
 ) -> tuple[int, str, bytes]:
-    """Start ``ami-tracker ARGS``, send ``sig`` once ``marker`` is on its stderr, and return
-    its exit code, its whole stderr and the start of its stdout."""
+    """Start ``ami-tracker ARGS``, send ``sig`` once a whole line with ``marker`` is on its
+    stderr, and return its exit code, its whole stderr and the start of its stdout."""
     proc = await trio.lowlevel.open_process(
         [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, env=cli_env()
     )
@@ -163,7 +163,7 @@ async def signal_after(
     err = bytearray()
     try:
         with trio.fail_after(60):
-            while marker not in err:
+            while marker not in err or b"\n" not in err[err.index(marker) :]:
                 chunk = await proc.stderr.receive_some(65536)
                 assert chunk, err.decode()
                 err.extend(chunk)

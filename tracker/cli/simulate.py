@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._common import CAPTURE_METAVAR, CliError, port, positive_factor
+from ._common import CAPTURE_METAVAR, PROG, CliError, port, positive_factor
 
 SECRET_ENV = "AMI_SIMULATOR_SECRET"
 
@@ -48,12 +48,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     import trio
 
     from ..capture import check_capture
     from ..runtime.simulator import AmiSimulator
 
     check_capture(args.capture)
+    # what the simulator reports (connections, logins, drops) goes to stderr
+    logging.basicConfig(level=logging.INFO, format=f"{PROG} simulate: %(message)s")
     sim = AmiSimulator(
         args.capture,
         username=args.username,

@@ -61,6 +61,7 @@ def test_format_help_states_its_default() -> None:
     [
         ["simulate", "--port", "99999", "fixtures/basic.ami"],
         ["simulate", "--port", "-1", "fixtures/basic.ami"],
+        ["simulate", "--drop-after", "-1", "fixtures/basic.ami"],
         ["record", "--ami", "ami://u:s@127.0.0.1:1", "-o", "x.ami", "--duration", "-1"],
         ["record", "--ami", "ami://u:s@127.0.0.1:1", "-o", "x.ami", "--duration", "0"],
         ["demo", "--speed", "0"],

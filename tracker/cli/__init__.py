@@ -8,7 +8,7 @@ listing it in ``SUBCOMMANDS``):
 - **Lazy imports**: at module level import only the standard library and ``._common``;
   import ``tracker.*`` packages, trio, msgspec, rich inside ``run`` (or under
   ``TYPE_CHECKING``). ``ami-tracker --help`` must not import ``tracker.events``
-  (``tests/test_cli_common.py`` checks it for every sub-command's ``--help``).
+  (``tests/cli/test_arguments.py`` checks it for every sub-command's ``--help``).
 - **Errors**: a user mistake is one line on stderr and a non-zero exit, never a traceback.
   Raise ``CliError(message, code)`` (or call ``fail``); ``main`` prints
   ``ami-tracker <command>: <message>``. It does the same for any ``TrackerError``

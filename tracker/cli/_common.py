@@ -71,6 +71,17 @@ def port(value: str) -> int:
     return number
 
 
+def count(value: str) -> int:
+    """A number of things, >= 0."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {number}")
+    return number
+
+
 def _positive(value: str, what: str) -> float:
     try:
         number = float(value)

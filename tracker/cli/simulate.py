@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._common import CAPTURE_METAVAR, PROG, CliError, port, positive_factor
+from ._common import CAPTURE_METAVAR, PROG, CliError, count, port, positive_factor
 
 SECRET_ENV = "AMI_SIMULATOR_SECRET"
 
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     pace.add_argument("--fast", action="store_true", help="send frames as fast as possible")
     p.add_argument(
         "--drop-after",
-        type=int,
+        type=count,
         metavar="N",
         help="drop each connection after N frames (default: never)",
     )

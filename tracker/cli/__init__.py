@@ -12,16 +12,18 @@ listing it in ``SUBCOMMANDS``):
 - **Errors**: a user mistake is one line on stderr and a non-zero exit, never a traceback.
   Raise ``CliError(message, code)`` (or call ``fail``); ``main`` prints
   ``ami-tracker <command>: <message>``. It does the same for any ``TrackerError``
-  (``CaptureError`` for unreadable or non-AMI captures: exit 2; connection and login
-  errors: exit 1),
-  for an ``OSError`` that escaped (exit 1), and for Ctrl-C (``interrupted``, exit 130), also
-  when trio wraps them in an exception group. Validate arguments with the argument types of
-  ``_common`` (``port``, ``positive_seconds``, ``point_in_time``): a bad value is a one-line
-  usage error (exit 2). Check captures with ``tracker.capture.check_capture`` before use.
+  (``CaptureError`` for unreadable or non-AMI captures: exit 2; connection and login errors:
+  exit 1), for an ``OSError`` that escaped (exit 1), and for Ctrl-C (``interrupted``, exit
+  130), also when trio wraps them in an exception group; anything else is a bug and keeps its
+  traceback. Validate arguments with the argument types of ``_common`` (``port``, ``count``,
+  ``positive_seconds``, ``point_in_time``): a bad value is a one-line usage error (exit 2).
+  Check captures with ``tracker.capture.check_capture`` before use. Never print the secret
+  (``AmiTarget.redacted``).
 - **Names**: a capture argument is ``metavar=CAPTURE`` (``CAPTURE_HELP``); a point in time is
   ``--until TIME`` (``UNTIL_HELP``); a URL is ``--ami URL``; every option has help text that
-  states its default. Tables go through ``print_table`` (rich; plain text when piped);
-  times shown to people go through ``local_time``; ``--json``/``jsonl``/``csv`` keep epochs.
+  states its default (``tests/cli/test_arguments.py`` checks both). Tables go through
+  ``print_table`` (rich; plain text when piped); times shown to people go through
+  ``local_time``; ``--json``/``jsonl``/``csv`` keep epochs.
 """
 
 from __future__ import annotations

@@ -97,7 +97,9 @@ def call_record(call: Call) -> dict[str, Any]:
     queue = call.queue
     return {
         "linkedid": call.linkedid,
+        "origin": call.origin,
         "start": call.start,
+        "caller_answer": call.caller_answer,
         "answer": call.answer,
         "end": call.end,
         "duration": round(call.duration, 6),
@@ -117,10 +119,12 @@ def call_record(call: Call) -> dict[str, Any]:
             "outcome": queue.outcome,
             "agent": queue.agent,
             "position": queue.position,
+            "joined_late": queue.joined_late,
         },
         "parked": None if call.parked is None else msgspec.to_builtins(call.parked),
         "conference": call.conference,
         "ended_while_disconnected": call.ended_while_disconnected,
+        "reconciled": call.reconciled,
         "joined_late": call.joined_late,
     }
 

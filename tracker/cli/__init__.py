@@ -33,9 +33,21 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from ._common import PROG, CliError, Parser, VersionAction
+from ._common import PROG, CliError, Parser, VersionAction, leaves
 
-SUBCOMMANDS: tuple[str, ...] = ("inspect", "record", "simulate", "replay", "calls", "watch", "demo")
+SUBCOMMANDS: tuple[str, ...] = (
+    "inspect",
+    "record",
+    "simulate",
+    "replay",
+    "calls",
+    "watch",
+    "demo",
+    "db",
+    "importer",
+    "export",
+    "events",
+)
 """Modules under tracker.cli, in help order."""
 
 
@@ -49,25 +61,19 @@ def build_parser() -> Parser:
     return parser
 
 
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
-    return [exc]
-
-
 def report(command: str, exc: BaseException) -> int:
     """Exit code for an exception that ended a command, after one line on stderr; re-raise
     what is a bug (a traceback is then the right output)."""
     from ..capture import CaptureError
     from ..errors import TrackerError
 
-    leaves = _leaves(exc)
-    if any(isinstance(e, KeyboardInterrupt) for e in leaves):
+    found = leaves(exc)
+    if any(isinstance(e, KeyboardInterrupt) for e in found):
         print(f"{PROG} {command}: interrupted", file=sys.stderr)
         return 130
-    if len(leaves) != 1:
+    if len(found) != 1:
         raise exc
-    error = leaves[0]
+    error = found[0]
     if isinstance(error, BrokenPipeError):  # e.g. `ami-tracker calls x.ami | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so that the exit-time flush does not fail

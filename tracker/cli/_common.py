@@ -203,6 +203,13 @@ def print_table(
     out.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions in a (nested) exception group, or ``[exc]``."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in leaves(sub)]
+    return [exc]
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Stop the command with one line on stderr (see ``CliError``)."""
     raise CliError(message, code)

@@ -3,6 +3,9 @@
 The text output and the ``--json`` object carry the same things: the state's counts, the
 frames folded, the fold's clock, whether durations are known, the active calls and the
 anomalies by kind. ``ami-tracker demo`` ends with the same object for its live state.
+
+``ami-tracker replay --db URL [--server NAME] [--at TIME|SEQ] [--json]`` rebuilds the state
+from the event store instead (nearest snapshot + later frames) and prints the same thing.
 """
 
 from __future__ import annotations
@@ -10,8 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ._common import (
@@ -19,14 +21,16 @@ from ._common import (
     CAPTURES_HELP,
     UNTIL_HELP,
     UNTIL_METAVAR,
+    CliError,
     local_time,
     point_in_time,
     warn,
 )
+from .replay_db import add_store_options
 
 if TYPE_CHECKING:
     from ..replay import ReplayResult
-    from ..state import Anomaly, World
+    from ..state import World
 
 NO_TIMESTAMPS = (
     "durations are unknown: the capture has no Timestamp headers "
@@ -36,26 +40,28 @@ NO_TIMESTAMPS = (
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("replay", help="fold captures offline and summarise the final state")
-    p.add_argument("captures", nargs="+", metavar=CAPTURE_METAVAR, help=CAPTURES_HELP)
+    p.add_argument(
+        "captures", nargs="*", metavar=CAPTURE_METAVAR, help=CAPTURES_HELP + " (or --db URL)"
+    )
     p.add_argument(
         "--json", action="store_true", help="print one JSON object (default: text for people)"
     )
     p.add_argument("--until", type=point_in_time, metavar=UNTIL_METAVAR, help=UNTIL_HELP)
+    add_store_options(p)
     p.set_defaults(func=run)
 
 
 def state_summary(
-    world: World, *, frames: int, anomalies: Iterable[Anomaly], durations_known: bool
+    world: World, *, frames: int, anomaly_kinds: Mapping[str, int], durations_known: bool
 ) -> dict[str, Any]:
     """The ``replay --json`` object (and the last line of ``demo``)."""
     from ..query import active_calls, summary
 
-    kinds = Counter(a.kind for a in anomalies)
-    out: dict[str, Any] = summary(world, anomalies=sum(kinds.values()))
+    out: dict[str, Any] = summary(world, anomalies=sum(anomaly_kinds.values()))
     out["frames"] = frames
     out["clock"] = world.clock
     out["durations_known"] = durations_known
-    out["anomaly_kinds"] = dict(sorted(kinds.items()))
+    out["anomaly_kinds"] = dict(sorted(anomaly_kinds.items()))
     out["active_calls"] = [
         {
             "linkedid": a.call.linkedid,
@@ -103,11 +109,21 @@ def fold_captures(args: argparse.Namespace) -> ReplayResult:
 
 
 def run(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    if args.db is not None:
+        if args.captures:
+            raise CliError("give captures or --db, not both")
+        from .replay_db import replay_db
+
+        return replay_db(args)
+    if not args.captures:
+        raise CliError("give captures (or --db URL)")
     result = fold_captures(args)
     data = state_summary(
         result.world,
         frames=result.events,
-        anomalies=result.anomalies,
+        anomaly_kinds=Counter(a.kind for a in result.anomalies),
         durations_known=result.timestamped,
     )
     if args.json:

@@ -13,6 +13,12 @@ subscriber has its own bounded buffer filled with ``send_nowait``: a slow subscr
 batches (counted, and flagged on the next batch it gets) and never stalls the fold or the
 reader (DESIGN.md decision 4; only the reader's own buffer overflowing drops the connection).
 
+While connected, a ``CoreShowChannels`` every ``reconcile_interval`` seconds (default 300)
+lets the fold close channels whose ``Hangup`` was lost (``tracker.reducer.resync``); without
+it only a reconnect's resync would clear them. ``open_tracker`` gives up with
+``ConnectTimeoutError`` when its first session cannot be established within
+``first_connect_timeout`` seconds; after that, lost sessions are retried with backoff.
+
 Event time: the fold's clock follows Asterisk's ``Timestamp`` headers. The local receive time
 is passed to the fold only in a session whose live events carry no ``Timestamp``
 (``timestampevents = no``); otherwise the two clocks would be mixed (responses and list items
@@ -23,15 +29,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import trio
 
-from ..errors import ActionTimeoutError, ConnectionLostError, TrackerError
+from ..ami import Frame
+from ..errors import ActionTimeoutError, ConnectionLostError, ConnectTimeoutError, TrackerError
+from ..events.actions import CoreShowChannelsAction
 from ..events.base import AmiEvent, SessionStarted
 from ..events.envelope import Envelope
 from ..query import ActiveCall, active_calls, summary
@@ -41,12 +50,19 @@ from ..state.call import CallEnded
 from ._groups import single
 from .client import AmiClient, Received
 from .resync import ResyncReport, resync
-from .url import AmiTarget
+from .url import AmiTarget, parse_url
+
+if TYPE_CHECKING:
+    from .persister import Persister
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 """Envelopes folded per published batch at most (a batch is whatever was buffered)."""
+RECONCILE_INTERVAL = 300.0
+"""Seconds between two ``CoreShowChannels`` reconciliations of a connected session."""
+FIRST_CONNECT_TIMEOUT = 10.0
+"""Seconds ``open_tracker`` tries to establish its first session before giving up."""
 _UNSTAMPED_OK = frozenset({"FullyBooted"})
 """Live events Asterisk sends without ``Timestamp`` even with ``timestampevents = yes``."""
 
@@ -79,9 +95,27 @@ class TrackerStats:
     resync_actions: int = 0
     resync_errors: int = 0
     """``Response: Error`` answers to resync actions (counted as answered)."""
+    reconciles: int = 0
+    """Periodic ``CoreShowChannels`` answered while connected."""
+    reconcile_failures: int = 0
+    """Periodic ``CoreShowChannels`` unanswered in time or answered ``Error``."""
     last_resync: ResyncReport | None = None
     subscriber_overflows: int = 0
     """Batches dropped because a subscriber's buffer was full."""
+
+
+class FoldSink(Protocol):
+    """Gets every folded batch, losslessly: called in the fold task right after the batch is
+    folded (``world`` is the fold's own World, at the batch's end). It must not block."""
+
+    def __call__(
+        self,
+        frames: Sequence[Frame],
+        envelopes: Sequence[Envelope],
+        clocks: Sequence[float],
+        changes: Sequence[Change],
+        world: World,
+    ) -> None: ...
 
 
 class Subscription:
@@ -150,14 +184,23 @@ class Tracker:
         resync: bool = True,
         resync_timeout: float | None = None,
         max_batch: int = MAX_BATCH,
+        reconcile_interval: float | None = RECONCILE_INTERVAL,
+        first_connect_timeout: float | None = None,
+        world: World | None = None,
     ) -> None:
         self.client = client
         self.resync_enabled = resync
         self.resync_timeout = resync_timeout
+        self.reconcile_interval = reconcile_interval
+        """Seconds between periodic ``CoreShowChannels`` while connected (None or 0: never)."""
+        self.first_connect_timeout = first_connect_timeout
+        """Give up (``ConnectTimeoutError``) when no session logged in this soon (None: retry
+        forever). Later sessions always reconnect with backoff."""
         self.max_batch = max_batch
         self.stats = TrackerStats()
-        self._reducer = Reducer()
+        self._reducer = Reducer(world)
         self._subscribers: set[Subscription] = set()
+        self._sinks: list[FoldSink] = []
         self._synced = trio.Event()
         self._ever_synced = trio.Event()
         self._sync_progress = trio.Event()
@@ -208,6 +251,10 @@ class Tracker:
             self._subscribers.add(sub)
         return sub
 
+    def add_sink(self, sink: FoldSink) -> None:
+        """Feed every folded batch to ``sink`` (no loss path: the persister uses this)."""
+        self._sinks.append(sink)
+
     async def wait_synced(self, session: int = 1) -> None:
         """Return once the state is synced in AMI session ``session`` (1 = the first) or a
         later one; e.g. ``wait_synced(2)`` after a first reconnect."""
@@ -224,17 +271,38 @@ class Tracker:
 
     # -- running -------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run until ``aclose()``; ``started`` once logged in and a first resync is done."""
+        """Run until ``aclose()``; ``started`` once logged in and a first resync is done.
+
+        Raises ``ConnectTimeoutError`` if ``first_connect_timeout`` passes before a login.
+        """
+        limit = math.inf if self.first_connect_timeout is None else self.first_connect_timeout
+        deadline = trio.move_on_after(limit)
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._fold_loop, nursery.cancel_scope)
-                await nursery.start(self._run_client)
-                if self.resync_enabled:
-                    await self._ever_synced.wait()
-                task_status.started()
+                with deadline:
+                    await nursery.start(self._run_client)
+                if not self.client.session_started.is_set():
+                    nursery.cancel_scope.cancel()  # first connect timed out: raised below
+                else:
+                    if self.resync_enabled:
+                        await self._ever_synced.wait()
+                    task_status.started()
         finally:
             self._finish()
+        # checked here: the fold loop may have cancelled the nursery first (the client stopped)
+        if deadline.cancel_called and not self.client.session_started.is_set():
+            raise self._gave_up(limit)
+
+    def _gave_up(self, limit: float) -> ConnectTimeoutError:
+        client = self.client
+        why = client.last_failure
+        return ConnectTimeoutError(
+            f"no AMI session with {client.target.redacted} within {limit:g}s "
+            f"({client.stats.connect_failures} failed attempts"
+            + (f"; last: {why})" if why is not None else ")")
+        )
 
     async def _run_client(self, *, task_status: trio.TaskStatus[None]) -> None:
         with self._client_scope:
@@ -280,11 +348,18 @@ class Tracker:
         reducer = self._reducer
         stats = self.stats
         changes: list[Change] = []
+        sinks = self._sinks
+        envs: list[Envelope] = []
+        clocks: list[float] = []
         for received in batch:
             env = self._timed(received.envelope)
             if type(env.item) is SessionStarted:
                 self._session_started()
-            for change in reducer.apply(env):
+            applied = reducer.apply(env)
+            if sinks:
+                envs.append(env)
+                clocks.append(reducer.world.clock)
+            for change in applied:
                 changes.append(change)
                 kind = type(change)
                 if kind is CallEnded:
@@ -294,6 +369,10 @@ class Tracker:
             stats.frames += 1
             self._last_seq = env.seq
         first, last = batch[0].envelope.seq, batch[-1].envelope.seq
+        if sinks:
+            frames = [received.frame for received in batch]
+            for sink in sinks:
+                sink(frames, envs, clocks, changes, reducer.world)
         if changes:
             stats.changes += len(changes)
             stats.batches += 1
@@ -336,14 +415,45 @@ class Tracker:
         if self._resync_scope is not None:
             self._resync_scope.cancel()  # the previous session's resync is moot
             self._resync_scope = None
+        assert self._nursery is not None
+        scope = self._resync_scope = trio.CancelScope()
         if not self.resync_enabled:
             self._synced_session = stats.sessions
             self._synced.set()
             self._ever_synced.set()
+            self._nursery.start_soon(self._unsynced_session, scope)
             return
-        assert self._nursery is not None
-        scope = self._resync_scope = trio.CancelScope()
         self._nursery.start_soon(self._resync, scope, self._synced, stats.sessions)
+
+    async def _unsynced_session(self, scope: trio.CancelScope) -> None:
+        with scope:
+            await self._reconcile()
+
+    async def _reconcile(self) -> None:
+        """Every ``reconcile_interval`` s, ask ``CoreShowChannels``: the fold closes the channels
+        Asterisk no longer has (their Hangup was lost), so state converges without a reconnect.
+        Runs until the session ends (its scope is cancelled by the next banner)."""
+        interval = self.reconcile_interval
+        if not interval or interval <= 0:
+            return
+        stats = self.stats
+        while True:
+            await trio.sleep(interval)
+            try:
+                result = await self.client.request(
+                    CoreShowChannelsAction(), time_limit=self.resync_timeout
+                )
+            except ActionTimeoutError as exc:
+                stats.reconcile_failures += 1
+                log.warning("reconcile: %s", exc)
+                continue
+            except ConnectionLostError:
+                return
+            if result.ok:
+                stats.reconciles += 1
+            else:
+                stats.reconcile_failures += 1
+                log.warning("reconcile: CoreShowChannels refused: %s", result.message)
 
     async def _resync(self, scope: trio.CancelScope, synced: trio.Event, session: int) -> None:
         with scope:
@@ -363,13 +473,14 @@ class Tracker:
             stats.resync_errors += len(report.errors)
             stats.last_resync = report
             # every answer was delivered before its waiter woke: wait until it is folded too
-            await self.wait_folded(self.client.stats.frames - 1)
+            await self.wait_folded(self.client.next_seq - 1)
             stats.resyncs += 1
             self._synced_session = session
             synced.set()
             self._ever_synced.set()
             progress, self._sync_progress = self._sync_progress, trio.Event()
             progress.set()
+            await self._reconcile()
 
 
 @asynccontextmanager
@@ -386,12 +497,35 @@ async def open_tracker(
     buffer: int = 100_000,
     backoff_initial: float = 0.5,
     backoff_max: float = 30.0,
+    reconcile_interval: float | None = RECONCILE_INTERVAL,
+    first_connect_timeout: float | None = FIRST_CONNECT_TIMEOUT,
+    db: str | None = None,
+    server: str | None = None,
+    persister: Persister | None = None,
 ) -> AsyncIterator[Tracker]:
     """``async with open_tracker(url) as tracker:`` returns once logged in and resynced.
 
     Leaving the block logs off and waits (bounded) for the fold to consume what was received.
-    A refused login raises ``AuthenticationError`` here.
+    A refused login raises ``AuthenticationError`` here; no login within
+    ``first_connect_timeout`` seconds (None: wait forever) raises ``ConnectTimeoutError``
+    (each attempt is bounded by ``connect_timeout``). Once a session was up, a lost
+    connection is retried with backoff for as long as the tracker runs. While connected,
+    ``CoreShowChannels`` is asked every ``reconcile_interval`` seconds (None or 0: never) so
+    that channels whose Hangup was lost are closed.
+
+    With ``db`` (a database URL), every received frame, snapshots and reporting rows are
+    persisted (``tracker.runtime.persister``) under ``server`` (default: the AMI host); the
+    tracker continues that server's log: its World and frame numbering start where the
+    stored log ends. Pass ``persister`` instead for non-default persister settings.
     """
+    if persister is None and db is not None:
+        from .persister import Persister
+
+        where = parse_url(target) if isinstance(target, str) else target
+        persister = Persister(db, server or where.host, ami_url=where.redacted)
+    start = None
+    if persister is not None:
+        start = await trio.to_thread.run_sync(persister.open)
     client = AmiClient(
         target,
         ssl_context=ssl_context,
@@ -402,15 +536,32 @@ async def open_tracker(
         buffer=buffer,
         backoff_initial=backoff_initial,
         backoff_max=backoff_max,
+        first_seq=start.next_seq if start is not None else 0,
     )
-    tracker = Tracker(client, resync=resync, resync_timeout=resync_timeout)
+    tracker = Tracker(
+        client,
+        resync=resync,
+        resync_timeout=resync_timeout,
+        reconcile_interval=reconcile_interval,
+        first_connect_timeout=first_connect_timeout,
+        world=start.world if start is not None else None,
+    )
+    feed = None
+    if persister is not None and start is not None:
+        feed = persister.live_feed(start)
+        tracker.add_sink(feed)
     try:
         async with trio.open_nursery() as nursery:
+            if persister is not None:
+                await nursery.start(persister.run)
             await nursery.start(tracker.run)
             try:
                 yield tracker
             finally:
                 await tracker.aclose()
+                if persister is not None and feed is not None:
+                    feed.close()
+                    await persister.aclose()
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         raise single(group) from None
@@ -418,6 +569,7 @@ async def open_tracker(
 
 __all__ = [
     "ChangeBatch",
+    "ConnectTimeoutError",
     "Subscription",
     "Tracker",
     "TrackerError",

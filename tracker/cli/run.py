@@ -14,6 +14,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ._common import PROG, CliError, fail
+
 if TYPE_CHECKING:
     from ..config import Settings
     from ..runtime.service import Service
@@ -139,30 +141,22 @@ def server_flags(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def load(args: argparse.Namespace, command: str, extra: dict[str, Any]) -> Settings | None:
-    """Settings from the flags, environment and file; None after printing the mistake."""
+def load(args: argparse.Namespace, extra: dict[str, Any]) -> Settings:
+    """Settings from the flags, environment and file (a mistake: ``CliError``, exit 2)."""
     from ..config import ConfigError, load_settings
 
     try:
         settings = load_settings(config=args.config, flags={**server_flags(args), **extra})
     except ConfigError as exc:
-        print(f"ami-tracker {command}: {exc}", file=sys.stderr)
-        return None
+        raise CliError(str(exc)) from None
     if not settings.servers:
-        print(
-            f"ami-tracker {command}: no AMI server: give --ami URL, AMI_TRACKER_AMI "
-            "or a config file with [[servers]]",
-            file=sys.stderr,
-        )
-        return None
+        fail("no AMI server: give --ami URL, AMI_TRACKER_AMI or a config file with [[servers]]")
     return settings
 
 
 def run(args: argparse.Namespace) -> int:
     flags = {"db": args.db, "metrics": args.metrics, "log_format": args.log_format}
-    settings = load(args, "run", {**flags, "log_level": args.log_level})
-    if settings is None:
-        return EXIT_USAGE
+    settings = load(args, {**flags, "log_level": args.log_level})
 
     from urllib.parse import unquote
 
@@ -190,9 +184,9 @@ def run(args: argparse.Namespace) -> int:
     except TrackerError as exc:
         error = exc
     if settings.log_format == "json":  # keep stderr one JSON object per line for shippers
-        log.error("ami-tracker run: %s", error)
+        log.error("%s run: %s", PROG, error)
     else:
-        print(f"ami-tracker run: {error}", file=sys.stderr)
+        print(f"{PROG} run: {error}", file=sys.stderr)
     if isinstance(error, AuthenticationError):
         return EXIT_CONFIG
     return EXIT_USAGE if isinstance(error, ConfigError) else 1

@@ -13,7 +13,8 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from .run import EXIT_CONFIG, EXIT_USAGE, add_server_arguments, command_parser, load
+from ._common import PROG, CliError, fail, positive_seconds
+from .run import EXIT_CONFIG, add_server_arguments, command_parser, load
 
 if TYPE_CHECKING:
     import trio
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument(
         "--refresh",
-        type=float,
+        type=positive_seconds,
         default=0.5,
         metavar="SECONDS",
         help="seconds between two redraws (default 0.5)",
@@ -83,25 +84,15 @@ class _Clock:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.refresh <= 0:
-        print("ami-tracker top: --refresh must be positive", file=sys.stderr)
-        return EXIT_USAGE
     if not args.once and not sys.stdout.isatty():
-        print(
-            "ami-tracker top: the live view needs a terminal; use --once for one snapshot, "
-            "or ami-tracker watch for a stream of changes",
-            file=sys.stderr,
+        fail(
+            "the live view needs a terminal; use --once for one snapshot, "
+            f"or {PROG} watch for a stream of changes"
         )
-        return EXIT_USAGE
-    settings = load(args, "top", {})
-    if settings is None:
-        return EXIT_USAGE
+    settings = load(args, {})
     if len(settings.servers) > 1:
         names = ", ".join(s.name for s in settings.servers)
-        print(
-            f"ami-tracker top: follows one server: pick one with --name ({names})", file=sys.stderr
-        )
-        return EXIT_USAGE
+        fail(f"follows one server: pick one with --name ({names})")
 
     import trio
 
@@ -113,8 +104,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         tracker = make_tracker(settings.servers[0], settings)
     except ConfigError as exc:
-        print(f"ami-tracker top: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise CliError(str(exc)) from None
     error: BaseException
     try:
         trio.run(_top, settings.servers[0], tracker, args.refresh, args.once)
@@ -132,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
-    print(f"ami-tracker top: {error}", file=sys.stderr)
+    print(f"{PROG} top: {error}", file=sys.stderr)
     return EXIT_CONFIG if isinstance(error, AuthenticationError) else 1
 
 

@@ -1,0 +1,95 @@
+"""Databases for the reporting tests: a real SQLite file or a fresh PostgreSQL schema, filled by
+folding fixture captures and projecting each batch of frames in its own transaction."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, insert, text
+from sqlalchemy.pool import NullPool
+
+from tests.helpers import FIXTURES
+from tracker.events.envelope import Envelope
+from tracker.reducer import Reducer
+from tracker.replay import iter_envelopes
+from tracker.state import Change
+from tracker.store.base import Base
+from tracker.store.projection import project_batch
+from tracker.store.reporting_query import SERVERS
+
+PG_URL = os.environ.get("AMI_TRACKER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKENDS = ("sqlite", "postgresql")
+CAPTURES = [*sorted(p.name for p in FIXTURES.glob("*.ami")), "load.ami.gz"]
+BATCH = 500
+
+
+@contextmanager
+def database(backend: str, tmp: Path) -> Iterator[Engine]:
+    """An empty database: a SQLite file in ``tmp``, or a PostgreSQL schema dropped afterwards."""
+    if backend == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp / 'reporting.sqlite'}", poolclass=NullPool)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    schema = f"test_reporting_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, poolclass=NullPool)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_engine(PG_URL, poolclass=NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _search_path(dbapi_conn: object, _record: object) -> None:
+        cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+        cursor.execute(f'SET search_path TO "{schema}"')
+        cursor.close()
+        dbapi_conn.commit()  # type: ignore[attr-defined]
+
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def create_schema(engine: Engine) -> None:
+    """The reporting tables, plus a bare ``servers`` table when the core schema is absent."""
+    Base.metadata.create_all(engine)
+    if "servers" not in Base.metadata.tables:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE servers (id INTEGER PRIMARY KEY, name TEXT)"))
+
+
+def project_capture(engine: Engine, capture: str, *, server_id: int, batch: int = BATCH) -> None:
+    """Fold ``capture`` and project it batch by batch, one transaction per batch."""
+    with engine.begin() as conn:
+        conn.execute(insert(SERVERS).values(id=server_id, name=capture))
+    reducer = Reducer()
+    envelopes: list[Envelope] = []
+    changes: list[Change] = []
+
+    def flush() -> None:
+        with engine.begin() as conn:
+            project_batch(
+                conn, server_id=server_id, session_id=1, envelopes=envelopes, changes=changes
+            )
+        envelopes.clear()
+        changes.clear()
+
+    for env in iter_envelopes(FIXTURES / capture):
+        envelopes.append(env)
+        changes.extend(reducer.apply(env))
+        if len(envelopes) >= batch:
+            flush()
+    flush()
+
+
+def server_ids() -> dict[str, int]:
+    return {name: i for i, name in enumerate(CAPTURES, start=1)}

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, create_engine, event, insert, text
 from sqlalchemy.pool import NullPool
 
@@ -91,5 +92,38 @@ def project_capture(engine: Engine, capture: str, *, server_id: int, batch: int 
     flush()
 
 
+def member_names(capture: str) -> dict[str, str]:
+    """Interface -> MemberName of every ``QueueAdd`` the lab sent (``NAME.sent``): queue_log
+    names a member by interface on ADDMEMBER/REMOVEMEMBER and by member name elsewhere."""
+    sent = (FIXTURES / f"{capture.split('.')[0]}.sent").read_bytes().decode("latin-1")
+    names = {}
+    for block in sent.replace("\r\n", "\n").split("\n\n"):
+        headers = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if headers.get("Action") == "QueueAdd" and "MemberName" in headers:
+            names[headers["Interface"]] = headers["MemberName"]
+    return names
+
+
 def server_ids() -> dict[str, int]:
     return {name: i for i, name in enumerate(CAPTURES, start=1)}
+
+
+_FILLED: dict[str, Engine] = {}
+
+
+def filled_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Engine:
+    """One database per backend for the whole session, every capture projected into it (server
+    ``i`` named after capture ``i``); test modules share it through session fixtures."""
+    backend: str = request.param
+    if backend not in _FILLED:
+        stack = ExitStack()
+        engine = stack.enter_context(database(backend, tmp_path_factory.mktemp("reporting")))
+        request.addfinalizer(stack.close)
+        request.addfinalizer(lambda: _FILLED.pop(backend))
+        create_schema(engine)
+        for capture, server_id in server_ids().items():
+            project_capture(engine, capture, server_id=server_id)
+        _FILLED[backend] = engine
+    return _FILLED[backend]

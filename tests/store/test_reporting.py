@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import functools
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -27,8 +26,9 @@ from tests.store.reporting_support import (
     CAPTURES,
     create_schema,
     database,
+    filled_database,
+    member_names,
     project_capture,
-    server_ids,
 )
 from tracker.replay import replay
 from tracker.state.call import Call
@@ -39,15 +39,9 @@ from tracker.store.reporting_rows import unmapped
 QUEUE_CAPTURES = ["queue.ami", "lists.ami", "reconnect.ami", "load.ami.gz"]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def filled(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    with database(request.param, tmp_path_factory.mktemp("reporting")) as engine:
-        create_schema(engine)
-        for capture, server_id in server_ids().items():
-            project_capture(engine, capture, server_id=server_id)
-        yield engine
+@pytest.fixture(scope="session", params=BACKENDS)
+def filled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    return filled_database(request, tmp_path_factory)
 
 
 @functools.cache
@@ -191,24 +185,17 @@ def test_ring_no_answer_offers_match_queue_log(filled: Engine, capture: str) -> 
     assert sorted(got) == truth
 
 
-def extension(who: str) -> str:
-    """The lab's member names embed the extension: ``Agent 601 (...)`` and ``Local/601@phones``
-    (queue_log names a member by interface on ADDMEMBER/REMOVEMEMBER, by name elsewhere)."""
-    if who.startswith("Local/"):
-        return who.split("/")[1].split("@")[0]
-    return who.split(" ")[1]
-
-
 def paused_intervals(capture: str) -> list[tuple[str, str, str, int]]:
-    """(queue, extension, reason, seconds) from queue_log: PAUSE (or ADDMEMBER|PAUSED) until
+    """(queue, member name, reason, seconds) from queue_log: PAUSE (or ADDMEMBER|PAUSED) until
     UNPAUSE or REMOVEMEMBER."""
+    names = member_names(capture)
     opened: dict[tuple[str, str], tuple[int, str]] = {}
     out = []
     for r in queue_log(capture):
         when, queue, kind = int(r[0]), r[2], r[4]
         if kind not in ("ADDMEMBER", "PAUSE", "UNPAUSE", "REMOVEMEMBER"):
             continue
-        key = (queue, extension(r[3]))
+        key = (queue, names.get(r[3], r[3]))
         if kind == "PAUSE" or (kind == "ADDMEMBER" and r[5:6] == ["PAUSED"]):
             opened[key] = (when, r[5] if kind == "PAUSE" else "")
         elif kind in ("UNPAUSE", "REMOVEMEMBER") and key in opened:
@@ -220,20 +207,20 @@ def paused_intervals(capture: str) -> list[tuple[str, str, str, int]]:
 def test_paused_intervals_match_queue_log(filled: Engine) -> None:
     truth = paused_intervals("queue.ami")
     got = sorted(
-        (str(q), extension(str(interface)), str(reason), seconds)
-        for q, interface, reason, seconds in rows(
+        (str(q), str(member), str(reason), seconds)
+        for q, member, reason, seconds in rows(
             filled,
             """
-            SELECT p.queue, p.interface, p.reason, p.seconds FROM queue_member_pauses p
+            SELECT p.queue, p.member_name, p.reason, p.seconds FROM queue_member_pauses p
             JOIN servers s ON s.id = p.server_id WHERE s.name = 'queue.ami'
             """,
         )
     )
     assert len(got) == len(truth) >= 3
-    for (queue, ext, reason, seconds), (tq, text_, treason, tseconds) in zip(
+    for (queue, member, reason, seconds), (tq, tmember, treason, tseconds) in zip(
         got, truth, strict=True
     ):
-        assert (queue, ext) == (tq, text_)
+        assert (queue, member) == (tq, tmember)
         assert reason == treason or not treason  # ADDMEMBER|PAUSED carries no reason
         assert isinstance(seconds, float)
         assert abs(seconds - tseconds) <= 1.0

@@ -10,7 +10,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, event, insert, text
+from sqlalchemy import Engine, create_engine, insert, text
 from sqlalchemy.pool import NullPool
 
 from tests.helpers import FIXTURES
@@ -42,15 +42,8 @@ def database(backend: str, tmp: Path) -> Iterator[Engine]:
     admin = create_engine(PG_URL, poolclass=NullPool)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = create_engine(PG_URL, poolclass=NullPool)
-
-    @event.listens_for(engine, "connect")
-    def _search_path(dbapi_conn: object, _record: object) -> None:
-        cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
-        cursor.execute(f'SET search_path TO "{schema}"')
-        cursor.close()
-        dbapi_conn.commit()  # type: ignore[attr-defined]
-
+    sep = "&" if "?" in PG_URL else "?"
+    engine = create_engine(f"{PG_URL}{sep}options=-csearch_path%3D{schema}", poolclass=NullPool)
     try:
         yield engine
     finally:
@@ -58,6 +51,10 @@ def database(backend: str, tmp: Path) -> Iterator[Engine]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def url_of(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
 
 
 def create_schema(engine: Engine) -> None:

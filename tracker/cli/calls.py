@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from ..query import call_record
 from ..replay import replay
+from ._store_calls import store_options, stored_calls
 
 CSV_COLUMNS = (
     "linkedid",
@@ -36,10 +37,11 @@ CSV_COLUMNS = (
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("calls", help="ended call records from captures (offline fold)")
-    p.add_argument("captures", nargs="+", metavar="CAPTURE", help=".ami or .ami.gz files, in order")
+    p = subparsers.add_parser("calls", help="ended call records from captures or a database")
+    p.add_argument("captures", nargs="*", metavar="CAPTURE", help=".ami or .ami.gz files, in order")
     p.add_argument("--format", choices=("jsonl", "table", "csv"), default="jsonl")
     p.add_argument("--until", type=float, metavar="EPOCH", help="stop at this time (epoch seconds)")
+    store_options(p)
     p.set_defaults(func=run)
 
 
@@ -79,12 +81,16 @@ def write_table(out: TextIO, records: list[dict[str, Any]]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        result = replay(args.captures, until=args.until)
-    except OSError as exc:
-        print(f"ami-tracker calls: {exc}", file=sys.stderr)
-        return 2
-    records = [call_record(c) for c in result.call_records]
+    if args.db is not None or not args.captures:
+        calls = stored_calls(args, "calls")  # the reporting tables (--db)
+    else:
+        try:
+            result = replay(args.captures, until=args.until)
+            calls = sorted(result.call_records, key=lambda c: c.start)  # ties keep end order
+        except OSError as exc:
+            print(f"ami-tracker calls: {exc}", file=sys.stderr)
+            return 2
+    records = [call_record(c) for c in calls]
     out = sys.stdout
     if args.format == "jsonl":
         for rec in records:

@@ -1,0 +1,171 @@
+"""``ami-tracker report NAME --db URL [--server --from --until --by hour|day]
+[--format table|csv|json] [--sql]``: a report over the reporting tables.
+
+Each report is one SQL query (``--sql`` prints it, values filled in, to run by hand); the figures
+are computed by the database. ``json`` and ``csv`` keep full precision; ``table`` rounds seconds,
+minutes and percentages to one decimal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+REPORT_NAMES = ("calls", "queues", "agents", "conferences")
+FORMATS = ("table", "csv", "json")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="call, queue, agent and conference figures from the database",
+        description=__doc__,
+    )
+    p.add_argument(
+        "name",
+        choices=REPORT_NAMES,
+        metavar="NAME",
+        help="calls (total, answered, ASR, ACD, dispositions), queues (offered, answered, "
+        "abandoned, service level, waits, talk), agents (calls, talk, ring-no-answer, paused), "
+        "conferences (rooms, participants, minutes)",
+    )
+    p.add_argument("--db", required=True, metavar="URL", help="database URL (sqlite:///FILE, ...)")
+    p.add_argument("--server", metavar="NAME", help="only this server (default: every server)")
+    add_from(
+        p,
+        "from TIME on (epoch seconds or ISO 8601; local time unless it has an offset); "
+        "calls count by start, queue callers by join, conference stays by join",
+    )
+    p.add_argument("--until", type=_time, metavar="TIME", help="before TIME (same forms as --from)")
+    p.add_argument(
+        "--by", choices=("hour", "day"), help="one row per UTC hour or day (default: no split)"
+    )
+    p.add_argument(
+        "--service-level",
+        type=_seconds,
+        default=20.0,
+        metavar="SECONDS",
+        help="queues: answered within SECONDS counts towards the service level (default 20)",
+    )
+    p.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+    p.add_argument("--sql", action="store_true", help="print the report's SQL instead")
+    p.set_defaults(func=run)
+
+
+def add_from(p: argparse.ArgumentParser, help: str) -> None:
+    """``--from TIME`` (stored as ``start``: an aware datetime)."""
+    p.add_argument("--from", dest="start", type=_time, metavar="TIME", help=help)
+
+
+def _time(value: str) -> datetime:
+    """Epoch seconds or ISO 8601 (naive: local time), as an aware datetime."""
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not epoch seconds or an ISO 8601 time: {value!r} (e.g. 2026-11-26T03:30)"
+        ) from None
+    return when if when.tzinfo is not None else when.astimezone()
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {value}")
+    return number
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def write(out: TextIO, fmt: str, title: str, columns: Sequence[str], rows: Sequence[Any]) -> None:
+    if fmt == "json":
+        import json
+
+        out.write(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], indent=1))
+        out.write("\n")
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(["" if v is None else v for v in r] for r in rows)
+    else:
+        _table(out, title, columns, rows)
+
+
+def _table(out: TextIO, title: str, columns: Sequence[str], rows: Sequence[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    numeric = [
+        i
+        for i in range(len(columns))
+        if rows and all(isinstance(r[i], int | float) or r[i] is None for r in rows)
+    ]
+    table = Table(title=title, title_justify="left", box=None, header_style="bold", pad_edge=False)
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="right" if i in numeric else "left", no_wrap=True)
+    for r in rows:
+        table.add_row(*(Text(_cell(v)) for v in r))
+    terminal = out.isatty()
+    console = Console(
+        file=out,
+        width=None if terminal else 1 << 16,
+        no_color=not terminal,
+        highlight=False,
+        soft_wrap=not terminal,
+    )
+    with console.capture() as captured:
+        console.print(table)
+    out.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def run(args: argparse.Namespace) -> int:
+    from sqlalchemy import create_engine, exc
+
+    from ..store.reports import REPORTS, Params, report_query, run_report
+
+    params = Params(
+        server=args.server,
+        start=args.start,
+        until=args.until,
+        by=args.by,
+        service_level=args.service_level,
+    )
+    engine = create_engine(args.db)
+    try:
+        if args.sql:
+            query = report_query(args.name, params)
+            sql = query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+            sys.stdout.write(f"{sql};\n")
+            return 0
+        with engine.connect() as conn:
+            columns, rows = run_report(conn, args.name, params)
+    except exc.SQLAlchemyError as error:
+        first = str(getattr(error, "orig", None) or error).strip().splitlines()
+        print(f"ami-tracker report: database error: {first[0]}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    title = REPORTS[args.name].TITLE
+    write(sys.stdout, args.format, title, columns, rows)
+    return 0

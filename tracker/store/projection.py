@@ -11,12 +11,25 @@ Asterisk's own ``Cdr`` and ``CEL`` events are copied from the envelopes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..events import CEL, Cdr
@@ -70,6 +83,53 @@ CEL_COLUMNS = {
 """CEL event fields whose column is named as in cel.conf rather than after the header."""
 
 
+_OPEN: dict[str, Callable[[Table], ColumnElement[bool]]] = {
+    "waiting": lambda t: t.c.outcome == "waiting",
+    "not_left": lambda t: t.c.left_at.is_(None),
+    "not_connected": lambda t: t.c.connected_at.is_(None),
+    "talking": lambda t: and_(t.c.connected_at.is_not(None), t.c.completed_at.is_(None)),
+    "ringing": lambda t: t.c.outcome == "ringing",
+    "ringing_or_canceled": lambda t: t.c.outcome.in_(("ringing", "canceled")),
+    "not_ended": lambda t: t.c.ended_at.is_(None),
+    "not_removed": lambda t: t.c.removed_at.is_(None),
+    "not_unpaused": lambda t: t.c.unpaused_at.is_(None),
+}
+"""What makes a fact row open (not finished yet), by name."""
+
+
+@functools.cache
+def _find(table: Table, keys: tuple[str, ...], state: str, extra: tuple[str, ...]) -> Select[Any]:
+    """The latest open row of a server whose ``keys`` columns equal ``w_<key>`` parameters.
+
+    Statements are built once and reused with parameters: this runs for every queue, member,
+    conference and parking change, and building a statement costs more than running it.
+    """
+    return (
+        select(table.c.id, *(table.c[name] for name in extra))
+        .where(
+            table.c.server_id == bindparam("w_server_id"),
+            *(table.c[key] == bindparam(f"w_{key}") for key in keys),
+            _OPEN[state](table),
+        )
+        .order_by(table.c.id.desc())
+        .limit(1)
+    )
+
+
+@functools.cache
+def _update_by_id(table: Table) -> Update:
+    return update(table).where(table.c.id == bindparam("w_id"))
+
+
+@functools.cache
+def _update_open(table: Table, keys: tuple[str, ...], state: str) -> Update:
+    return update(table).where(
+        table.c.server_id == bindparam("w_server_id"),
+        *(table.c[key] == bindparam(f"w_{key}") for key in keys),
+        _OPEN[state](table),
+    )
+
+
 class _Batch:
     """One batch being projected: the connection, ids, and lazily the envelopes by seq."""
 
@@ -80,39 +140,35 @@ class _Batch:
         self.server_id = server_id
         self.session_id = session_id
         self.envelopes = envelopes
-        self._by_seq: dict[int, Envelope] | None = None
         self.calls: list[Call] = []
 
     def event(self, seq: int) -> Any:
         """The item of the frame ``seq`` of this batch (None if not in it)."""
-        if self._by_seq is None:
-            self._by_seq = {env.seq: env for env in self.envelopes}
-        env = self._by_seq.get(seq)
-        return None if env is None else env.item
+        envelopes = self.envelopes
+        i = seq - envelopes[0].seq if envelopes else -1
+        if 0 <= i < len(envelopes) and envelopes[i].seq == seq:
+            return envelopes[i].item  # consecutive seqs: the usual case
+        return next((env.item for env in envelopes if env.seq == seq), None)
 
     def ids(self) -> dict[str, int]:
         return {"server_id": self.server_id, "session_id": self.session_id}
 
     def insert(self, table: Table, **values: Any) -> None:
-        self.conn.execute(insert(table).values(**self.ids(), **values))
+        self.conn.execute(insert(table), {**self.ids(), **values})
 
-    def open_row(
-        self, table: Table, *where: ColumnElement[bool], start: str | None = None
-    ) -> tuple[int, datetime | None] | None:
-        """The latest matching row (its id and start time), for this server."""
-        cols = [table.c.id] + ([table.c[start]] if start else [])
-        found = self.conn.execute(
-            select(*cols)
-            .where(table.c.server_id == self.server_id, *where)
-            .order_by(table.c.id.desc())
-            .limit(1)
-        ).first()
-        if found is None:
-            return None
-        return found[0], (found[1] if start else None)
+    def open_row(self, table: Table, state: str, *extra: str, **keys: Any) -> Row[Any] | None:
+        """The latest row of this server matching ``keys`` that is open in the sense of
+        ``state`` (see ``_OPEN``), with its id and the ``extra`` columns."""
+        params = {"w_server_id": self.server_id, **{f"w_{k}": v for k, v in keys.items()}}
+        return self.conn.execute(_find(table, tuple(keys), state, extra), params).first()
 
     def set(self, table: Table, row_id: int, **values: Any) -> None:
-        self.conn.execute(update(table).where(table.c.id == row_id).values(**values))
+        self.conn.execute(_update_by_id(table), {"w_id": row_id, **values})
+
+    def set_open(self, table: Table, state: str, keys: dict[str, Any], **values: Any) -> None:
+        """Update every open row matching ``keys``."""
+        params = {"w_server_id": self.server_id, **{f"w_{k}": v for k, v in keys.items()}}
+        self.conn.execute(_update_open(table, tuple(keys), state), {**params, **values})
 
 
 def _seconds(start: datetime | None, at: float) -> float | None:
@@ -170,93 +226,65 @@ def _queue_join(b: _Batch, c: QueueCallerJoined) -> None:
     )
 
 
-def _caller(queue: str, uniqueid: str) -> tuple[ColumnElement[bool], ...]:
-    t = QUEUE_CALLS.c
-    return (t.queue == queue, t.uniqueid == uniqueid)
-
-
 def _cancel_offers(b: _Batch, queue: str, uniqueid: str, at: float) -> None:
-    o = OFFERS.c
-    b.conn.execute(
-        update(OFFERS)
-        .where(
-            o.server_id == b.server_id,
-            o.queue == queue,
-            o.uniqueid == uniqueid,
-            o.outcome == "ringing",
-        )
-        .values(outcome="canceled", ended_at=to_datetime(at))
-    )
+    keys = {"queue": queue, "uniqueid": uniqueid}
+    b.set_open(OFFERS, "ringing", keys, outcome="canceled", ended_at=to_datetime(at))
 
 
 def _queue_abandon(b: _Batch, c: QueueCallerAbandoned) -> None:
-    found = b.open_row(
-        QUEUE_CALLS, *_caller(c.queue, c.uniqueid), QUEUE_CALLS.c.outcome == "waiting"
-    )
+    found = b.open_row(QUEUE_CALLS, "waiting", queue=c.queue, uniqueid=c.uniqueid)
     values = {"outcome": "abandoned", "left_at": to_datetime(c.at), "wait": c.wait}
     if found is None:
         b.insert(QUEUE_CALLS, queue=c.queue, uniqueid=c.uniqueid, channel="", **values)
     else:
-        b.set(QUEUE_CALLS, found[0], **values)
+        b.set(QUEUE_CALLS, found.id, **values)
     _cancel_offers(b, c.queue, c.uniqueid, c.at)
 
 
 def _queue_leave(b: _Batch, c: QueueCallerLeft) -> None:
-    q = QUEUE_CALLS.c
-    found = b.open_row(QUEUE_CALLS, *_caller(c.queue, c.uniqueid), q.left_at.is_(None))
+    found = b.open_row(QUEUE_CALLS, "not_left", "outcome", queue=c.queue, uniqueid=c.uniqueid)
     if found is not None:
-        # "exited" until an AgentConnect (which follows the leave) says it was answered.
-        b.conn.execute(
-            update(QUEUE_CALLS)
-            .where(q.id == found[0], q.outcome == "waiting")
-            .values(outcome="exited", wait=c.wait)
-        )
-        b.set(QUEUE_CALLS, found[0], left_at=to_datetime(c.at))
+        values: dict[str, Any] = {"left_at": to_datetime(c.at)}
+        if found.outcome == "waiting":
+            # "exited" until an AgentConnect (which follows the leave) says it was answered.
+            values.update(outcome="exited", wait=c.wait)
+        b.set(QUEUE_CALLS, found.id, **values)
     _cancel_offers(b, c.queue, c.uniqueid, c.at)
 
 
 def _agent_connect(b: _Batch, c: AgentConnected) -> None:
-    q = QUEUE_CALLS.c
     values: dict[str, Any] = {
         "outcome": "answered",
         "agent": c.member_name,
         "interface": c.interface,
         "connected_at": to_datetime(c.at),
     }
-    found = b.open_row(QUEUE_CALLS, *_caller(c.queue, c.uniqueid), q.connected_at.is_(None))
+    found = b.open_row(QUEUE_CALLS, "not_connected", queue=c.queue, uniqueid=c.uniqueid)
     if found is None:
         b.insert(QUEUE_CALLS, queue=c.queue, uniqueid=c.uniqueid, channel="", **values)
     else:
         if c.wait is not None:
             values["wait"] = c.wait
-        b.set(QUEUE_CALLS, found[0], **values)
-    o = OFFERS.c
+        b.set(QUEUE_CALLS, found.id, **values)
     offer = b.open_row(
         OFFERS,
-        o.queue == c.queue,
-        o.uniqueid == c.uniqueid,
-        o.interface == c.interface,
-        o.outcome.in_(("ringing", "canceled")),
+        "ringing_or_canceled",
+        queue=c.queue,
+        uniqueid=c.uniqueid,
+        interface=c.interface,
     )
     if offer is not None:
-        b.set(OFFERS, offer[0], outcome="connected", ended_at=to_datetime(c.at))
+        b.set(OFFERS, offer.id, outcome="connected", ended_at=to_datetime(c.at))
 
 
 def _agent_complete(b: _Batch, c: AgentCompleted) -> None:
-    q = QUEUE_CALLS.c
-    found = b.open_row(
-        QUEUE_CALLS,
-        *_caller(c.queue, c.uniqueid),
-        q.connected_at.is_not(None),
-        q.completed_at.is_(None),
-        start="connected_at",
-    )
+    found = b.open_row(QUEUE_CALLS, "talking", "connected_at", queue=c.queue, uniqueid=c.uniqueid)
     if found is not None:
         b.set(
             QUEUE_CALLS,
-            found[0],
+            found.id,
             completed_at=to_datetime(c.at),
-            talk=_seconds(found[1], c.at),
+            talk=_seconds(found.connected_at, c.at),
             complete_reason=c.reason,
         )
 
@@ -274,50 +302,28 @@ def _agent_called(b: _Batch, c: AgentCalled) -> None:
 
 
 def _offer_ended(b: _Batch, c: AgentRingNoAnswer | AgentDumped) -> None:
-    o = OFFERS.c
     outcome = "ringnoanswer" if type(c) is AgentRingNoAnswer else "dumped"
     values: dict[str, Any] = {"outcome": outcome, "ended_at": to_datetime(c.at)}
     if isinstance(c, AgentRingNoAnswer):
         values["ring_time"] = c.ring_time
-    found = b.open_row(
-        OFFERS,
-        o.queue == c.queue,
-        o.uniqueid == c.uniqueid,
-        o.interface == c.interface,
-        o.outcome == "ringing",
-    )
+    keys = {"queue": c.queue, "uniqueid": c.uniqueid, "interface": c.interface}
+    found = b.open_row(OFFERS, "ringing", **keys)
     if found is not None:
-        b.set(OFFERS, found[0], **values)
+        b.set(OFFERS, found.id, **values)
     elif isinstance(c, AgentRingNoAnswer):
-        b.insert(
-            OFFERS,
-            queue=c.queue,
-            uniqueid=c.uniqueid,
-            interface=c.interface,
-            member_name=c.member_name,
-            **values,
-        )
+        b.insert(OFFERS, member_name=c.member_name, **keys, **values)
 
 
 # ---- queue members ------------------------------------------------------------------------------
-
-
-def _member_where(queue: str, interface: str, table: Table) -> tuple[ColumnElement[bool], ...]:
-    return (table.c.queue == queue, table.c.interface == interface)
 
 
 def _pause_sync(
     b: _Batch, queue: str, interface: str, name: str, paused: bool, reason: str, at: float
 ) -> None:
     """Open, close or re-reason the member's paused interval to match ``paused``/``reason``."""
-    p = PAUSES.c
-    found = b.conn.execute(
-        select(p.id, p.paused_at, p.reason)
-        .where(p.server_id == b.server_id, *_member_where(queue, interface, PAUSES))
-        .where(p.unpaused_at.is_(None))
-        .order_by(p.id.desc())
-        .limit(1)
-    ).first()
+    found = b.open_row(
+        PAUSES, "not_unpaused", "paused_at", "reason", queue=queue, interface=interface
+    )
     if found is not None:
         if paused and found.reason == reason:
             return
@@ -340,6 +346,7 @@ def _member_added(b: _Batch, c: QueueMemberAdded) -> None:
         interface=c.interface,
         member_name=c.member_name,
         added_at=to_datetime(c.at),
+        removed_by_resync=False,
     )
     if c.paused:
         reason = getattr(b.event(c.seq), "paused_reason", None) or ""
@@ -347,10 +354,8 @@ def _member_added(b: _Batch, c: QueueMemberAdded) -> None:
 
 
 def _member_gone(b: _Batch, queue: str, interface: str, at: float, *, resync: bool) -> None:
-    m = MEMBERS.c
-    found = b.open_row(MEMBERS, *_member_where(queue, interface, MEMBERS), m.removed_at.is_(None))
-    if found is not None:
-        b.set(MEMBERS, found[0], removed_at=to_datetime(at), removed_by_resync=resync)
+    keys = {"queue": queue, "interface": interface}
+    b.set_open(MEMBERS, "not_removed", keys, removed_at=to_datetime(at), removed_by_resync=resync)
     _pause_sync(b, queue, interface, "", False, "", at)
 
 
@@ -383,7 +388,6 @@ def _queue_reconciled(b: _Batch, c: QueueReconciled) -> None:
         reason = getattr(item, "paused_reason", None) or ""
         _pause_sync(b, c.queue, c.key, name, paused, reason, c.at)
     elif c.subject == "caller":
-        q = QUEUE_CALLS.c
         if c.action == "created":
             b.insert(
                 QUEUE_CALLS,
@@ -397,9 +401,8 @@ def _queue_reconciled(b: _Batch, c: QueueReconciled) -> None:
                 outcome="waiting",
             )
         elif c.action == "removed":
-            found = b.open_row(QUEUE_CALLS, *_caller(c.queue, c.key), q.outcome == "waiting")
-            if found is not None:
-                b.set(QUEUE_CALLS, found[0], outcome="unknown", left_at=to_datetime(c.at))
+            keys = {"queue": c.queue, "uniqueid": c.key}
+            b.set_open(QUEUE_CALLS, "waiting", keys, outcome="unknown", left_at=to_datetime(c.at))
 
 
 # ---- conferences and parking -------------------------------------------------------------------
@@ -419,13 +422,8 @@ def _participant_joined(b: _Batch, c: ParticipantJoined) -> None:
 
 
 def _participant_left(b: _Batch, conference: str, uniqueid: str, channel: str, at: float) -> None:
-    p = PARTICIPATIONS.c
     found = b.open_row(
-        PARTICIPATIONS,
-        p.conference == conference,
-        p.uniqueid == uniqueid,
-        p.left_at.is_(None),
-        start="joined_at",
+        PARTICIPATIONS, "not_left", "joined_at", conference=conference, uniqueid=uniqueid
     )
     if found is None:
         b.insert(
@@ -438,7 +436,9 @@ def _participant_left(b: _Batch, conference: str, uniqueid: str, channel: str, a
             left_at=to_datetime(at),
         )
     else:
-        b.set(PARTICIPATIONS, found[0], left_at=to_datetime(at), seconds=_seconds(found[1], at))
+        b.set(
+            PARTICIPATIONS, found.id, left_at=to_datetime(at), seconds=_seconds(found.joined_at, at)
+        )
 
 
 def _left(b: _Batch, c: ParticipantLeft) -> None:
@@ -483,39 +483,26 @@ _PARK_OUTCOME = {CallUnparked: "retrieved", ParkingTimedOut: "timeout", ParkedCa
 
 
 def _unparked(b: _Batch, c: CallUnparked | ParkingTimedOut | ParkedCallGaveUp) -> None:
-    p = PARKED.c
     found = b.open_row(
-        PARKED,
-        p.lot == c.lot,
-        p.parkee_uniqueid == c.parkee_uniqueid,
-        p.ended_at.is_(None),
-        start="parked_at",
+        PARKED, "not_ended", "parked_at", lot=c.lot, parkee_uniqueid=c.parkee_uniqueid
     )
     if found is None:
         return
     values: dict[str, Any] = {
         "outcome": _PARK_OUTCOME[type(c)],
         "ended_at": to_datetime(c.at),
-        "seconds": _seconds(found[1], c.at),
+        "seconds": _seconds(found.parked_at, c.at),
     }
     if isinstance(c, CallUnparked):
         values.update(
             retriever_uniqueid=c.retriever_uniqueid, retriever_channel=c.retriever_channel
         )
-    b.set(PARKED, found[0], **values)
+    b.set(PARKED, found.id, **values)
 
 
 def _swapped(b: _Batch, c: ParkedCallSwapped) -> None:
-    p = PARKED.c
-    found = b.open_row(
-        PARKED,
-        p.lot == c.lot,
-        p.parkee_uniqueid == c.previous_uniqueid,
-        p.ended_at.is_(None),
-        start="parked_at",
-    )
-    if found is not None:
-        b.set(PARKED, found[0], parkee_uniqueid=c.parkee_uniqueid)
+    keys = {"lot": c.lot, "parkee_uniqueid": c.previous_uniqueid}
+    b.set_open(PARKED, "not_ended", keys, parkee_uniqueid=c.parkee_uniqueid)
 
 
 _HANDLERS: dict[type[Any], Callable[[_Batch, Any], None]] = {
@@ -547,9 +534,19 @@ _HANDLERS: dict[type[Any], Callable[[_Batch, Any], None]] = {
 # ---- Asterisk's own records ------------------------------------------------------------------
 
 
-def _asterisk_row(
-    b: _Batch, env: Envelope, table: Table, renames: dict[str, str]
-) -> dict[str, Any]:
+@functools.cache
+def _columns_of(kind: type[Any], table: Table) -> tuple[tuple[str, str], ...]:
+    """(field, column) for every field of event class ``kind`` that ``table`` has a column for."""
+    renames = CEL_COLUMNS if table is CEL_TABLE else {}
+    pairs = []
+    for field in msgspec.structs.fields(kind):
+        column = renames.get(field.name, field.name)
+        if field.name not in _BASE_FIELDS and column in table.c:
+            pairs.append((field.name, column))
+    return tuple(pairs)
+
+
+def _asterisk_row(b: _Batch, env: Envelope, table: Table) -> dict[str, Any]:
     item = env.item
     row: dict[str, Any] = {
         **b.ids(),
@@ -557,13 +554,9 @@ def _asterisk_row(
         "at": to_datetime(getattr(item, "timestamp", None) or env.received_at),
         "extra": dict(getattr(item, "extra", {})),
     }
-    for field in msgspec.structs.fields(type(item)):
-        if field.name in _BASE_FIELDS:
-            continue
-        column = renames.get(field.name, field.name)
-        if column in table.c:
-            value = getattr(item, field.name)
-            row[column] = value.value if hasattr(value, "value") else value
+    for field, column in _columns_of(type(item), table):
+        value = getattr(item, field)
+        row[column] = value.value if isinstance(value, Enum) else value
     return row
 
 
@@ -573,9 +566,9 @@ def _write_asterisk_records(b: _Batch) -> None:
     for env in b.envelopes:
         kind = type(env.item)
         if kind is Cdr:
-            cdr.append(_asterisk_row(b, env, CDR, {"unique_id": "unique_id"}))
+            cdr.append(_asterisk_row(b, env, CDR))
         elif kind is CEL:
-            cel.append(_asterisk_row(b, env, CEL_TABLE, CEL_COLUMNS))
+            cel.append(_asterisk_row(b, env, CEL_TABLE))
     if cdr:
         b.conn.execute(insert(CDR), cdr)
     if cel:

@@ -200,6 +200,7 @@ def upgrade() -> None:
         sa.Column("caller_name", sa.Text(), nullable=True),
         sa.Column("position", sa.Integer(), nullable=True),
         sa.Column("joined_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("joined_late", sa.Boolean(), nullable=False),
         sa.Column("left_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("wait", sa.Double(), nullable=True),
         sa.Column("outcome", sa.Text(), nullable=False),

@@ -298,3 +298,54 @@ def test_rows_do_not_depend_on_batch_boundaries(tmp_path: Path, capture: str) ->
             contents.append(table_contents(engine))
     assert contents[0] == contents[1] == contents[2]
     assert sum(len(v) for v in contents[0].values()) > 20
+
+
+def test_what_a_resync_found_is_kept(filled: Engine) -> None:
+    """reconnect.late joined while a queue call, a member and two conference users were up: the
+    rows say so (join unknown) and end when Asterisk's records say they ended."""
+    log = queue_log("reconnect.late.ami")
+    (complete,) = (r for r in log if r[4] == "COMPLETECALLER")
+    (remove,) = (r for r in log if r[4] == "REMOVEMEMBER")
+    ((uid, agent, wait, talk, late),) = rows(
+        filled,
+        """
+        SELECT q.uniqueid, q.agent, q.wait, q.talk, q.joined_late FROM queue_calls q
+        JOIN servers s ON s.id = q.server_id WHERE s.name = 'reconnect.late.ami'
+        """,
+    )
+    assert (uid, agent, late) == (complete[1], complete[3], True)
+    assert wait == int(complete[5]) and talk == int(complete[6])
+    ((interface, added, removed),) = rows(
+        filled,
+        """
+        SELECT m.interface, m.added_at, m.removed_at FROM queue_member_sessions m
+        JOIN servers s ON s.id = m.server_id WHERE s.name = 'reconnect.late.ami'
+        """,
+    )
+    assert (interface, added) == (remove[3], None)
+    assert abs(_epoch(removed) - int(remove[0])) <= 1.0
+    exits = sorted(
+        float(r[1])
+        for r in csv_rows("reconnect.late.ami", "cel")
+        if r[0] == "BRIDGE_EXIT" and r[11] == "ConfBridge"
+    )
+    stays = rows(
+        filled,
+        """
+        SELECT p.joined_at, p.left_at FROM conference_participations p
+        JOIN servers s ON s.id = p.server_id WHERE s.name = 'reconnect.late.ami'
+        ORDER BY p.left_at
+        """,
+    )
+    assert [joined for joined, _ in stays] == [None] * len(exits)
+    assert [_epoch(left) for _, left in stays] == pytest.approx(exits, abs=0.1)
+
+
+def _epoch(value: object) -> float:
+    """A timestamp column as epoch seconds (text on SQLite when read through text())."""
+    from datetime import UTC, datetime
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    assert isinstance(value, datetime)
+    return value.timestamp()

@@ -43,6 +43,7 @@ from ..state.parking import (
     CallUnparked,
     ParkedCallGaveUp,
     ParkedCallSwapped,
+    ParkingReconciled,
     ParkingTimedOut,
 )
 from ..state.queue import (
@@ -223,6 +224,7 @@ def _queue_join(b: _Batch, c: QueueCallerJoined) -> None:
         position=c.position,
         joined_at=to_datetime(c.at),
         outcome="waiting",
+        joined_late=False,
     )
 
 
@@ -235,7 +237,9 @@ def _queue_abandon(b: _Batch, c: QueueCallerAbandoned) -> None:
     found = b.open_row(QUEUE_CALLS, "waiting", queue=c.queue, uniqueid=c.uniqueid)
     values = {"outcome": "abandoned", "left_at": to_datetime(c.at), "wait": c.wait}
     if found is None:
-        b.insert(QUEUE_CALLS, queue=c.queue, uniqueid=c.uniqueid, channel="", **values)
+        b.insert(
+            QUEUE_CALLS, queue=c.queue, uniqueid=c.uniqueid, channel="", joined_late=True, **values
+        )
     else:
         b.set(QUEUE_CALLS, found.id, **values)
     _cancel_offers(b, c.queue, c.uniqueid, c.at)
@@ -261,7 +265,9 @@ def _agent_connect(b: _Batch, c: AgentConnected) -> None:
     }
     found = b.open_row(QUEUE_CALLS, "not_connected", queue=c.queue, uniqueid=c.uniqueid)
     if found is None:
-        b.insert(QUEUE_CALLS, queue=c.queue, uniqueid=c.uniqueid, channel="", **values)
+        b.insert(
+            QUEUE_CALLS, queue=c.queue, uniqueid=c.uniqueid, channel="", joined_late=True, **values
+        )
     else:
         if c.wait is not None:
             values["wait"] = c.wait
@@ -287,6 +293,27 @@ def _agent_complete(b: _Batch, c: AgentCompleted) -> None:
             talk=_seconds(found.connected_at, c.at),
             complete_reason=c.reason,
         )
+        return
+    # A call connected before we were (a resync showed the member in a call): keep it, with
+    # Asterisk's own talk and hold times standing in for ours.
+    connected = None if c.talk_time is None else c.at - c.talk_time
+    joined = None if connected is None or c.hold_time is None else connected - c.hold_time
+    b.insert(
+        QUEUE_CALLS,
+        queue=c.queue,
+        uniqueid=c.uniqueid,
+        channel="",
+        joined_at=to_datetime(joined),
+        wait=None if c.hold_time is None else float(c.hold_time),
+        outcome="answered",
+        agent=c.member_name,
+        interface=c.interface,
+        connected_at=to_datetime(connected),
+        completed_at=to_datetime(c.at),
+        talk=None if c.talk_time is None else float(c.talk_time),
+        complete_reason=c.reason,
+        joined_late=True,
+    )
 
 
 def _agent_called(b: _Batch, c: AgentCalled) -> None:
@@ -399,10 +426,12 @@ def _queue_reconciled(b: _Batch, c: QueueReconciled) -> None:
                 position=getattr(item, "position", None),
                 joined_at=None,
                 outcome="waiting",
+                joined_late=True,
             )
         elif c.action == "removed":
             keys = {"queue": c.queue, "uniqueid": c.key}
             b.set_open(QUEUE_CALLS, "waiting", keys, outcome="unknown", left_at=to_datetime(c.at))
+            _cancel_offers(b, c.queue, c.key, c.at)
 
 
 # ---- conferences and parking -------------------------------------------------------------------
@@ -500,6 +529,29 @@ def _unparked(b: _Batch, c: CallUnparked | ParkingTimedOut | ParkedCallGaveUp) -
     b.set(PARKED, found.id, **values)
 
 
+def _parking_reconciled(b: _Batch, c: ParkingReconciled) -> None:
+    """A ParkedCalls reply named a parked call we had not seen, or no longer lists one."""
+    if not c.space:
+        return  # a lot
+    if c.action == "created":
+        item = b.event(c.seq)
+        b.insert(
+            PARKED,
+            lot=c.lot,
+            space=c.space,
+            parkee_uniqueid=getattr(item, "parkee_uniqueid", None),
+            parkee_channel=getattr(item, "parkee_channel", None),
+            parkee_linkedid=getattr(item, "parkee_linkedid", None),
+            parker_dial_string=getattr(item, "parker_dial_string", None),
+            timeout=getattr(item, "parking_timeout", None),
+            parked_at=to_datetime(c.at - (getattr(item, "parking_duration", None) or 0)),
+            outcome="parked",
+        )
+    elif c.action == "removed":
+        keys = {"lot": c.lot, "space": c.space}
+        b.set_open(PARKED, "not_ended", keys, outcome="unknown", ended_at=to_datetime(c.at))
+
+
 def _swapped(b: _Batch, c: ParkedCallSwapped) -> None:
     keys = {"lot": c.lot, "parkee_uniqueid": c.previous_uniqueid}
     b.set_open(PARKED, "not_ended", keys, parkee_uniqueid=c.parkee_uniqueid)
@@ -527,6 +579,7 @@ _HANDLERS: dict[type[Any], Callable[[_Batch, Any], None]] = {
     ParkingTimedOut: _unparked,
     ParkedCallGaveUp: _unparked,
     ParkedCallSwapped: _swapped,
+    ParkingReconciled: _parking_reconciled,
 }
 """Change record class -> writer (every other change leaves the reporting tables alone)."""
 

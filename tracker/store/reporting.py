@@ -186,11 +186,15 @@ class QueueCallRow(_Fact, Base):
     """Position on joining."""
     joined_at: Mapped[datetime | None] = _time()
     """NULL when the join was not seen (the caller was found by a resync)."""
+    joined_late: Mapped[bool] = mapped_column(Boolean)
+    """The join was not seen (found by a resync, or only its end was): times before we
+    connected are Asterisk's own figures (hold and talk time) or unknown."""
     left_at: Mapped[datetime | None] = _time()
     wait: Mapped[float | None] = mapped_column(Double)
     """Seconds from joining to being connected, abandoning or leaving."""
     outcome: Mapped[str] = mapped_column(Text)
-    """``waiting``, ``answered``, ``abandoned`` or ``exited`` (left unanswered: timeout, ...)."""
+    """``waiting``, ``answered``, ``abandoned``, ``exited`` (left unanswered: timeout, ...), or
+    ``unknown`` (gone while we were not connected: a resync no longer listed it)."""
     agent: Mapped[str | None] = mapped_column(Text)
     """Member name of the agent that answered."""
     interface: Mapped[str | None] = mapped_column(Text)
@@ -303,7 +307,8 @@ class ParkedCallRow(_Fact, Base):
     ended_at: Mapped[datetime | None] = _time()
     seconds: Mapped[float | None] = mapped_column(Double)
     outcome: Mapped[str] = mapped_column(Text)
-    """``parked``, ``retrieved``, ``timeout``, ``giveup`` or ``swapped``."""
+    """``parked``, ``retrieved``, ``timeout``, ``giveup``, or ``unknown`` (gone while we were not
+    connected: a resync no longer listed it)."""
     retriever_uniqueid: Mapped[str | None] = mapped_column(Text)
     retriever_channel: Mapped[str | None] = mapped_column(Text)
 

@@ -86,6 +86,8 @@ class CallRow(_Fact, Base):
 
     linkedid: Mapped[str] = mapped_column(Text)
     start_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    origin: Mapped[str] = mapped_column(Text)
+    caller_answer_at: Mapped[datetime | None] = _time()
     answer_at: Mapped[datetime | None] = _time()
     end_at: Mapped[datetime | None] = _time()
     duration: Mapped[float] = mapped_column(Double)
@@ -107,6 +109,7 @@ class CallRow(_Fact, Base):
     queue_wait: Mapped[float | None] = mapped_column(Double)
     queue_outcome: Mapped[str | None] = mapped_column(Text)
     queue_agent: Mapped[str | None] = mapped_column(Text)
+    queue_joined_late: Mapped[bool | None] = mapped_column(Boolean)
     parked_lot: Mapped[str | None] = mapped_column(Text)
     parked_space: Mapped[str | None] = mapped_column(Text)
     parked_at: Mapped[datetime | None] = _time()

@@ -132,6 +132,7 @@ def upgrade() -> None:
         sa.Column("parked_outcome", sa.Text(), nullable=True),
         sa.Column("conference", sa.Text(), nullable=True),
         sa.Column("ended_while_disconnected", sa.Boolean(), nullable=False),
+        sa.Column("reconciled", sa.Boolean(), nullable=False),
         sa.Column("joined_late", sa.Boolean(), nullable=False),
         sa.Column("first_seq", sa.BigInteger(), nullable=False),
         sa.Column("last_seq", sa.BigInteger(), nullable=False),

@@ -156,7 +156,9 @@ def _leg(ch: Channel, *, hungup: float | None, moved_to: str | None = None) -> L
     )
 
 
-def leg_removed(ctx: Context, ch: Channel, *, disconnected: bool = False) -> None:
+def leg_removed(
+    ctx: Context, ch: Channel, *, disconnected: bool = False, reconciled: bool = False
+) -> None:
     call = ctx.world.calls.get(ch.linkedid)
     if call is None:
         return
@@ -169,6 +171,8 @@ def leg_removed(ctx: Context, ch: Channel, *, disconnected: bool = False) -> Non
         call.hangup_cause_txt = ch.hangup_cause_txt
     if disconnected:
         call.ended_while_disconnected = True
+    if reconciled:
+        call.reconciled = True
     if not call.live:
         end(ctx, call)
 

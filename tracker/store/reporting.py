@@ -116,6 +116,7 @@ class CallRow(_Fact, Base):
     parked_outcome: Mapped[str | None] = mapped_column(Text)
     conference: Mapped[str | None] = mapped_column(Text)
     ended_while_disconnected: Mapped[bool] = mapped_column(Boolean)
+    reconciled: Mapped[bool] = mapped_column(Boolean)
     joined_late: Mapped[bool] = mapped_column(Boolean)
     first_seq: Mapped[int] = mapped_column(BigInteger)
     last_seq: Mapped[int] = mapped_column(BigInteger)

@@ -45,6 +45,12 @@ def upgrade() -> None:
         sa.Column("user_field", sa.Text(), nullable=True),
         sa.Column("ama_flags", sa.Text(), nullable=True),
         sa.Column("extra", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["server_id"], ["servers.id"], name=op.f("fk_asterisk_cdr_server_id_servers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["sessions.id"], name=op.f("fk_asterisk_cdr_session_id_sessions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_asterisk_cdr")),
     )
     op.create_index(
@@ -84,6 +90,12 @@ def upgrade() -> None:
         sa.Column("user_field", sa.Text(), nullable=True),
         sa.Column("ama_flags", sa.Text(), nullable=True),
         sa.Column("extra", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["server_id"], ["servers.id"], name=op.f("fk_asterisk_cel_server_id_servers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["sessions.id"], name=op.f("fk_asterisk_cel_session_id_sessions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_asterisk_cel")),
     )
     op.create_index(
@@ -136,6 +148,12 @@ def upgrade() -> None:
         sa.Column("joined_late", sa.Boolean(), nullable=False),
         sa.Column("first_seq", sa.BigInteger(), nullable=False),
         sa.Column("last_seq", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["server_id"], ["servers.id"], name=op.f("fk_calls_server_id_servers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["sessions.id"], name=op.f("fk_calls_session_id_sessions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_calls")),
     )
     op.create_index("ix_calls_server_id_linkedid", "calls", ["server_id", "linkedid"], unique=False)
@@ -154,6 +172,16 @@ def upgrade() -> None:
         sa.Column("joined_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("left_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("seconds", sa.Double(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["server_id"],
+            ["servers.id"],
+            name=op.f("fk_conference_participations_server_id_servers"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["sessions.id"],
+            name=op.f("fk_conference_participations_session_id_sessions"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conference_participations")),
     )
     op.create_index(
@@ -186,6 +214,12 @@ def upgrade() -> None:
         sa.Column("outcome", sa.Text(), nullable=False),
         sa.Column("retriever_uniqueid", sa.Text(), nullable=True),
         sa.Column("retriever_channel", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["server_id"], ["servers.id"], name=op.f("fk_parked_calls_server_id_servers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["sessions.id"], name=op.f("fk_parked_calls_session_id_sessions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_parked_calls")),
     )
     op.create_index(
@@ -214,6 +248,12 @@ def upgrade() -> None:
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("talk", sa.Double(), nullable=True),
         sa.Column("complete_reason", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["server_id"], ["servers.id"], name=op.f("fk_queue_calls_server_id_servers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["sessions.id"], name=op.f("fk_queue_calls_session_id_sessions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_queue_calls")),
     )
     op.create_index(
@@ -237,6 +277,12 @@ def upgrade() -> None:
         sa.Column("unpaused_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("seconds", sa.Double(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["server_id"], ["servers.id"], name=op.f("fk_queue_member_pauses_server_id_servers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["sessions.id"], name=op.f("fk_queue_member_pauses_session_id_sessions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_queue_member_pauses")),
     )
     op.create_index(
@@ -256,6 +302,14 @@ def upgrade() -> None:
         sa.Column("added_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("removed_by_resync", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["server_id"], ["servers.id"], name=op.f("fk_queue_member_sessions_server_id_servers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["sessions.id"],
+            name=op.f("fk_queue_member_sessions_session_id_sessions"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_queue_member_sessions")),
     )
     op.create_index(
@@ -277,6 +331,12 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("outcome", sa.Text(), nullable=False),
         sa.Column("ring_time", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["server_id"], ["servers.id"], name=op.f("fk_queue_offers_server_id_servers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"], ["sessions.id"], name=op.f("fk_queue_offers_session_id_sessions")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_queue_offers")),
     )
     op.create_index(
@@ -305,6 +365,9 @@ def upgrade() -> None:
         sa.Column("moved_to", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["call_id"], ["calls.id"], name=op.f("fk_call_legs_call_id_calls"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["server_id"], ["servers.id"], name=op.f("fk_call_legs_server_id_servers")
         ),
         sa.PrimaryKeyConstraint("call_id", "ordinal", name=op.f("pk_call_legs")),
     )

@@ -1,5 +1,6 @@
-"""Databases for the reporting tests: a real SQLite file or a fresh PostgreSQL schema, filled by
-folding fixture captures and projecting each batch of frames in its own transaction."""
+"""Databases for the reporting tests: a real SQLite file or a fresh PostgreSQL schema, upgraded
+by the migrations, filled through the store's import path (every fixture, one server each) or by
+folding a capture here and projecting each batch of frames in its own transaction."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,11 +18,11 @@ from sqlalchemy.pool import NullPool
 from tests.helpers import FIXTURES
 from tracker.events.envelope import Envelope
 from tracker.reducer import Reducer
-from tracker.replay import iter_envelopes
+from tracker.replay import import_capture, iter_envelopes
 from tracker.state import Change
-from tracker.store.base import Base
+from tracker.store import Server, Session, migrate, open_store
+from tracker.store.models import default_projections
 from tracker.store.projection import project_batch
-from tracker.store.reporting_query import SERVERS
 
 PG_URL = os.environ.get("AMI_TRACKER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", "postgresql")
@@ -58,17 +60,29 @@ def url_of(engine: Engine) -> str:
 
 
 def create_schema(engine: Engine) -> None:
-    """The reporting tables, plus a bare ``servers`` table when the core schema is absent."""
-    Base.metadata.create_all(engine)
-    if "servers" not in Base.metadata.tables:
-        with engine.begin() as conn:
-            conn.execute(text("CREATE TABLE servers (id INTEGER PRIMARY KEY, name TEXT)"))
+    """Upgrade the empty database to the head revision (core and reporting tables)."""
+    migrate.upgrade(url_of(engine))
 
 
-def project_capture(engine: Engine, capture: str, *, server_id: int, batch: int = BATCH) -> None:
-    """Fold ``capture`` and project it batch by batch, one transaction per batch."""
+def new_session(engine: Engine, server: str) -> tuple[int, int]:
+    """A server and one session of it, as the store's writer would create them."""
     with engine.begin() as conn:
-        conn.execute(insert(SERVERS).values(id=server_id, name=capture))
+        server_id = conn.execute(
+            insert(Server)
+            .values(name=server, versions=[], created_at=datetime.now(UTC))
+            .returning(Server.id)
+        ).scalar_one()
+        session_id = conn.execute(
+            insert(Session)
+            .values(server_id=server_id, key=f"test-{server}", source="import", first_seq=0)
+            .returning(Session.id)
+        ).scalar_one()
+    return server_id, session_id
+
+
+def project_capture(engine: Engine, capture: str, *, batch: int = BATCH) -> None:
+    """Fold ``capture`` here and project it batch by batch, one transaction per batch."""
+    server_id, session_id = new_session(engine, capture)
     reducer = Reducer()
     envelopes: list[Envelope] = []
     changes: list[Change] = []
@@ -76,7 +90,11 @@ def project_capture(engine: Engine, capture: str, *, server_id: int, batch: int 
     def flush() -> None:
         with engine.begin() as conn:
             project_batch(
-                conn, server_id=server_id, session_id=1, envelopes=envelopes, changes=changes
+                conn,
+                server_id=server_id,
+                session_id=session_id,
+                envelopes=envelopes,
+                changes=changes,
             )
         envelopes.clear()
         changes.clear()
@@ -87,6 +105,15 @@ def project_capture(engine: Engine, capture: str, *, server_id: int, batch: int 
         if len(envelopes) >= batch:
             flush()
     flush()
+
+
+def import_all(engine: Engine) -> None:
+    """Every fixture capture through the store's import path, one server per capture."""
+    with open_store(url_of(engine)) as store:
+        for capture in CAPTURES:
+            import_capture(
+                store, FIXTURES / capture, server=capture, projections=default_projections()
+            )
 
 
 def member_names(capture: str) -> dict[str, str]:
@@ -101,18 +128,14 @@ def member_names(capture: str) -> dict[str, str]:
     return names
 
 
-def server_ids() -> dict[str, int]:
-    return {name: i for i, name in enumerate(CAPTURES, start=1)}
-
-
 _FILLED: dict[str, Engine] = {}
 
 
 def filled_database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Engine:
-    """One database per backend for the whole session, every capture projected into it (server
-    ``i`` named after capture ``i``); test modules share it through session fixtures."""
+    """One database per backend for the whole session, every capture imported into it (one
+    server per capture, named after it); test modules share it through session fixtures."""
     backend: str = request.param
     if backend not in _FILLED:
         stack = ExitStack()
@@ -120,7 +143,6 @@ def filled_database(
         request.addfinalizer(stack.close)
         request.addfinalizer(lambda: _FILLED.pop(backend))
         create_schema(engine)
-        for capture, server_id in server_ids().items():
-            project_capture(engine, capture, server_id=server_id)
+        import_all(engine)
         _FILLED[backend] = engine
     return _FILLED[backend]

@@ -14,17 +14,17 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
 from tests.helpers import FIXTURES
-from tests.store.reporting_support import create_schema, database
+from tests.store.reporting_support import create_schema, database, new_session
 from tracker.events.envelope import Envelope
 from tracker.reducer import Reducer
 from tracker.replay import iter_envelopes
 from tracker.state import Change
 from tracker.state.call import Call, CallEnded
 from tracker.store.projection import project_batch
-from tracker.store.reporting_query import SERVERS, call_records
+from tracker.store.reporting_query import call_records
 
 
 @functools.cache
@@ -65,9 +65,8 @@ def test_projection_of_arbitrary_real_events(
     engine: Engine, picks: list[tuple[int, bool, bool]], cuts: list[int]
 ) -> None:
     events = pool()
-    server_id = next(_servers)
-    with engine.begin() as conn:
-        conn.execute(insert(SERVERS).values(id=server_id, name=f"h{server_id}"))
+    name = f"h{next(_servers)}"
+    server_id, session_id = new_session(engine, name)
     reducer = Reducer()
     envs = [
         Envelope(
@@ -87,9 +86,11 @@ def test_projection_of_arbitrary_real_events(
         changes: list[Change] = [c for env in batch for c in reducer.apply(env)]
         ended.extend(c.record for c in changes if type(c) is CallEnded)
         with engine.begin() as conn:
-            project_batch(conn, server_id=server_id, session_id=1, envelopes=batch, changes=changes)
+            project_batch(
+                conn, server_id=server_id, session_id=session_id, envelopes=batch, changes=changes
+            )
         start += size
     with engine.connect() as conn:
-        stored = list(call_records(conn, server=f"h{server_id}"))
+        stored = list(call_records(conn, server=name))
     expected = sorted(ended, key=lambda c: c.start)
     assert [msgspec.to_builtins(c) for c in stored] == [msgspec.to_builtins(c) for c in expected]

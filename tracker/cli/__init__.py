@@ -20,6 +20,10 @@ SUBCOMMANDS: tuple[str, ...] = (
     "report",
     "watch",
     "demo",
+    "db",
+    "importer",
+    "export",
+    "events",
 )
 """Modules under tracker.cli, in help order."""
 

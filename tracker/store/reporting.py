@@ -40,11 +40,11 @@ from .reporting_types import ReportId, UtcDateTime
 
 
 def _server(**kw: Any) -> Mapped[int]:
-    return mapped_column(Integer, **kw)
+    return mapped_column(ForeignKey("servers.id"), **kw)
 
 
 def _session(**kw: Any) -> Mapped[int]:
-    return mapped_column(Integer, **kw)
+    return mapped_column(ForeignKey("sessions.id"), **kw)
 
 
 def _time() -> Mapped[datetime | None]:

@@ -122,12 +122,23 @@ def test_report_sql_runs_by_hand(
     assert by_hand
 
 
-def test_report_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_errors_are_one_line(
+    filled: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     empty = f"sqlite:///{tmp_path / 'empty.sqlite'}"
-    code, out, err = cli(capsys, "report", "calls", "--db", empty)
-    assert code != 0 and out == ""
-    assert err.count("\n") == 1 and err.startswith("ami-tracker report: ")
+    for argv in (["report", "calls", "--db", empty], ["calls", "--db", empty]):
+        code, out, err = cli(capsys, *argv)
+        assert (code, out) == (1, "")
+        assert err.count("\n") == 1 and err.startswith(f"ami-tracker {argv[0]}: ")
+        assert "ami-tracker db upgrade" in err
+    url = url_of(filled)
+    for argv in (["report", "agents"], ["calls"]):
+        code, out, err = cli(capsys, *argv, "--db", url, "--server", "nosuch")
+        assert (code, out) == (1, "")
+        assert err.count("\n") == 1 and "nosuch" in err and "queue.ami" in err
     code, _, err = cli(capsys, "report", "calls", "--db", empty, "--from", "yesterday-ish")
     assert code == 2 and "yesterday-ish" in err
-    code, _, err = cli(capsys, "calls", "--db", empty)
-    assert code != 0 and err.count("\n") == 1
+    code, _, err = cli(capsys, "report", "calls", "--db", "nosuchdb://x")
+    assert code == 1 and err.count("\n") == 1
+    code, _, err = cli(capsys, "calls", "--db", url, str(FIXTURES / "basic.ami"))
+    assert code == 2 and err.count("\n") == 1

@@ -82,7 +82,7 @@ def write_table(out: TextIO, records: list[dict[str, Any]]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.db is not None or not args.captures:
-        calls = stored_calls(args, "calls")  # the reporting tables (--db)
+        calls = stored_calls(args)  # the reporting tables (--db)
     else:
         try:
             result = replay(args.captures, until=args.until)

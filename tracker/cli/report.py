@@ -13,6 +13,8 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ._store import TIME_HELP, add_db, guarded, point_in_time
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -34,14 +36,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "abandoned, service level, waits, talk), agents (calls, talk, ring-no-answer, paused), "
         "conferences (rooms, participants, minutes)",
     )
-    p.add_argument("--db", required=True, metavar="URL", help="database URL (sqlite:///FILE, ...)")
+    add_db(p, server=False)
     p.add_argument("--server", metavar="NAME", help="only this server (default: every server)")
-    add_from(
-        p,
-        "from TIME on (epoch seconds or ISO 8601; local time unless it has an offset); "
-        "calls count by start, queue callers by join, conference stays by join",
-    )
-    p.add_argument("--until", type=_time, metavar="TIME", help="before TIME (same forms as --from)")
+    add_range(p, "calls count by start, queue callers by join, conference stays by join")
     p.add_argument(
         "--by", choices=("hour", "day"), help="one row per UTC hour or day (default: no split)"
     )
@@ -57,24 +54,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
-def add_from(p: argparse.ArgumentParser, help: str) -> None:
-    """``--from TIME`` (stored as ``start``: an aware datetime)."""
-    p.add_argument("--from", dest="start", type=_time, metavar="TIME", help=help)
+def add_range(p: argparse.ArgumentParser, what: str, *, until: bool = True) -> None:
+    """``--from TIME`` (``start``) and ``--until TIME``: a half-open range [from, until)."""
+    p.add_argument(
+        "--from", dest="start", type=point_in_time, metavar="TIME", help=f"from TIME on ({what})"
+    )
+    if until:
+        p.add_argument("--until", type=point_in_time, metavar="TIME", help="before TIME")
+    p.epilog = f"TIME: {TIME_HELP}."
 
 
-def _time(value: str) -> datetime:
-    """Epoch seconds or ISO 8601 (naive: local time), as an aware datetime."""
-    try:
-        return datetime.fromtimestamp(float(value), UTC)
-    except (ValueError, OverflowError, OSError):
-        pass
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not epoch seconds or an ISO 8601 time: {value!r} (e.g. 2026-11-26T03:30)"
-        ) from None
-    return when if when.tzinfo is not None else when.astimezone()
+def utc(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
 def _seconds(value: str) -> float:
@@ -139,33 +130,32 @@ def _table(out: TextIO, title: str, columns: Sequence[str], rows: Sequence[Any])
     out.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
+@guarded("report")
 def run(args: argparse.Namespace) -> int:
-    from sqlalchemy import create_engine, exc
-
+    from ..store import open_store
+    from ..store.engine import create, translated
     from ..store.reports import REPORTS, Params, report_query, run_report
 
     params = Params(
         server=args.server,
-        start=args.start,
-        until=args.until,
+        start=utc(args.start),
+        until=utc(args.until),
         by=args.by,
         service_level=args.service_level,
     )
-    engine = create_engine(args.db)
-    try:
-        if args.sql:
+    if args.sql:
+        engine = create(args.db)
+        try:
             query = report_query(args.name, params)
             sql = query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
-            sys.stdout.write(f"{sql};\n")
-            return 0
-        with engine.connect() as conn:
+        finally:
+            engine.dispose()
+        sys.stdout.write(f"{sql};\n")
+        return 0
+    with open_store(args.db) as store:
+        if args.server is not None:
+            store.server(args.server)  # an unknown name: say which ones there are
+        with translated(store.url), store.engine.connect() as conn:
             columns, rows = run_report(conn, args.name, params)
-    except exc.SQLAlchemyError as error:
-        first = str(getattr(error, "orig", None) or error).strip().splitlines()
-        print(f"ami-tracker report: database error: {first[0]}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
-    title = REPORTS[args.name].TITLE
-    write(sys.stdout, args.format, title, columns, rows)
+    write(sys.stdout, args.format, REPORTS[args.name].TITLE, columns, rows)
     return 0

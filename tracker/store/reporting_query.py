@@ -8,18 +8,22 @@ start order (ties in the order the calls ended), so ``calls --db`` prints exactl
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Select, Table, Text, column, select, table
+from sqlalchemy import Connection, Select, Table, select
 
 from ..state.call import Call
+from .engine import translated
 from .reporting import CALL_LEGS as LEGS
 from .reporting import CALLS, TRANSFERS
 from .reporting_rows import call_from_rows
+from .schema import Server
+from .store import Store
 
-SERVERS = table("servers", column("id", Integer), column("name", Text))
-"""The servers table, by name only (its model belongs to the store's core schema)."""
+SERVERS = Server.__table__
+"""Reports and filters name servers (``servers.name``)."""
+assert isinstance(SERVERS, Table)
 
 PAGE = 500
 
@@ -53,15 +57,26 @@ def _children(conn: Connection, tbl: Table, ids: Sequence[int]) -> dict[int, lis
     return out
 
 
+Moment = datetime | float
+"""An aware datetime, or epoch seconds."""
+
+
+def _aware(value: Moment | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromtimestamp(value, UTC)
+
+
 def call_records(
     conn: Connection,
     *,
     server: str | None = None,
-    start: datetime | None = None,
-    until: datetime | None = None,
+    start: Moment | None = None,
+    until: Moment | None = None,
 ) -> Iterator[Call]:
     """Ended calls that started in ``[start, until)`` (on ``server``, by name, if given)."""
-    result = conn.execute(calls_query(server=server, start=start, until=until)).mappings()
+    query = calls_query(server=server, start=_aware(start), until=_aware(until))
+    result = conn.execute(query).mappings()
     while page := result.fetchmany(PAGE):
         ids = [row["id"] for row in page]
         legs = _children(conn, LEGS, ids)
@@ -70,4 +85,16 @@ def call_records(
             yield call_from_rows(dict(row), legs[row["id"]], transfers[row["id"]])
 
 
-__all__ = ["call_records", "calls_query", "server_filter"]
+def load_call_records(
+    store: Store,
+    *,
+    server: str | None = None,
+    start: Moment | None = None,
+    until: Moment | None = None,
+) -> list[Call]:
+    """:func:`call_records` from an open store, as a list (database errors: ``StoreError``)."""
+    with translated(store.url), store.engine.connect() as conn:
+        return list(call_records(conn, server=server, start=start, until=until))
+
+
+__all__ = ["call_records", "calls_query", "load_call_records", "server_filter"]

@@ -142,3 +142,22 @@ def test_report_errors_are_one_line(
     assert code == 1 and err.count("\n") == 1
     code, _, err = cli(capsys, "calls", "--db", url, str(FIXTURES / "basic.ami"))
     assert code == 2 and err.count("\n") == 1
+
+
+def test_cli_import_writes_the_reporting_rows(
+    store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``import`` (the live persister's path minus the socket) fills the reporting tables: the
+    calls read back are the capture's, and the reports see them."""
+    paths = [str(FIXTURES / "queue.ami"), str(FIXTURES / "park.ami")]
+    assert cli(capsys, "import", *paths, "--db", store_url, "--server", "pbx", "--quiet")[0] == 0
+    code, from_db, err = cli(capsys, "calls", "--db", store_url, "--server", "pbx")
+    assert (code, err) == (0, "")
+    _, from_files, _ = cli(capsys, "calls", *paths)
+    assert from_db == from_files and from_db.count("\n") >= 8
+    code, out, _ = cli(capsys, "report", "queues", "--db", store_url, "--format", "json")
+    assert code == 0
+    assert {r["queue"]: r["offered"] for r in json.loads(out)} == {"sales": 3, "support": 2}
+    # importing again adds no frame, hence no reporting row
+    assert cli(capsys, "import", *paths, "--db", store_url, "--server", "pbx", "--quiet")[0] == 0
+    assert cli(capsys, "calls", "--db", store_url)[1] == from_files

@@ -381,3 +381,63 @@ def test_import_path_and_direct_projection_write_the_same_rows(
     )
     assert imported == direct
     assert sum(len(v) for v in direct.values()) > 10
+
+
+CEL_HEADERS = (
+    ("EventName", 0),
+    ("AccountCode", 14),
+    ("CallerIDnum", 4),
+    ("CallerIDname", 3),
+    ("CallerIDani", 5),
+    ("CallerIDrdnis", 6),
+    ("CallerIDdnid", 7),
+    ("Exten", 8),
+    ("Context", 9),
+    ("Channel", 10),
+    ("Application", 11),
+    ("AppData", 12),
+    ("EventTime", 1),
+    ("AMAFlags", 13),
+    ("UniqueID", 15),
+    ("LinkedID", 16),
+    ("UserField", 19),
+    ("Peer", 17),
+    ("PeerAccount", 18),
+    ("Extra", 20),
+)
+"""cel_manager's headers, in its order, and the NAME.cel.csv column holding each value."""
+
+
+def test_cel_events_are_kept_and_join_our_calls(tmp_path: Path) -> None:
+    """No fixture ran cel_manager, so its ``CEL`` events are framed here from the same calls'
+    real CEL records (``confbridge.cel.csv``), appended to ``confbridge.ami``; every record is
+    stored as sent, and one query joins it to our call by Linkedid."""
+    truth = csv_rows("confbridge.ami", "cel")
+    frames = b"".join(
+        b"Event: CEL\r\nPrivilege: call,all\r\n"
+        + f"Timestamp: {r[1]}\r\n".encode()
+        + b"".join(f"{name}: {r[col]}\r\n".encode("latin-1") for name, col in CEL_HEADERS)
+        + b"\r\n"
+        for r in truth
+    )
+    capture = tmp_path / "confbridge_cel.ami"
+    capture.write_bytes((FIXTURES / "confbridge.ami").read_bytes() + frames)
+    with database("sqlite", tmp_path) as engine:
+        create_schema(engine)
+        project_capture(engine, str(capture))
+        stored = rows(
+            engine,
+            """
+            SELECT e.event_name, e.event_time, e.cid_name, e.cid_num, e.cid_ani, e.cid_rdnis,
+                   e.cid_dnid, e.exten, e.context, e.channel, e.application, e.app_data,
+                   e.ama_flags, e.account_code, e.unique_id, e.linked_id, e.peer,
+                   e.peer_account, e.user_field, e.event_extra, c.linkedid
+            FROM asterisk_cel e
+            LEFT JOIN calls c ON c.server_id = e.server_id AND c.linkedid = e.linked_id
+            ORDER BY e.seq
+            """,
+        )
+    expected = [[*r[:2], *r[3:21]] for r in truth]
+    assert [list(r[:20]) for r in stored] == expected
+    ours = {c.linkedid for c in folded("confbridge.ami")}
+    assert {r[20] for r in stored} == {r[16] for r in truth} == ours

@@ -1,6 +1,8 @@
 """``ami-tracker report NAME --db URL [--server --from --until --by hour|day]
 [--format table|csv|json] [--sql]``: a report over the reporting tables.
 
+(The module is ``reports``: ``tracker.cli.report`` is the function that prints errors.)
+
 Each report is one SQL query (``--sql`` prints it, values filled in, to run by hand); the figures
 are computed by the database. ``json`` and ``csv`` keep full precision; ``table`` rounds seconds,
 minutes and percentages to one decimal.
@@ -9,11 +11,13 @@ minutes and percentages to one decimal.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._store import TIME_HELP, add_db, guarded, point_in_time
+from ._common import point_in_time, print_table
+from ._store import TIME_HELP, add_db
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -24,9 +28,7 @@ FORMATS = ("table", "csv", "json")
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
-        "report",
-        help="call, queue, agent and conference figures from the database",
-        description=__doc__,
+        "report", help="call, queue, agent and conference figures from a database"
     )
     p.add_argument(
         "name",
@@ -49,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="queues: answered within SECONDS counts towards the service level (default 20)",
     )
-    p.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+    p.add_argument(
+        "--format", choices=FORMATS, default="table", help="table (default), csv or json"
+    )
     p.add_argument("--sql", action="store_true", help="print the report's SQL instead")
     p.set_defaults(func=run)
 
@@ -57,11 +61,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def add_range(p: argparse.ArgumentParser, what: str, *, until: bool = True) -> None:
     """``--from TIME`` (``start``) and ``--until TIME``: a half-open range [from, until)."""
     p.add_argument(
-        "--from", dest="start", type=point_in_time, metavar="TIME", help=f"from TIME on ({what})"
+        "--from",
+        dest="start",
+        type=point_in_time,
+        metavar="TIME",
+        help=f"from TIME on ({what}); TIME: {TIME_HELP}",
     )
     if until:
-        p.add_argument("--until", type=point_in_time, metavar="TIME", help="before TIME")
-    p.epilog = f"TIME: {TIME_HELP}."
+        p.add_argument(
+            "--until", type=point_in_time, metavar="TIME", help=f"before TIME ({TIME_HELP})"
+        )
 
 
 def utc(epoch: float | None) -> datetime | None:
@@ -73,7 +82,7 @@ def _seconds(value: str) -> float:
         number = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
-    if not 0 <= number < float("inf"):
+    if not (number >= 0 and math.isfinite(number)):
         raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {value}")
     return number
 
@@ -99,38 +108,15 @@ def write(out: TextIO, fmt: str, title: str, columns: Sequence[str], rows: Seque
         writer.writerow(columns)
         writer.writerows(["" if v is None else v for v in r] for r in rows)
     else:
-        _table(out, title, columns, rows)
+        numeric = [
+            i
+            for i in range(len(columns))
+            if rows and all(isinstance(r[i], int | float) or r[i] is None for r in rows)
+        ]
+        cells = [[_cell(v) for v in r] for r in rows]
+        print_table(out, columns, cells, title=title, right=numeric)
 
 
-def _table(out: TextIO, title: str, columns: Sequence[str], rows: Sequence[Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    numeric = [
-        i
-        for i in range(len(columns))
-        if rows and all(isinstance(r[i], int | float) or r[i] is None for r in rows)
-    ]
-    table = Table(title=title, title_justify="left", box=None, header_style="bold", pad_edge=False)
-    for i, name in enumerate(columns):
-        table.add_column(name, justify="right" if i in numeric else "left", no_wrap=True)
-    for r in rows:
-        table.add_row(*(Text(_cell(v)) for v in r))
-    terminal = out.isatty()
-    console = Console(
-        file=out,
-        width=None if terminal else 1 << 16,
-        no_color=not terminal,
-        highlight=False,
-        soft_wrap=not terminal,
-    )
-    with console.capture() as captured:
-        console.print(table)
-    out.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
-
-
-@guarded("report")
 def run(args: argparse.Namespace) -> int:
     from ..store import open_store
     from ..store.engine import create, translated

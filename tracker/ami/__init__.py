@@ -6,6 +6,7 @@ from .connection import AmiConnection, State
 from .encode import encode_action, encode_headers
 from .frame import ActionResult, Frame, FrameKind, Headers
 from .parser import DEFAULT_MAX_FRAME_SIZE, FrameParser, build_frame, parse_headers
+from .speedups import speedups_status
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
@@ -20,4 +21,5 @@ __all__ = [
     "encode_action",
     "encode_headers",
     "parse_headers",
+    "speedups_status",
 ]

@@ -7,6 +7,7 @@ corrupt a multi-byte character; each frame is then decoded as UTF-8, or latin-1 
 
 from __future__ import annotations
 
+from . import speedups
 from .frame import Frame, FrameKind, Headers
 
 TERMINATOR = b"\r\n\r\n"
@@ -102,6 +103,18 @@ def build_frame(raw: bytes, body: bytes) -> Frame:
             action_id = value
             break
     return Frame(kind, raw, headers, fallback=fallback, action_id=action_id)  # type: ignore[arg-type]
+
+
+def banner_frame(raw: bytes) -> Frame | None:
+    """The banner frame for its line ``raw``, or None when the line is a header (no banner)."""
+    text, fallback = decode_text(raw.rstrip(b"\r\n"))
+    if ": " in text:
+        return None
+    return Frame(FrameKind.BANNER, raw, (("Banner", text),), fallback=fallback)
+
+
+def anomaly_frame(raw: bytes, problem: str) -> Frame:
+    return Frame(FrameKind.ANOMALY, raw, problem=problem)
 
 
 class _LineCache(dict[str, tuple[str, str]]):
@@ -275,12 +288,12 @@ class FrameParser:
         raw = bytes(buf[start:stop])
         self._pos = self._scan = stop
         self._await_banner = False
-        text, fallback = decode_text(raw.rstrip(b"\r\n"))
-        if ": " in text:
+        frame = banner_frame(raw)
+        if frame is None:
             # no banner: this stream starts with a frame. Re-frame from the start.
             self._pos = self._scan = start
             return self.next_frame()
-        return Frame(FrameKind.BANNER, raw, (("Banner", text),), fallback=fallback)
+        return frame
 
     def _stray_line_breaks(self) -> Frame | None:
         buf = self._buf
@@ -314,3 +327,13 @@ class FrameParser:
             return Frame(FrameKind.ANOMALY, raw, problem=problem or "oversized frame (continued)")
         self._scan = max(start, len(buf) - 3)
         return None
+
+
+# -- the compiled twin (tracker/ami/_speedups.c); this module stays the reference ----------
+PyFrameParser = FrameParser
+"""The pure-Python framer, whichever one ``FrameParser`` is."""
+_compiled = speedups.compiled()
+if _compiled is not None:
+    _compiled.configure(Frame, _KIND_BY_FIRST_KEY, build_frame, banner_frame, anomaly_frame)
+    if speedups.ENABLED:
+        FrameParser = _compiled.FrameParser  # type: ignore[misc]

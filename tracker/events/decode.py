@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from ..ami import Frame, FrameKind
+from ..ami import Frame, FrameKind, speedups
 from .base import AmiEvent, AmiResponse, ProtocolAnomaly, SessionStarted, UndecodableEvent
 from .base import UnknownEvent as UnknownEvent
 from .envelope import Envelope
@@ -267,3 +267,71 @@ def envelopes(
         else:
             item = decode_frame(frame)
         yield new(Envelope, (seq, item, kind is list_item, received_at))
+
+
+# -- the compiled twin (tracker/ami/_speedups.c); decode_headers above stays the reference ----
+# field kinds, as numbered in _speedups.c
+_FAST_STR, _FAST_INT, _FAST_FLOAT, _FAST_ENUM, _FAST_DICT, _FAST_LIST, _FAST_EXTRA, _FAST_NO = (
+    range(8)
+)
+
+
+def _fast_kind(t: msgspec.inspect.Type) -> tuple[int, dict[str, Any] | None]:
+    """How the compiled decoder converts a header for a field of type ``t`` (``_FAST_NO``:
+    it hands the event to :func:`decode_headers`)."""
+    mi = msgspec.inspect
+    if isinstance(t, mi.UnionType) and len(t.types) == 2 and isinstance(t.types[1], mi.NoneType):
+        t = t.types[0]
+    if isinstance(t, mi.StrType) and t == mi.StrType():
+        return _FAST_STR, None
+    if isinstance(t, mi.IntType) and t == mi.IntType():
+        return _FAST_INT, None
+    if isinstance(t, mi.FloatType) and t == mi.FloatType():
+        return _FAST_FLOAT, None
+    if isinstance(t, mi.EnumType) and all(isinstance(m.value, str) for m in t.cls):
+        # "null" converts to None in msgspec's lax mode: left to the Python decoder
+        return _FAST_ENUM, {m.value: m for m in t.cls if m.value != "null"}
+    if isinstance(t, mi.DictType) and t.key_type == t.value_type == mi.StrType():
+        return _FAST_DICT, None
+    if isinstance(t, mi.ListType) and t.item_type == mi.StrType():
+        return _FAST_LIST, None
+    return _FAST_NO, None
+
+
+def _fast_table() -> dict[str, tuple[type[AmiEvent], tuple[Any, ...]]]:
+    """Per event name: the class and its fields in order (wire name, field name, kind, map)."""
+    table: dict[str, tuple[type[AmiEvent], tuple[Any, ...]]] = {}
+    for name, info in _INFO.items():
+        struct = msgspec.inspect.type_info(info.cls)
+        assert isinstance(struct, msgspec.inspect.StructType)
+        if name != info.tag or any(f.required for f in struct.fields):
+            continue
+        fields: list[tuple[str | None, str, int, dict[str, Any] | None]] = []
+        for f in struct.fields:
+            if f.encode_name == _EXTRA:
+                fields.append((None, f.name, _FAST_EXTRA, None))
+            elif f.encode_name == _SCOPED:
+                fields.append((None, f.name, _FAST_NO, None))
+            else:
+                fields.append((f.encode_name, f.name, *_fast_kind(f.type)))
+        table[name] = (info.cls, tuple(fields))
+    return table
+
+
+decode_headers_py = decode_headers
+"""The pure-Python decoder, whichever one ``decode_headers`` is."""
+envelopes_py = envelopes
+"""The pure-Python ``envelopes``, whichever one ``envelopes`` is."""
+_compiled = speedups.compiled()
+compiled_decoder = (
+    _compiled.EventDecoder(
+        _fast_table(), decode_headers_py, Envelope, decode_frame, _EVENT, _LIST_ITEM
+    )
+    if _compiled is not None
+    else None
+)
+"""The compiled decoder (None when not built); the fallback it hands events to is the pure
+one, and it sends frames that are not events to :func:`decode_frame`."""
+if compiled_decoder is not None and speedups.ENABLED:
+    decode_headers = compiled_decoder.decode
+    envelopes = compiled_decoder.envelopes

@@ -167,24 +167,25 @@ def decode_headers(headers: Headers) -> AmiEvent:
         if info is None:
             return _unknown(name, headers)
     d: dict[str, Any] = dict(headers)
-    key = info.only_dict
-    if key is not None and key in d:
-        # the usual case inline (ChanVariable): what _repeats does when only that key repeats
-        values = [d[key]] if len(d) == len(headers) else [v for k, v in headers if k == key]
-        if len(values) == len(headers) - len(d) + 1:
-            found = _VARS.get(tuple(values))
-            d[key] = found if found is not None else _cached_var_dict(values)
-        else:
-            _repeats(d, headers, info)
-    elif info.multi_items or len(d) != len(headers):
-        _repeats(d, headers, info)
-    if not info.known.issuperset(d):
-        _unmodelled(d, headers, info)
-    if name != info.tag:
-        d["Event"] = info.tag
     try:
+        # all in the try: a wire header named like an internal key (__extra__) must not crash
+        key = info.only_dict
+        if key is not None and key in d:
+            # the usual case inline (ChanVariable): what _repeats does when only that key repeats
+            values = [d[key]] if len(d) == len(headers) else [v for k, v in headers if k == key]
+            if len(values) == len(headers) - len(d) + 1:
+                found = _VARS.get(tuple(values))
+                d[key] = found if found is not None else _cached_var_dict(values)
+            else:
+                _repeats(d, headers, info)
+        elif info.multi_items or len(d) != len(headers):
+            _repeats(d, headers, info)
+        if not info.known.issuperset(d):
+            _unmodelled(d, headers, info)
+        if name != info.tag:
+            d["Event"] = info.tag
         event: AmiEvent = _convert(d, info.cls, strict=False)
-    except (msgspec.ValidationError, ValueError, TypeError) as exc:
+    except (msgspec.ValidationError, ValueError, TypeError, AttributeError) as exc:
         return UndecodableEvent(
             name=name, error=str(exc), headers=headers, action_id=_first(headers, "ActionID")
         )
@@ -263,7 +264,7 @@ def envelopes(
     for seq, frame in enumerate(frames, start_seq):
         kind = frame.kind
         if kind is _EVENT or kind is list_item:
-            item: Item = decode_headers(frame.headers)
+            item: Item = decode_headers_py(frame.headers)
         else:
             item = decode_frame(frame)
         yield new(Envelope, (seq, item, kind is list_item, received_at))

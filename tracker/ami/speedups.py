@@ -7,6 +7,7 @@ forces the pure path (read once, at import).
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import ModuleType
 
@@ -15,9 +16,12 @@ ENV_DISABLE = "AMI_TRACKER_NO_EXTENSIONS"
 _module: ModuleType | None = None
 _missing: str | None = None
 try:
-    from . import _speedups as _module
-except ImportError as exc:  # not built (no compiler at install time) or not loadable
-    _missing = str(exc) or exc.__class__.__name__
+    _module = importlib.import_module(f"{__package__}._speedups")
+except ImportError as exc:
+    if isinstance(exc, ModuleNotFoundError) and exc.name == f"{__package__}._speedups":
+        _missing = "not built (no C compiler at install time?)"
+    else:
+        _missing = f"not loadable: {exc}"
 
 
 def compiled() -> ModuleType | None:
@@ -39,4 +43,4 @@ def speedups_status() -> str:
         return "codec: compiled (tracker.ami._speedups)"
     if _module is not None:
         return f"codec: pure Python ({ENV_DISABLE} is set; the compiled one is built)"
-    return f"codec: pure Python (compiled extension not built: {_missing})"
+    return f"codec: pure Python (the compiled one is {_missing})"

@@ -122,9 +122,16 @@ new_frame(PyObject *kind, PyObject *raw, PyObject *headers, int fallback, PyObje
 
 typedef struct {
     uint64_t hash;
+    Py_ssize_t len;
     PyObject *line; /* bytes (NULL: empty slot) */
     PyObject *pair; /* (key, value) */
 } CacheEntry;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)0)
+#endif
 
 static uint64_t
 hash_bytes(const unsigned char *p, Py_ssize_t n)
@@ -338,19 +345,17 @@ intern_key(Parser *self, const char *p, Py_ssize_t n, int mode)
 
 /* The (key, value) pair of one line; *bad set when it has no ": ". New reference. */
 static PyObject *
-line_pair(Parser *self, const char *p, Py_ssize_t n, int mode, int *bad)
+line_pair(Parser *self, const char *p, Py_ssize_t n, uint64_t h, int mode, int *bad)
 {
     CacheEntry *slot = NULL;
-    uint64_t h = 0;
     if (mode != 2) {
-        h = hash_bytes((const unsigned char *)p, n);
         for (Py_ssize_t i = 0; i < CACHE_PROBES; i++) {
             CacheEntry *e = &self->cache[(h + (uint64_t)i) & (CACHE_SLOTS - 1)];
             if (e->line == NULL) {
                 slot = e;
                 break;
             }
-            if (e->hash == h && PyBytes_GET_SIZE(e->line) == n &&
+            if (e->hash == h && e->len == n &&
                 memcmp(PyBytes_AS_STRING(e->line), p, (size_t)n) == 0)
                 return Py_NewRef(e->pair);
         }
@@ -397,12 +402,37 @@ line_pair(Parser *self, const char *p, Py_ssize_t n, int mode, int *bad)
                 return NULL;
             }
             slot->hash = h;
+            slot->len = n;
             slot->line = line;
             slot->pair = Py_NewRef(pair);
             self->cached++;
         }
     }
     return pair;
+}
+
+/* memchr(p, '\n', end - p) for the short spans of header lines, without a call per line */
+static const char *
+find_lf(const char *p, const char *end)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        w ^= 0x0a0a0a0a0a0a0a0aULL;
+        uint64_t t = (w - ones) & ~w & highs;
+        if (t) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return p + (__builtin_ctzll(t) >> 3);
+#else
+            break; /* the byte-wise search below finds it */
+#endif
+        }
+        p += 8;
+    }
+#endif
+    return memchr(p, '\n', (size_t)(end - p));
 }
 
 static int
@@ -421,6 +451,47 @@ is_ascii(const char *p, Py_ssize_t n)
 }
 
 #define MAX_LINES 256
+
+typedef struct {
+    const char *p;
+    Py_ssize_t n;
+    uint64_t h;
+} Line;
+
+/* Split [p, end) on CRLF into lines; 0 on success, 1 on a bare LF, -1 on error. */
+static int
+split_lines(const char *p, const char *end, Line **lines, Py_ssize_t *nlines, Py_ssize_t *cap,
+            Line *stack)
+{
+    while (1) {
+        const char *lf = find_lf(p, end);
+        const char *eol;
+        if (lf == NULL)
+            eol = end;
+        else if (lf > p && lf[-1] == '\r')
+            eol = lf - 1;
+        else
+            return 1; /* bare LF */
+        if (*nlines == *cap) {
+            Line *grown = PyMem_Malloc(sizeof(Line) * (size_t)*cap * 2);
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            memcpy(grown, *lines, sizeof(Line) * (size_t)*nlines);
+            if (*lines != stack)
+                PyMem_Free(*lines);
+            *lines = grown;
+            *cap *= 2;
+        }
+        (*lines)[*nlines].p = p;
+        (*lines)[*nlines].n = eol - p;
+        (*nlines)++;
+        if (lf == NULL)
+            return 0;
+        p = lf + 1;
+    }
+}
 
 /* build_frame(raw, raw[:-4]) for a raw ending in the terminator (the framer's hot path) */
 static PyObject *
@@ -442,79 +513,69 @@ build_terminated(Parser *self, PyObject *raw)
         else
             return NULL;
     }
-    PyObject *stack[MAX_LINES];
-    PyObject **pairs = stack;
-    Py_ssize_t npairs = 0, cap = MAX_LINES;
-    PyObject *result = NULL;
-    int bad = 0;
-    const char *p = data, *end = data + body;
-    while (1) {
-        const char *lf = memchr(p, '\n', (size_t)(end - p));
-        const char *eol;
-        if (lf == NULL)
-            eol = end;
-        else if (lf > p && lf[-1] == '\r')
-            eol = lf - 1;
-        else {
-            bad = 1; /* bare LF */
-            break;
-        }
-        if (npairs == cap) {
-            PyObject **grown = PyMem_Malloc(sizeof(PyObject *) * (size_t)cap * 2);
-            if (grown == NULL) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            memcpy(grown, pairs, sizeof(PyObject *) * (size_t)npairs);
-            if (pairs != stack)
-                PyMem_Free(pairs);
-            pairs = grown;
-            cap *= 2;
-        }
-        PyObject *pair = line_pair(self, p, eol - p, mode, &bad);
-        if (pair == NULL) {
-            if (bad)
-                break;
-            goto done;
-        }
-        pairs[npairs++] = pair;
-        if (lf == NULL)
-            break;
-        p = lf + 1;
-    }
-    PyObject *kind = NULL;
-    if (!bad) {
-        kind = PyDict_GetItemWithError(kind_by_first_key, PyTuple_GET_ITEM(pairs[0], 0));
-        if (kind == NULL && PyErr_Occurred())
-            goto done;
-    }
-    if (kind == NULL) {
+    Line stack[MAX_LINES];
+    Line *lines = stack;
+    Py_ssize_t nlines = 0, cap = MAX_LINES, npairs = 0;
+    PyObject *result = NULL, *headers = NULL;
+    int bad = split_lines(data, data + body, &lines, &nlines, &cap, stack);
+    if (bad < 0)
+        goto done;
+    if (bad) {
         result = slow_frame(raw);
         goto done;
     }
+    if (mode != 2) {
+        /* hash every line and touch its cache slot, then its entry's objects, so the cache
+         * misses of a frame overlap instead of following one another */
+        for (Py_ssize_t i = 0; i < nlines; i++) {
+            lines[i].h = hash_bytes((const unsigned char *)lines[i].p, lines[i].n);
+            PREFETCH(&self->cache[lines[i].h & (CACHE_SLOTS - 1)]);
+        }
+        for (Py_ssize_t i = 0; i < nlines; i++) {
+            CacheEntry *e = &self->cache[lines[i].h & (CACHE_SLOTS - 1)];
+            if (e->line != NULL && e->hash == lines[i].h) {
+                PREFETCH(PyBytes_AS_STRING(e->line));
+                PREFETCH(e->pair);
+            }
+        }
+    }
+    headers = PyTuple_New(nlines);
+    if (headers == NULL)
+        goto done;
+    for (; npairs < nlines; npairs++) {
+        Line *l = &lines[npairs];
+        PyObject *pair = line_pair(self, l->p, l->n, l->h, mode, &bad);
+        if (pair == NULL) {
+            if (bad)
+                result = slow_frame(raw);
+            goto done;
+        }
+        PyTuple_SET_ITEM(headers, npairs, pair);
+    }
+    PyObject *kind = PyDict_GetItemWithError(kind_by_first_key, PyTuple_GET_ITEM(
+                                                                     PyTuple_GET_ITEM(headers, 0), 0));
+    if (kind == NULL) {
+        if (!PyErr_Occurred())
+            result = slow_frame(raw);
+        goto done;
+    }
     PyObject *action_id = NULL;
-    for (Py_ssize_t i = 1; i < npairs; i++) {
-        PyObject *k = PyTuple_GET_ITEM(pairs[i], 0);
-        if (k == str_actionid ||
-            (PyUnicode_GET_LENGTH(k) == 8 && PyUnicode_Compare(k, str_actionid) == 0)) {
-            action_id = Py_NewRef(PyTuple_GET_ITEM(pairs[i], 1));
+    for (Py_ssize_t i = 1; i < nlines; i++) {
+        PyObject *pair = PyTuple_GET_ITEM(headers, i);
+        if (PyTuple_GET_ITEM(pair, 0) == str_actionid) { /* keys are interned */
+            action_id = Py_NewRef(PyTuple_GET_ITEM(pair, 1));
             break;
         }
     }
-    PyObject *headers = PyTuple_New(npairs);
-    if (headers == NULL) {
-        Py_XDECREF(action_id);
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < npairs; i++)
-        PyTuple_SET_ITEM(headers, i, pairs[i]);
-    npairs = 0; /* stolen by the tuple */
     result = new_frame(kind, raw, headers, mode == 2, action_id);
+    headers = NULL; /* stolen */
 done:
-    for (Py_ssize_t i = 0; i < npairs; i++)
-        Py_DECREF(pairs[i]);
-    if (pairs != stack)
-        PyMem_Free(pairs);
+    if (headers != NULL) {
+        /* a partly filled tuple: its unset items are NULL, which tuple dealloc skips */
+        Py_DECREF(headers);
+    }
+    if (lines != stack)
+        PyMem_Free(lines);
     return result;
 }
 
@@ -524,7 +585,7 @@ find_terminator(const char *buf, Py_ssize_t from, Py_ssize_t len)
 {
     Py_ssize_t i = from + 3;
     while (i < len) {
-        const char *lf = memchr(buf + i, '\n', (size_t)(len - i));
+        const char *lf = find_lf(buf + i, buf + len);
         if (lf == NULL)
             return -1;
         i = lf - buf;
@@ -708,6 +769,9 @@ typedef struct {
     PyObject *name; /* Python field name (interned) */
     int kind;
     PyObject *enum_map; /* K_ENUM: value -> member */
+    PyObject *dflt;     /* the default value, or NULL */
+    PyObject *factory;  /* the default factory, or NULL */
+    Py_ssize_t offset;  /* of the field's slot in the instance */
 } Field;
 
 typedef struct {
@@ -715,7 +779,60 @@ typedef struct {
     PyObject *wire; /* dict: wire name -> field index */
     Py_ssize_t nfields;
     Field *fields;
+    int direct; /* build the instance by filling its slots (else: call the class) */
+    /* wire name -> field index by string identity (the parser interns keys, and so are
+     * the names here); a miss is looked up in the dict `wire` */
+    PyObject **pkeys;
+    Py_ssize_t *pidx;
+    size_t pmask;
 } ClassInfo;
+
+static inline size_t
+ptr_hash(PyObject *k)
+{
+    return (size_t)(((uintptr_t)k >> 4) * 0x9E3779B97F4A7C15ULL >> 20);
+}
+
+static int
+ptable_build(ClassInfo *ci)
+{
+    size_t size = 8;
+    while (size < (size_t)PyDict_GET_SIZE(ci->wire) * 3)
+        size *= 2;
+    ci->pkeys = PyMem_Calloc(size, sizeof(PyObject *));
+    ci->pidx = PyMem_Calloc(size, sizeof(Py_ssize_t));
+    if (ci->pkeys == NULL || ci->pidx == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    ci->pmask = size - 1;
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(ci->wire, &pos, &k, &v)) {
+        size_t i = ptr_hash(k) & ci->pmask;
+        while (ci->pkeys[i] != NULL)
+            i = (i + 1) & ci->pmask;
+        ci->pkeys[i] = k; /* borrowed: the dict `wire` holds it */
+        ci->pidx[i] = PyLong_AsSsize_t(v);
+    }
+    return 0;
+}
+
+/* field index of wire name k, -1 when not modelled, -2 on error */
+static inline Py_ssize_t
+wire_index(ClassInfo *ci, PyObject *k)
+{
+    size_t i = ptr_hash(k) & ci->pmask;
+    while (ci->pkeys[i] != NULL) {
+        if (ci->pkeys[i] == k)
+            return ci->pidx[i];
+        i = (i + 1) & ci->pmask;
+    }
+    PyObject *idx = PyDict_GetItemWithError(ci->wire, k);
+    if (idx == NULL)
+        return PyErr_Occurred() ? -2 : -1;
+    return PyLong_AsSsize_t(idx);
+}
 
 typedef struct {
     PyObject_HEAD
@@ -738,19 +855,44 @@ classinfo_free(PyObject *capsule)
     for (Py_ssize_t i = 0; i < ci->nfields; i++) {
         Py_XDECREF(ci->fields[i].name);
         Py_XDECREF(ci->fields[i].enum_map);
+        Py_XDECREF(ci->fields[i].dflt);
+        Py_XDECREF(ci->fields[i].factory);
     }
     PyMem_Free(ci->fields);
+    PyMem_Free(ci->pkeys);
+    PyMem_Free(ci->pidx);
     Py_XDECREF(ci->cls);
     Py_XDECREF(ci->wire);
     PyMem_Free(ci);
 }
 
-/* (cls, ((wire | None, name, kind, enum_map | None), ...)) -> capsule */
+/* The slot offset of a msgspec Struct field, or -1 when it is not a plain object slot. */
+static Py_ssize_t
+field_offset(PyObject *cls, PyObject *name)
+{
+    PyObject *descr = PyObject_GetAttr(cls, name);
+    Py_ssize_t offset = -1;
+    if (descr == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+        if (m->type == T_OBJECT_EX)
+            offset = m->offset;
+    }
+    Py_DECREF(descr);
+    return offset;
+}
+
+/* (cls, direct, ((wire | None, name, kind, enum_map | None, default | NULL-marker, factory |
+ * None), ...), nodefault) -> capsule */
 static PyObject *
-classinfo_new(PyObject *spec)
+classinfo_new(PyObject *spec, PyObject *nodefault)
 {
     PyObject *cls, *fields;
-    if (!PyArg_ParseTuple(spec, "OO!", &cls, &PyTuple_Type, &fields))
+    int direct;
+    if (!PyArg_ParseTuple(spec, "O!pO!", &PyType_Type, &cls, &direct, &PyTuple_Type, &fields))
         return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(fields);
     if (n > MAX_FIELDS) {
@@ -768,21 +910,35 @@ classinfo_new(PyObject *spec)
     ci->fields = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Field));
     ci->wire = PyDict_New();
     ci->cls = Py_NewRef(cls);
+    /* filling slots is only sound for types that are not GC-tracked (gc=False) */
+    ci->direct = direct && !PyType_HasFeature((PyTypeObject *)cls, Py_TPFLAGS_HAVE_GC);
     if (ci->fields == NULL || ci->wire == NULL)
         goto error;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *wire, *name, *enum_map;
+        PyObject *wire, *name, *enum_map, *dflt, *factory;
         int kind;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(fields, i), "OUiO", &wire, &name, &kind,
-                              &enum_map))
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(fields, i), "OUiOOO", &wire, &name, &kind,
+                              &enum_map, &dflt, &factory))
             goto error;
         ci->nfields = i + 1;
+        Field *fd = &ci->fields[i];
         Py_INCREF(name);
         PyUnicode_InternInPlace(&name);
-        ci->fields[i].name = name;
-        ci->fields[i].kind = kind;
+        fd->name = name;
+        fd->kind = kind;
         if (enum_map != Py_None)
-            ci->fields[i].enum_map = Py_NewRef(enum_map);
+            fd->enum_map = Py_NewRef(enum_map);
+        if (dflt != nodefault)
+            fd->dflt = Py_NewRef(dflt);
+        if (factory != Py_None)
+            fd->factory = Py_NewRef(factory);
+        if (fd->dflt == NULL && fd->factory == NULL) {
+            PyErr_SetString(PyExc_ValueError, "every field needs a default");
+            goto error;
+        }
+        fd->offset = field_offset(cls, name);
+        if (fd->offset < 0)
+            ci->direct = 0;
         if (wire != Py_None) {
             PyObject *idx = PyLong_FromSsize_t(i);
             if (idx == NULL)
@@ -796,18 +952,33 @@ classinfo_new(PyObject *spec)
                 goto error;
         }
     }
+    if (ptable_build(ci) < 0)
+        goto error;
     return capsule;
 error:
     Py_DECREF(capsule);
     return NULL;
 }
 
+/* A new reference to a field's default (the factory called for each instance). */
+static PyObject *
+field_default(Field *fd)
+{
+    if (fd->factory == NULL)
+        return Py_NewRef(fd->dflt);
+    if (fd->factory == (PyObject *)&PyDict_Type)
+        return PyDict_New();
+    if (fd->factory == (PyObject *)&PyList_Type)
+        return PyList_New(0);
+    return PyObject_CallNoArgs(fd->factory);
+}
+
 static int
 Decoder_init(Decoder *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *table, *fallback, *envelope, *decode_frame, *event_kind, *list_kind;
-    if (!PyArg_ParseTuple(args, "O!OO!OOO", &PyDict_Type, &table, &fallback, &PyType_Type,
-                          &envelope, &decode_frame, &event_kind, &list_kind))
+    PyObject *table, *nodefault, *fallback, *envelope, *decode_frame, *event_kind, *list_kind;
+    if (!PyArg_ParseTuple(args, "O!OOO!OOO", &PyDict_Type, &table, &nodefault, &fallback,
+                          &PyType_Type, &envelope, &decode_frame, &event_kind, &list_kind))
         return -1;
     if (!PyType_IsSubtype((PyTypeObject *)envelope, &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "Envelope must be a tuple subclass");
@@ -819,7 +990,7 @@ Decoder_init(Decoder *self, PyObject *args, PyObject *kwds)
     PyObject *name, *spec;
     Py_ssize_t i = 0;
     while (PyDict_Next(table, &i, &name, &spec)) {
-        PyObject *capsule = classinfo_new(spec);
+        PyObject *capsule = classinfo_new(spec, nodefault);
         if (capsule == NULL || PyDict_SetItem(classes, name, capsule) < 0) {
             Py_XDECREF(capsule);
             Py_DECREF(classes);
@@ -1012,12 +1183,12 @@ decode_fast(Decoder *self, PyObject *headers)
         PyObject *k = PyTuple_GET_ITEM(pair, 0), *v = PyTuple_GET_ITEM(pair, 1);
         if (!PyUnicode_CheckExact(k) || !PyUnicode_CheckExact(v))
             goto done;
-        PyObject *idx = PyDict_GetItemWithError(ci->wire, k);
-        if (idx == NULL) {
-            if (PyErr_Occurred()) {
-                result = NULL;
-                goto done;
-            }
+        Py_ssize_t f = wire_index(ci, k);
+        if (f == -2) {
+            result = NULL;
+            goto done;
+        }
+        if (f == -1) {
             /* not modelled: to extra, unless it needs the Python rules */
             if (PyUnicode_GET_LENGTH(k) == 0 || PyUnicode_READ_CHAR(k, 0) == '_' ||
                 PyUnicode_Compare(k, str_event) == 0)
@@ -1044,7 +1215,6 @@ decode_fast(Decoder *self, PyObject *headers)
             }
             continue;
         }
-        Py_ssize_t f = PyLong_AsSsize_t(idx);
         Field *spec = &ci->fields[f];
         PyObject *conv;
         switch (spec->kind) {
@@ -1096,6 +1266,31 @@ decode_fast(Decoder *self, PyObject *headers)
             goto done;
         }
         values[f] = conv;
+    }
+    if (ci->direct) {
+        /* what the class's __init__ would do: every slot set, defaults for the rest */
+        PyTypeObject *tp = (PyTypeObject *)ci->cls;
+        PyObject *obj = tp->tp_alloc(tp, 0);
+        if (obj == NULL) {
+            result = NULL;
+            goto done;
+        }
+        for (Py_ssize_t f = 0; f < ci->nfields; f++) {
+            PyObject *value = values[f];
+            values[f] = NULL;
+            if (value == NULL && ci->fields[f].kind == K_EXTRA && extra != NULL) {
+                value = extra;
+                extra = NULL;
+            }
+            if (value == NULL && (value = field_default(&ci->fields[f])) == NULL) {
+                Py_DECREF(obj); /* the slots not set yet are NULL */
+                result = NULL;
+                goto done;
+            }
+            SLOT(obj, ci->fields[f].offset) = value;
+        }
+        result = obj;
+        goto done;
     }
     {
         /* keyword arguments in field order: msgspec matches them in one sweep */

@@ -25,12 +25,13 @@ class FrameParser:
     def feed(self, data: bytes, /) -> None: ...
     def next_frame(self) -> Frame | None: ...
 
-FieldSpec = tuple[str | None, str, int, Mapping[str, Any] | None]
+FieldSpec = tuple[str | None, str, int, Mapping[str, Any] | None, Any, Any]
 
 class EventDecoder:
     def __init__(
         self,
-        table: dict[str, tuple[type[Any], tuple[FieldSpec, ...]]],
+        table: dict[str, tuple[type[Any], bool, tuple[FieldSpec, ...]]],
+        nodefault: Any,
         fallback: Callable[[Headers], Any],
         envelope: type[tuple[Any, ...]],
         decode_frame: Callable[[Frame], Any],

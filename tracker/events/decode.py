@@ -299,23 +299,27 @@ def _fast_kind(t: msgspec.inspect.Type) -> tuple[int, dict[str, Any] | None]:
     return _FAST_NO, None
 
 
-def _fast_table() -> dict[str, tuple[type[AmiEvent], tuple[Any, ...]]]:
-    """Per event name: the class and its fields in order (wire name, field name, kind, map)."""
-    table: dict[str, tuple[type[AmiEvent], tuple[Any, ...]]] = {}
+def _fast_table() -> dict[str, tuple[type[AmiEvent], bool, tuple[Any, ...]]]:
+    """Per event name: the class, whether its slots may be filled directly (no
+    ``__post_init__``), and its fields in order (wire name, field name, kind, enum map,
+    default, default factory)."""
+    table: dict[str, tuple[type[AmiEvent], bool, tuple[Any, ...]]] = {}
     for name, info in _INFO.items():
         struct = msgspec.inspect.type_info(info.cls)
         assert isinstance(struct, msgspec.inspect.StructType)
         if name != info.tag or any(f.required for f in struct.fields):
             continue
-        fields: list[tuple[str | None, str, int, dict[str, Any] | None]] = []
+        fields: list[tuple[Any, ...]] = []
         for f in struct.fields:
+            factory = None if f.default_factory is msgspec.NODEFAULT else f.default_factory
+            default = (f.default, factory)
             if f.encode_name == _EXTRA:
-                fields.append((None, f.name, _FAST_EXTRA, None))
+                fields.append((None, f.name, _FAST_EXTRA, None, *default))
             elif f.encode_name == _SCOPED:
-                fields.append((None, f.name, _FAST_NO, None))
+                fields.append((None, f.name, _FAST_NO, None, *default))
             else:
-                fields.append((f.encode_name, f.name, *_fast_kind(f.type)))
-        table[name] = (info.cls, tuple(fields))
+                fields.append((f.encode_name, f.name, *_fast_kind(f.type), *default))
+        table[name] = (info.cls, not hasattr(info.cls, "__post_init__"), tuple(fields))
     return table
 
 
@@ -326,7 +330,13 @@ envelopes_py = envelopes
 _compiled = speedups.compiled()
 compiled_decoder = (
     _compiled.EventDecoder(
-        _fast_table(), decode_headers_py, Envelope, decode_frame, _EVENT, _LIST_ITEM
+        _fast_table(),
+        msgspec.NODEFAULT,
+        decode_headers_py,
+        Envelope,
+        decode_frame,
+        _EVENT,
+        _LIST_ITEM,
     )
     if _compiled is not None
     else None

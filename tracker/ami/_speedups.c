@@ -20,6 +20,9 @@
 #include <Python.h>
 #include <structmember.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* ---------------------------------------------------------------------------------------- */
 /* configuration handed over by tracker/ami/parser.py                                        */
@@ -412,24 +415,16 @@ line_pair(Parser *self, const char *p, Py_ssize_t n, uint64_t h, int mode, int *
 }
 
 /* memchr(p, '\n', end - p) for the short spans of header lines, without a call per line */
-static const char *
+static inline const char *
 find_lf(const char *p, const char *end)
 {
-#if defined(__GNUC__) || defined(__clang__)
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-    while (end - p >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        w ^= 0x0a0a0a0a0a0a0a0aULL;
-        uint64_t t = (w - ones) & ~w & highs;
-        if (t) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            return p + (__builtin_ctzll(t) >> 3);
-#else
-            break; /* the byte-wise search below finds it */
-#endif
-        }
-        p += 8;
+#if defined(__SSE2__)
+    const __m128i nl = _mm_set1_epi8('\n');
+    while (end - p >= 16) {
+        int m = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)p), nl));
+        if (m)
+            return p + __builtin_ctz((unsigned)m);
+        p += 16;
     }
 #endif
     return memchr(p, '\n', (size_t)(end - p));

@@ -393,6 +393,7 @@ line_pair(Parser *self, const char *p, Py_ssize_t n, uint64_t h, int mode, int *
     }
     PyTuple_SET_ITEM(pair, 0, key);
     PyTuple_SET_ITEM(pair, 1, value);
+    PyObject_GC_UnTrack(pair); /* two strings: never part of a cycle (the GC would untrack it) */
     if (mode != 2 && key != str_timestamp) {
         if (self->cached >= CACHE_MAX) {
             cache_clear(self);
@@ -562,6 +563,7 @@ build_terminated(Parser *self, PyObject *raw)
             break;
         }
     }
+    PyObject_GC_UnTrack(headers); /* untracked pairs only: never part of a cycle */
     result = new_frame(kind, raw, headers, mode == 2, action_id);
     headers = NULL; /* stolen */
 done:

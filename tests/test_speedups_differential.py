@@ -339,3 +339,10 @@ def test_active_codec_is_the_compiled_one_unless_disabled() -> None:
         assert connection.FrameParser is compiled.parser  # type: ignore[attr-defined]
         assert decode.envelopes == compiled.envelopes
         assert speedups.speedups_status() == "codec: compiled (tracker.ami._speedups)"
+
+
+@pytest.mark.parametrize("size", [-1, 0, 3, 15])
+def test_too_small_frame_cap_is_refused_by_both(codec: Codec, size: int) -> None:
+    with pytest.raises(ValueError, match="max_frame_size must be at least 16"):
+        codec.parser(max_frame_size=size)
+    assert codec.parser(max_frame_size=16).max_frame_size == 16

@@ -121,6 +121,7 @@ new_frame(PyObject *kind, PyObject *raw, PyObject *headers, int fallback, PyObje
 
 #define CACHE_SLOTS 16384 /* power of two */
 #define CACHE_MAX 8192    /* entries before the cache starts afresh (as the pure one) */
+#define MIN_FRAME_SIZE 16 /* as parser.MIN_FRAME_SIZE */
 #define CACHE_PROBES 16   /* longer probe chains are not cached: bounded work per line */
 
 typedef struct {
@@ -198,6 +199,10 @@ Parser_init(Parser *self, PyObject *args, PyObject *kwds)
         return -1;
     if (frame_type == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "tracker.ami._speedups is not configured");
+        return -1;
+    }
+    if (max_frame_size < MIN_FRAME_SIZE) {
+        PyErr_Format(PyExc_ValueError, "max_frame_size must be at least %d", MIN_FRAME_SIZE);
         return -1;
     }
     self->max_frame_size = max_frame_size;
@@ -732,7 +737,7 @@ static PyMethodDef Parser_methods[] = {
 };
 
 static PyMemberDef Parser_members[] = {
-    {"max_frame_size", T_PYSSIZET, offsetof(Parser, max_frame_size), 0, NULL},
+    {"max_frame_size", T_PYSSIZET, offsetof(Parser, max_frame_size), READONLY, NULL},
     {"bytes_received", T_PYSSIZET, offsetof(Parser, bytes_received), 0, NULL},
     {NULL},
 };

@@ -12,6 +12,8 @@ from .frame import Frame, FrameKind, Headers
 
 TERMINATOR = b"\r\n\r\n"
 DEFAULT_MAX_FRAME_SIZE = 1 << 20
+MIN_FRAME_SIZE = 16
+"""Below this the oversized-frame rule (hand out all but the last 3 bytes) makes no sense."""
 _BATCH_MIN = 4096
 """Buffered bytes after a frame from which the framer cuts the next frames in one split."""
 _LINE_CACHE_SIZE = 8192
@@ -187,6 +189,8 @@ class FrameParser:
     def __init__(
         self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, expect_banner: bool = True
     ) -> None:
+        if max_frame_size < MIN_FRAME_SIZE:
+            raise ValueError(f"max_frame_size must be at least {MIN_FRAME_SIZE}")
         self.max_frame_size = max_frame_size
         self._buf = bytearray()
         self._pos = 0  # start of the unconsumed data in _buf

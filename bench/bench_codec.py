@@ -2,6 +2,8 @@
 
 Input is fed in 64 KiB chunks, like socket reads. Figures: best wall time of ``--rounds`` runs;
 peak MB from a separate tracemalloc run; retained bytes per item with the result list kept.
+A second table times the framer's known worst case (a stray CRLF after every frame), fed in
+one piece and in 64 KiB chunks: it must stay linear, close to a clean stream of the same size.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from _common import (
     Row,
     arg_parser,
     chunks,
+    load_stream,
     optional,
     peak_mb,
     print_notes,
@@ -164,12 +167,43 @@ def bench(label: str, data: bytes, rounds: int) -> list[Row]:
     return rows
 
 
+def worst_cases() -> list[tuple[str, bytes]]:
+    """1 MiB streams: tiny frames and the load capture, each frame followed by a stray CRLF."""
+    size = 1 << 20
+    banner = b"Asterisk Call Manager/22.0.0\r\n"
+    tiny = b"Event: Ping\r\nA: b\r\n\r\n"
+    load = load_stream()[:size]
+    return [
+        ("tiny", banner + tiny * (size // len(tiny))),
+        ("tiny + CRLF", banner + (tiny + b"\r\n") * (size // (len(tiny) + 2))),
+        ("load 1M", load),
+        ("load 1M + CRLF", load.replace(b"\r\n\r\n", b"\r\n\r\n\r\n")),
+    ]
+
+
+def bench_worst(rounds: int) -> list[Row]:
+    rows: list[Row] = []
+    for codec in codecs():
+        tag = f" ({codec.name})" if codec.name else ""
+        for label, data in worst_cases():
+            for how, parts in (("1 feed", [data]), ("64K feeds", list(chunks(data)))):
+                n, secs = timed(
+                    lambda parts=parts, codec=codec: count(tracker_frames(parts, codec)), rounds
+                )
+                row = Row(f"tracker frames{tag} [{label}, {how}]", n, secs)
+                row.note = f"{len(data) / secs / 1e6:,.1f} MB/s"
+                rows.append(row)
+    return rows
+
+
 def main() -> None:
     args = arg_parser(__doc__).parse_args()
     rows: list[Row] = []
     for label, data in streams(args.repeat):
         rows += bench(label, data, args.rounds)
     print_table("codec: bytes -> frames / typed events (64 KiB chunks)", rows)
+    worst = bench_worst(args.rounds)
+    print_table("codec worst case: a stray CRLF after every frame (1 MiB)", worst)
     if any(r.name.startswith("panoramisk") for r in rows):
         NOTES.append(
             "panoramisk drops what it cannot parse and decodes the stream (not each message);"

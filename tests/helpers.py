@@ -53,3 +53,15 @@ def random_chunks(data: bytes, seed: int, max_size: int = 300) -> list[bytes]:
 
 def load(path: Path) -> bytes:
     return read_bytes(path)
+
+
+def sent_actions(name: str) -> list[dict[str, str]]:
+    """The actions of ``fixtures/NAME.sent`` (headers of each block; a repeated header keeps
+    its last value)."""
+    text = (FIXTURES / f"{name}.sent").read_bytes().decode("latin-1")
+    actions = []
+    for block in text.split("\r\n\r\n"):
+        headers = dict(line.split(": ", 1) for line in block.split("\r\n") if ": " in line)
+        if "Action" in headers:
+            actions.append(headers)
+    return actions

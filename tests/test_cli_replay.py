@@ -83,7 +83,8 @@ def test_calls_jsonl_matches_cdr(capsys: pytest.CaptureFixture[str]) -> None:
         assert isinstance(rec["transfers"], list)
         assert rec["queue"] is None
     kinds = sorted(t["kind"] for rec in records for t in rec["transfers"])
-    assert kinds == ["attended", "blind"]
+    # transfers.ami: one blind, one attended, and three channels moved by AMI Redirect
+    assert kinds == ["attended", "blind", "redirect", "redirect", "redirect"]
     assert all(isinstance(t["at"], float) for rec in records for t in rec["transfers"])
 
 

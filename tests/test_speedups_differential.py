@@ -22,6 +22,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.ami.test_linear import CASES as LINEAR_CASES
+from tests.ami.test_linear import MB, stray_crlf
 from tests.helpers import CAPTURES, SMALL_CAPTURES, capture_id
 from tracker.ami import AmiConnection, Frame, connection, encode_headers, speedups
 from tracker.ami.parser import PyFrameParser
@@ -268,6 +270,7 @@ SEGMENT = st.one_of(
     ),
     st.binary(max_size=60),  # garbage
     st.integers(1, 4).map(lambda n: b"\r\n" * n),  # stray line breaks
+    st.integers(30, 700).map(lambda n: b"\r\n\n" * n),  # runs longer than the frame cap
     st.sampled_from([b"\n", b"\r", b"\r\n\r\n\r\n"]),
     st.integers(100, 3000).map(lambda n: b"Event: Huge\r\nData: " + b"x" * n + b"\r\n\r\n"),
     st.integers(100, 3000).map(lambda n: b"Event: Huge\r\nData: " + b"y" * n),  # unterminated
@@ -346,3 +349,42 @@ def test_too_small_frame_cap_is_refused_by_both(codec: Codec, size: int) -> None
     with pytest.raises(ValueError, match="max_frame_size must be at least 16"):
         codec.parser(max_frame_size=size)
     assert codec.parser(max_frame_size=16).max_frame_size == 16
+
+
+@pytest.mark.parametrize(
+    "case", ["stray CRLF", "load with stray CRLF", "oversized frames", "line-break runs"]
+)
+@pytest.mark.parametrize("step", [1 << 20, 1 << 12])
+def test_compiled_framer_work_is_linear(case: str, step: int) -> None:
+    """tests/ami/test_linear.py's worst cases on the compiled framer, which counts the bytes
+    it searches or moves (``_scanned``): at most a small multiple of the input, and 8x the
+    input costs about 8x the work."""
+    make, kwargs = LINEAR_CASES[case]
+
+    def work(data: bytes) -> int:
+        parser = compiled_codec().parser(**kwargs)
+        out = []
+        for i in range(0, len(data), step):
+            parser.feed(data[i : i + step])
+            while (frame := parser.next_frame()) is not None:
+                out.append(frame.raw)
+        parser.feed(b"")
+        while (frame := parser.next_frame()) is not None:
+            out.append(frame.raw)
+        assert b"".join(out) == data
+        assert len(out) > 1000
+        return int(parser._scanned)
+
+    one = work(make(MB))
+    assert one <= 3 * MB, f"{one / MB:.1f} bytes of work per input byte"
+    assert work(make(8 * MB)) <= 9 * one
+
+
+def test_compiled_framer_one_byte_at_a_time_stays_linear() -> None:
+    data = stray_crlf(64 * 1024)
+    parser = compiled_codec().parser()
+    for i in range(len(data)):
+        parser.feed(data[i : i + 1])
+        while parser.next_frame() is not None:
+            pass
+    assert parser._scanned <= 8 * len(data)

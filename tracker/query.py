@@ -97,7 +97,9 @@ def call_record(call: Call) -> dict[str, Any]:
     queue = call.queue
     return {
         "linkedid": call.linkedid,
+        "origin": call.origin,
         "start": call.start,
+        "caller_answer": call.caller_answer,
         "answer": call.answer,
         "end": call.end,
         "duration": round(call.duration, 6),
@@ -117,6 +119,7 @@ def call_record(call: Call) -> dict[str, Any]:
             "outcome": queue.outcome,
             "agent": queue.agent,
             "position": queue.position,
+            "joined_late": queue.joined_late,
         },
         "parked": None if call.parked is None else msgspec.to_builtins(call.parked),
         "conference": call.conference,

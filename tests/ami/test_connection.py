@@ -17,16 +17,20 @@ def test_every_list_is_complete_and_counts_match_list_items(path: object) -> Non
     results = [f.completes for f in frames if f.completes is not None]
     lists = [r for r in results if r.complete is not None]
     assert len(lists) == len(starts)
+    items = [f for f in frames if f.kind is FrameKind.LIST_ITEM]
     for r in lists:
         assert r.complete is not None
-        assert int(r.complete.get("ListItems") or -1) == len(r.items)
-        assert all(i.action_id == r.action_id for i in r.items)
-        assert all(i.kind is FrameKind.LIST_ITEM for i in r.items)
+        mine = [i for i in items if i.action_id == r.action_id and i is not r.complete]
+        assert int(r.complete.get("ListItems") or -1) == len(mine)
+        # a passive capture: the lists were asked by another client, their items are not kept
+        assert r.items == [] and r.dropped == len(mine)
     # every response is answered exactly once; list items never leak into live events
     responses = [f for f in frames if f.kind is FrameKind.RESPONSE]
     assert len(results) == len(responses)
-    listed = {id(i) for r in lists for i in r.items} | {id(r.complete) for r in lists}
-    assert listed == {id(f) for f in frames if f.kind is FrameKind.LIST_ITEM}
+    completes = {id(r.complete) for r in lists}
+    assert {i.action_id for i in items} == {r.action_id for r in lists}
+    assert len(items) == sum(r.dropped for r in lists) + len(completes)
+    assert all(f.problem is None for f in frames)
 
 
 def test_list_items_reusing_live_names_are_told_apart() -> None:
@@ -102,3 +106,52 @@ def test_sent_files_parse_as_action_frames() -> None:
         data = sent.read_bytes()
         frames = feed(data, whole(data), expect_banner=False)
         assert frames and all(f.kind is FrameKind.ACTION for f in frames), sent.name
+
+
+LIST_START = b"Response: Success\r\nActionID: %s\r\nEventList: start\r\n\r\n"
+ITEM = b"Event: CoreShowChannel\r\nActionID: %s\r\nUniqueid: %d\r\n\r\n"
+COMPLETE = b"Event: CoreShowChannelsComplete\r\nActionID: %s\r\nEventList: Complete\r\n\r\n"
+
+
+def test_unsolicited_list_items_flow_but_are_not_kept() -> None:
+    """A server sending list items nobody asked for: classified, counted, never kept."""
+    conn = AmiConnection(expect_banner=False, max_list_items=1000)
+    assert conn.frames(LIST_START % b"theirs")[0].completes is None
+    flood = b"".join(ITEM % (b"theirs", i) for i in range(5000))
+    out = conn.frames(flood)
+    assert len(out) == 5000 and all(f.kind is FrameKind.LIST_ITEM for f in out)
+    assert conn._open_lists["theirs"].items == []  # nothing held
+    # going over max_list_items is an anomaly, noted on the frame where it happened
+    assert conn.list_overflows == 1
+    assert [i for i, f in enumerate(out) if f.problem] == [1000]
+    assert "more than 1000 items" in (out[1000].problem or "")
+    done = conn.frames(COMPLETE % b"theirs")[0].completes
+    assert done is not None and done.items == [] and done.dropped == 5000
+
+
+def test_own_list_keeps_its_items_up_to_the_bound() -> None:
+    conn = AmiConnection(expect_banner=False, action_id_prefix="t", max_list_items=3)
+    conn.send_action("CoreShowChannels", response="list")
+    stream = LIST_START % b"t-1" + b"".join(ITEM % (b"t-1", i) for i in range(5))
+    out = conn.frames(stream + COMPLETE % b"t-1")
+    assert [f.kind for f in out[1:6]] == [FrameKind.LIST_ITEM] * 5
+    done = out[-1].completes
+    assert done is not None and done.action == "CoreShowChannels"
+    assert [f.get("Uniqueid") for f in done.items] == ["0", "1", "2"]
+    assert done.dropped == 2 and conn.list_overflows == 1
+    assert out[4].problem is not None and out[5].problem is None
+
+
+def test_open_lists_are_bounded_unsolicited_ones_closed_first() -> None:
+    conn = AmiConnection(expect_banner=False, action_id_prefix="t", max_open_lists=3)
+    conn.send_action("CoreShowChannels", response="list")  # t-1: ours, opened first
+    conn.frames(LIST_START % b"t-1")
+    opened = conn.frames(b"".join(LIST_START % b"x%d" % i for i in range(10)))
+    assert set(conn._open_lists) == {"t-1", "x8", "x9"}
+    assert conn.list_overflows == 8
+    assert sum(1 for f in opened if f.problem) == 8
+    # an item of a closed list is a live event again; ours still collects
+    out = conn.frames(ITEM % (b"x0", 1) + ITEM % (b"t-1", 2) + COMPLETE % b"t-1")
+    assert [f.kind for f in out] == [FrameKind.EVENT, FrameKind.LIST_ITEM, FrameKind.LIST_ITEM]
+    done = out[-1].completes
+    assert done is not None and [f.get("Uniqueid") for f in done.items] == ["2"]

@@ -3,6 +3,8 @@
 * end: CEL's LINKEDID_END (one per Linkedid) within 50 ms; the same set of Linkedids;
 * caller number: CDR ``src`` of the row whose uniqueid is the Linkedid (the originating leg);
 * transfers: CEL BLINDTRANSFER/ATTENDEDTRANSFER rows (by Linkedid): kind, transferee, target;
+  redirects: every channel of an AMI ``Redirect`` in ``NAME.sent`` (``Channel`` and
+  ``ExtraChannel``) is the transferee of one ``redirect`` transfer to ``Exten@Context``;
 * queue passage: queue_log ENTERQUEUE/CONNECT/ABANDON by callid (a leg of the call): queue,
   outcome, agent (MemberName) and wait within 1 s (queue_log holds whole seconds);
 * parking: CEL PARK_END ``reason`` (ParkedCallUnparked/TimeOut/GiveUp) by Linkedid;
@@ -18,7 +20,7 @@ from collections import defaultdict
 
 import pytest
 
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, sent_actions
 from tracker.replay import ReplayResult, replay
 from tracker.state.call import Call
 
@@ -94,7 +96,37 @@ def test_transfers_match_cel() -> None:
         else:
             assert t.target == extra["transfer_target_channel_name"]
     assert found == 2
-    assert sum(len(c.transfers) for c in calls.values()) == 2
+    assert sum(t.kind in ("blind", "attended") for c in calls.values() for t in c.transfers) == 2
+
+
+def redirected_channels(name: str) -> dict[str, str]:
+    """Channel -> ``exten@context`` of every AMI Redirect the lab driver sent."""
+    out: dict[str, str] = {}
+    for a in sent_actions(name):
+        if a["Action"] == "Redirect":
+            out[a["Channel"]] = f"{a['Exten']}@{a['Context']}"
+            if "ExtraChannel" in a:
+                extra = f"{a.get('ExtraExten', a['Exten'])}@{a.get('ExtraContext', a['Context'])}"
+                out[a["ExtraChannel"]] = extra
+    return out
+
+
+@pytest.mark.parametrize("capture", ["transfers.ami", "park.ami", "hold_moh_mixmonitor.ami"])
+def test_redirects_match_sent_actions(capture: str) -> None:
+    expected = redirected_channels(base(capture))
+    assert expected
+    redirects = [
+        t for c in replayed(capture).call_records for t in c.transfers if t.kind == "redirect"
+    ]
+    assert {t.transferee: t.target for t in redirects} == expected
+    assert len(redirects) == len(expected)
+    assert all(t.result == "Success" and not t.transferer for t in redirects)
+
+
+@pytest.mark.parametrize("capture", [c for c in CAPTURES if not redirected_channels(base(c))])
+def test_no_redirect_without_a_redirect_action(capture: str) -> None:
+    kinds = {t.kind for c in replayed(capture).call_records for t in c.transfers}
+    assert "redirect" not in kinds
 
 
 @pytest.mark.parametrize("capture", ["queue.ami", "lists.ami", "reconnect.ami", "load.ami.gz"])

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import sent_actions
 from tracker.capture import iter_frames
 from tracker.events import ConfbridgeList, ConfbridgeListRooms, envelopes
 from tracker.reducer import Reducer
@@ -57,16 +58,6 @@ def profiles() -> configparser.ConfigParser:
     conf = configparser.ConfigParser(strict=False)
     conf.read(FIXTURES / "asterisk-conf" / "confbridge.conf")
     return conf
-
-
-def sent_actions(name: str) -> list[dict[str, str]]:
-    text = (FIXTURES / f"{name}.sent").read_bytes().decode("latin-1")
-    actions = []
-    for block in text.split("\r\n\r\n"):
-        headers = dict(line.split(": ", 1) for line in block.split("\r\n") if ": " in line)
-        if "Action" in headers:
-            actions.append(headers)
-    return actions
 
 
 @pytest.mark.parametrize("name", WITH_CONFBRIDGE)

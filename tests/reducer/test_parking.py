@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import sent_actions
 from tracker.capture import iter_frames
 from tracker.events import ParkedCall as ParkedCallEvent
 from tracker.events import envelopes
@@ -54,14 +55,6 @@ def cel_parking(name: str) -> list[tuple[str, str, float, dict[str, str]]]:
             for r in csv.reader(f)
             if r and r[0] in ("PARK_START", "PARK_END")
         ]
-
-
-def sent_actions(name: str) -> list[dict[str, str]]:
-    text = (FIXTURES / f"{name}.sent").read_bytes().decode("latin-1")
-    blocks = (
-        dict(x.split(": ", 1) for x in b.split("\r\n") if ": " in x) for b in text.split("\r\n\r\n")
-    )
-    return [b for b in blocks if "Action" in b]
 
 
 def lot_config() -> configparser.SectionProxy:

@@ -1,8 +1,9 @@
 """Resync: list replies reconcile state after (re)connecting; they are never live events.
 
-* ``reconnect.late`` joined while 4 calls were up: once its CoreShowChannels and BridgeList are
-  complete, its channels, bridges and calls equal those of the full session ``reconnect`` at
-  the same Timestamp cut, and nothing it later sees for them is an anomaly.
+* ``reconnect.late`` joined while 4 calls were up: once its CoreShowChannels, BridgeList and
+  ConfbridgeList are complete (a conference participant's answer comes from the last), its
+  channels, bridges and calls equal those of the full session ``reconnect`` at the same
+  Timestamp cut, and nothing it later sees for them is an anomaly.
 * A disconnection simulated on ``load.ami.gz`` (frames before its mid-run CoreShowChannels are
   dropped and a new session starts): the list closes exactly the channels that hung up during
   the gap ("ended while disconnected") and the state equals the unbroken fold at that point.
@@ -18,6 +19,7 @@ from tests.helpers import FIXTURES
 from tracker.events import (
     AmiResponse,
     BridgeListComplete,
+    ConfbridgeListComplete,
     CoreShowChannelsComplete,
     Hangup,
     SessionStarted,
@@ -60,16 +62,16 @@ def call_keys(world: World) -> dict[str, tuple[Any, ...]]:
 
 @functools.cache
 def late_after_resync() -> tuple[Reducer, int, list[Any]]:
-    """Fold the late session until both its first lists completed; then the rest."""
+    """Fold the late session until its first lists completed; then the rest."""
     reducer = Reducer()
     envs = list(iter_envelopes(FIXTURES / "reconnect.late.ami"))
     done: set[type[Any]] = set()
     cut_seq = -1
     for env in envs:
         reducer.apply(env)
-        if type(env.item) in (CoreShowChannelsComplete, BridgeListComplete):
+        if type(env.item) in (CoreShowChannelsComplete, BridgeListComplete, ConfbridgeListComplete):
             done.add(type(env.item))
-            if len(done) == 2:
+            if len(done) == 3:
                 cut_seq = env.seq
                 break
     return reducer, cut_seq, envs
@@ -172,3 +174,19 @@ def test_list_after_a_gap_closes_what_ended_meanwhile() -> None:
     assert set(broken.world.calls) == set(full.world.calls)
     for lid, call in broken.world.calls.items():
         assert sorted(call.live) == sorted(full.world.calls[lid].live)
+
+
+def test_late_conference_participant_answered_from_the_list() -> None:
+    """A participant met only in ConfbridgeList is answered ``AnsweredTime`` before the list,
+    with the room as callee, like its record in the full session (whole seconds, list items have
+    no Timestamp: within 2 s)."""
+    late = {c.linkedid: c for c in replay(FIXTURES / "reconnect.late.ami").call_records}
+    full = {c.linkedid: c for c in replay(FIXTURES / "reconnect.ami").call_records}
+    listed = [c for c in late.values() if c.conference is not None and c.joined_late]
+    assert listed
+    for call in listed:
+        real = full[call.linkedid]
+        assert call.callee is not None and real.callee is not None
+        assert call.callee.num == real.callee.num == call.conference
+        assert call.answer is not None and real.answer is not None
+        assert abs(call.answer - real.answer) < 2.0

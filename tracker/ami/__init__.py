@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .connection import AmiConnection, State
+from .connection import DEFAULT_MAX_LIST_ITEMS, DEFAULT_MAX_OPEN_LISTS, AmiConnection, State
 from .encode import encode_action, encode_headers
 from .frame import ActionResult, Frame, FrameKind, Headers
 from .parser import DEFAULT_MAX_FRAME_SIZE, FrameParser, build_frame, parse_headers
@@ -10,6 +10,8 @@ from .speedups import speedups_status
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
+    "DEFAULT_MAX_LIST_ITEMS",
+    "DEFAULT_MAX_OPEN_LISTS",
     "ActionResult",
     "AmiConnection",
     "Frame",

@@ -167,6 +167,7 @@ typedef struct {
     Py_ssize_t scan; /* where the terminator search resumes */
     Py_ssize_t max_frame_size;
     Py_ssize_t bytes_received;
+    Py_ssize_t scanned; /* bytes searched or moved: the work that must stay linear (tests) */
     int await_banner, discarding, eof;
     CacheEntry *cache;
     Py_ssize_t cached;
@@ -208,7 +209,7 @@ Parser_init(Parser *self, PyObject *args, PyObject *kwds)
     self->max_frame_size = max_frame_size;
     self->await_banner = expect_banner;
     self->discarding = self->eof = 0;
-    self->len = self->pos = self->scan = self->bytes_received = 0;
+    self->len = self->pos = self->scan = self->bytes_received = self->scanned = 0;
     cache_clear(self);
     if (self->cache == NULL) {
         self->cache = PyMem_Calloc(CACHE_SLOTS, sizeof(CacheEntry));
@@ -249,6 +250,7 @@ Parser_feed(Parser *self, PyObject *arg)
     self->bytes_received += view.len;
     if (self->pos && self->pos > self->len / 2) {
         memmove(self->buf, self->buf + self->pos, (size_t)(self->len - self->pos));
+        self->scanned += self->len - self->pos;
         self->len -= self->pos;
         self->scan -= self->pos;
         self->pos = 0;
@@ -632,15 +634,24 @@ next_banner(Parser *self)
     return f;
 }
 
+/* One anomaly for a run of CR/LF bytes between frames (max_frame_size bytes at most). While
+ * the run reaches the end of the buffer it may go on: scan remembers how far it was checked. */
 static PyObject *
 stray_line_breaks(Parser *self)
 {
-    Py_ssize_t i = self->pos;
-    while (i < self->len && (self->buf[i] == '\r' || self->buf[i] == '\n'))
+    Py_ssize_t start = self->pos;
+    Py_ssize_t i = self->scan > start ? self->scan : start;
+    Py_ssize_t stop = self->len - start > self->max_frame_size ? start + self->max_frame_size
+                                                               : self->len;
+    Py_ssize_t from = i;
+    while (i < stop && (self->buf[i] == '\r' || self->buf[i] == '\n'))
         i++;
-    if (i == self->len && !self->eof)
+    self->scanned += i - from + 1;
+    if (i == self->len && i - start < self->max_frame_size && !self->eof) {
+        self->scan = i;
         Py_RETURN_NONE; /* wait: these may be the start of more line breaks */
-    PyObject *raw = take(self, self->pos, i);
+    }
+    PyObject *raw = take(self, start, i);
     if (raw == NULL)
         return NULL;
     PyObject *f = anomaly(raw, "line breaks between frames");
@@ -696,8 +707,9 @@ Parser_next_frame(Parser *self, PyObject *unused)
     char c = self->buf[start];
     if ((c == '\r' || c == '\n') && !self->discarding)
         return stray_line_breaks(self);
-    Py_ssize_t end =
-        find_terminator(self->buf, self->scan > start ? self->scan : start, self->len);
+    Py_ssize_t from = self->scan > start ? self->scan : start;
+    Py_ssize_t end = find_terminator(self->buf, from, self->len);
+    self->scanned += (end < 0 ? self->len : end + 4) - from;
     if (end < 0)
         return no_terminator_yet(self);
     Py_ssize_t stop = end + 4;
@@ -739,6 +751,8 @@ static PyMethodDef Parser_methods[] = {
 static PyMemberDef Parser_members[] = {
     {"max_frame_size", T_PYSSIZET, offsetof(Parser, max_frame_size), READONLY, NULL},
     {"bytes_received", T_PYSSIZET, offsetof(Parser, bytes_received), 0, NULL},
+    {"_scanned", T_PYSSIZET, offsetof(Parser, scanned), READONLY,
+     "bytes searched or moved so far (a diagnostic: linear in the input)"},
     {NULL},
 };
 

@@ -13,6 +13,13 @@ List replies reuse live event names (``ParkedCalls`` answers with ``ParkedCall``
 a list opens on a ``Response`` with ``EventList: start`` (or on any success response to an
 action we sent as a list action) and closes on the event with ``EventList: Complete`` (or the
 declared complete event name). This works on a passive capture too, without the sent actions.
+
+Lists are bounded, since a server may open lists nobody asked for and never close them: the
+items are kept (for ``ActionResult.items``) only for lists of actions sent through this
+connection, at most ``max_list_items`` per list; at most ``max_open_lists`` lists are open at
+once (the oldest unsolicited one is closed first). Either overflow is counted in
+``list_overflows`` and noted in ``problem`` of the frame where it happened; that frame and the
+ones after it still flow out, classified as before, so nothing received is lost.
 """
 
 from __future__ import annotations
@@ -25,6 +32,11 @@ from .encode import encode_action
 from .frame import ActionResult, Frame, FrameKind
 from .parser import DEFAULT_MAX_FRAME_SIZE, FrameParser
 
+DEFAULT_MAX_LIST_ITEMS = 100_000
+"""Items kept for one list answer (the items after it flow out but are not kept)."""
+DEFAULT_MAX_OPEN_LISTS = 1_000
+"""Lists open at once (Asterisk completes each list in one go; a client has a few open)."""
+
 
 class State(enum.Enum):
     AWAIT_BANNER = "await_banner"
@@ -33,17 +45,20 @@ class State(enum.Enum):
 
 
 class _Pending:
-    __slots__ = ("action", "complete_event", "follow", "items", "kind", "response")
+    __slots__ = ("action", "complete_event", "count", "follow", "items", "kind", "response")
 
     def __init__(
         self, action: str | None, kind: str, complete_event: str | None, follow: str | None
     ) -> None:
         self.action = action
+        """The action's name when sent through this connection (its items are kept), else None."""
         self.kind = kind  # "single" | "list" | "follow"
         self.complete_event = complete_event
         self.follow = follow
         self.response: Frame | None = None
         self.items: list[Frame] = []
+        self.count = 0
+        """List items received (kept or not)."""
 
 
 class AmiConnection:
@@ -55,8 +70,12 @@ class AmiConnection:
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         expect_banner: bool = True,
         action_id_prefix: str = "tracker",
+        max_list_items: int = DEFAULT_MAX_LIST_ITEMS,
+        max_open_lists: int = DEFAULT_MAX_OPEN_LISTS,
     ) -> None:
         self._parser = FrameParser(max_frame_size=max_frame_size, expect_banner=expect_banner)
+        self.max_list_items = max_list_items
+        self.max_open_lists = max_open_lists
         self.state = State.AWAIT_BANNER if expect_banner else State.OPEN
         self.banner: str | None = None
         self._prefix = action_id_prefix
@@ -67,6 +86,8 @@ class AmiConnection:
         self.frames_received = 0
         self.anomalies = 0
         self.fallbacks = 0
+        self.list_overflows = 0
+        """Lists that went over ``max_list_items`` or were closed early (``max_open_lists``)."""
 
     # -- receiving -------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -120,13 +141,11 @@ class AmiConnection:
             pending = _Pending(None, "list", None, None)
         pending.response = frame
         if opens_list or (pending.kind == "list" and status == "Success"):
-            self._open_lists[aid] = pending
-            self._pending.pop(aid, None)
             pending.kind = "list"
+            self._open(aid, pending, frame)
             return
         if pending.kind == "follow" and status == "Success":
-            self._open_lists[aid] = pending
-            self._pending.pop(aid, None)
+            self._open(aid, pending, frame)
             return
         self._pending.pop(aid, None)
         frame.completes = ActionResult(aid, pending.action, frame)
@@ -147,10 +166,37 @@ class AmiConnection:
         if frame.get("EventList") == "Complete" or name == pending.complete_event:
             del self._open_lists[aid]
             frame.completes = ActionResult(
-                aid, pending.action, pending.response, pending.items, frame
+                aid,
+                pending.action,
+                pending.response,
+                pending.items,
+                frame,
+                dropped=pending.count - len(pending.items),
             )
             return
-        pending.items.append(frame)
+        pending.count += 1
+        if pending.count <= self.max_list_items:
+            if pending.action is not None:
+                pending.items.append(frame)
+        elif pending.count == self.max_list_items + 1:
+            self._overflow(frame, f"list {aid!r} has more than {self.max_list_items} items")
+
+    def _open(self, aid: str, pending: _Pending, frame: Frame) -> None:
+        self._pending.pop(aid, None)
+        lists = self._open_lists
+        lists.pop(aid, None)
+        if lists and len(lists) >= self.max_open_lists:
+            oldest = next((k for k, p in lists.items() if p.action is None), next(iter(lists)))
+            del lists[oldest]
+            self._overflow(
+                frame, f"more than {self.max_open_lists} open lists: list {oldest!r} closed"
+            )
+        lists[aid] = pending
+
+    def _overflow(self, frame: Frame, problem: str) -> None:
+        self.list_overflows += 1
+        if frame.problem is None:
+            frame.problem = problem
 
     # -- sending ---------------------------------------------------------------------
     def next_action_id(self) -> str:

@@ -102,7 +102,7 @@ class Frame:
 class ActionResult:
     """The complete answer to one action: its response and, for list actions, the items."""
 
-    __slots__ = ("action", "action_id", "complete", "items", "response")
+    __slots__ = ("action", "action_id", "complete", "dropped", "items", "response")
 
     def __init__(
         self,
@@ -111,14 +111,20 @@ class ActionResult:
         response: Frame,
         items: list[Frame] | None = None,
         complete: Frame | None = None,
+        *,
+        dropped: int = 0,
     ) -> None:
         self.action_id = action_id
         self.action = action
         """Action name when we sent it through this connection, else None."""
         self.response = response
         self.items: list[Frame] = items if items is not None else []
+        """The list items, kept only for actions sent through this connection."""
         self.complete = complete
         """The ``...Complete`` event that closed a list (None for single responses)."""
+        self.dropped = dropped
+        """List items received but not in ``items`` (an answer nobody asked for, or over the
+        connection's ``max_list_items``)."""
 
     @property
     def ok(self) -> bool:
@@ -129,7 +135,8 @@ class ActionResult:
         return self.response.get("Message")
 
     def __repr__(self) -> str:
+        dropped = f" dropped={self.dropped}" if self.dropped else ""
         return (
             f"<ActionResult {self.action or '?'} id={self.action_id!r} "
-            f"{self.response.name} items={len(self.items)}>"
+            f"{self.response.name} items={len(self.items)}{dropped}>"
         )

@@ -16,6 +16,9 @@ MIN_FRAME_SIZE = 16
 """Below this the oversized-frame rule (hand out all but the last 3 bytes) makes no sense."""
 _BATCH_MIN = 4096
 """Buffered bytes after a frame from which the framer cuts the next frames in one split."""
+_BATCH_MAX = 1 << 18
+"""Bytes one split looks at: bounds its copy, and the work is linear whatever the input."""
+_STRAY = "line breaks between frames"
 _LINE_CACHE_SIZE = 8192
 """Distinct header lines a parser remembers (then it starts afresh): bounds its memory."""
 
@@ -199,7 +202,7 @@ class FrameParser:
         self._discarding = False  # inside an oversized frame: skip to the next terminator
         self._eof = False
         self._lines = _LineCache()
-        self._ready: list[bytes] = []  # complete frames cut ahead of _pos, last one first
+        self._ready: list[bytes | Frame] = []  # frames cut ahead of _pos, last one first
         self.bytes_received = 0
 
     @property
@@ -224,9 +227,13 @@ class FrameParser:
     def next_frame(self) -> Frame | None:
         ready = self._ready
         if ready:
-            raw = ready.pop()
-            self._pos = self._scan = self._pos + len(raw)
-            return _build_terminated(raw, self._lines)
+            item = ready.pop()
+            if type(item) is bytes:
+                self._pos = self._scan = self._pos + len(item)
+                return _build_terminated(item, self._lines)
+            assert isinstance(item, Frame)
+            self._pos = self._scan = self._pos + len(item.raw)
+            return item
         buf = self._buf
         start = self._pos
         if start >= len(buf):
@@ -248,9 +255,7 @@ class FrameParser:
             self._discarding = False
             return Frame(FrameKind.ANOMALY, raw, problem="tail of an oversized frame")
         if stop - start > self.max_frame_size:
-            return Frame(
-                FrameKind.ANOMALY, raw, problem=f"frame larger than {self.max_frame_size} bytes"
-            )
+            return Frame(FrameKind.ANOMALY, raw, problem=self._too_big)
         if len(buf) - stop >= _BATCH_MIN:
             self._split_ready(stop)
         return _build_terminated(raw, self._lines)
@@ -258,24 +263,50 @@ class FrameParser:
     def _split_ready(self, start: int) -> None:
         """Cut the complete frames from ``start`` on with one ``bytes.split`` (C) into ``_ready``.
 
-        Only ordinary frames are taken, in order, up to the first piece that needs the careful
-        path (a stray line break, an oversized frame) or the incomplete tail; ``_pos`` advances
-        as they are handed out, so ``buffered`` and compaction are unchanged.
+        Looks at most ``_BATCH_MAX`` bytes ahead and takes every piece up to the last complete
+        frame there, giving exactly what the careful path would give for these bytes: ordinary
+        frames (their raw bytes), runs of stray line breaks and oversized frames (anomaly
+        frames). A run of line breaks still open at the end stays for the careful path (it
+        may go on). So a split hands out everything it looked at and parsing stays linear.
+        ``_pos`` advances as the pieces are handed out, so ``buffered`` and compaction are
+        unchanged.
         """
         buf = self._buf
-        last = buf.rfind(TERMINATOR, start)
+        last = buf.rfind(TERMINATOR, start, start + _BATCH_MAX)
         if last < 0:
             return
         pieces = bytes(buf[start : last + 4]).split(TERMINATOR)
-        pieces.pop()  # the tail after the last terminator: not a complete frame
+        pieces.pop()  # empty: the region ends with a terminator
         limit = self.max_frame_size - 4
-        ready = []
+        ready: list[bytes | Frame] = []
+        stray = b""  # line breaks since the last frame (they may span several pieces)
         for piece in pieces:
-            if not piece or piece[0] in (13, 10) or len(piece) > limit:
-                break
-            ready.append(piece + TERMINATOR)
+            if stray or not piece or piece[0] in (13, 10):
+                body = piece.lstrip(b"\r\n")
+                if not body:
+                    stray += piece + TERMINATOR
+                    continue
+                ready.extend(self._stray_frames(stray + piece[: len(piece) - len(body)]))
+                stray = b""
+                piece = body
+            if len(piece) > limit:
+                ready.append(Frame(FrameKind.ANOMALY, piece + TERMINATOR, problem=self._too_big))
+            else:
+                ready.append(piece + TERMINATOR)
         ready.reverse()
         self._ready = ready
+
+    @property
+    def _too_big(self) -> str:
+        return f"frame larger than {self.max_frame_size} bytes"
+
+    def _stray_frames(self, run: bytes) -> list[bytes | Frame]:
+        """Anomaly frames for a run of line breaks: at most ``max_frame_size`` bytes each."""
+        size = self.max_frame_size
+        return [
+            Frame(FrameKind.ANOMALY, run[i : i + size], problem=_STRAY)
+            for i in range(0, len(run), size)
+        ]
 
     def _next_banner(self) -> Frame | None:
         buf = self._buf
@@ -300,16 +331,29 @@ class FrameParser:
         return frame
 
     def _stray_line_breaks(self) -> Frame | None:
+        """One anomaly for a run of CR/LF bytes between frames (``max_frame_size`` at most).
+
+        While the run reaches the end of the buffer it may go on: ``_scan`` remembers how far
+        it was checked, so a run arriving in small pieces is scanned once.
+        """
         buf = self._buf
-        i = self._pos
-        n = len(buf)
-        while i < n and buf[i] in (13, 10):
-            i += 1
-        if i == n and not self._eof:
+        start = self._pos
+        i = max(self._scan, start)
+        stop = min(len(buf), start + self.max_frame_size)
+        step = 16  # look ahead in growing steps: the work follows the run, not the buffer
+        while i < stop:
+            seg = bytes(buf[i : min(stop, i + step)])
+            breaks = len(seg) - len(seg.lstrip(b"\r\n"))
+            i += breaks
+            if breaks < len(seg):
+                break
+            step *= 2
+        if i == len(buf) and i - start < self.max_frame_size and not self._eof:
+            self._scan = i
             return None  # wait: these may be the start of more line breaks
-        raw = bytes(buf[self._pos : i])
+        raw = bytes(buf[start:i])
         self._pos = self._scan = i
-        return Frame(FrameKind.ANOMALY, raw, problem="line breaks between frames")
+        return Frame(FrameKind.ANOMALY, raw, problem=_STRAY)
 
     def _no_terminator_yet(self) -> Frame | None:
         buf = self._buf

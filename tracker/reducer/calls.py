@@ -3,20 +3,35 @@
 Membership follows the channels machine (``leg_added``/``leg_moved``/``leg_removed``): a call
 ends when its last live channel is gone, is emitted as ``CallEnded`` and leaves the World.
 
-Answered, in the sense of Asterisk's CDR (a record with a destination channel and disposition
-ANSWERED; see tests/reducer/test_cdr.py for the comparison):
+The record reads the call as its caller experienced it (docs/call-records.md has the rules with
+their evidence):
 
-* a ``DialEnd`` with ``DialStatus: ANSWER`` dialled by one of the call's channels (Originate's
-  own dials have no dialling channel and do not count), or an ``AgentConnect``;
-* or one of the call's channels is "party A" of a pair in a non-holding bridge: the CDR engine
-  makes the older channel of two bridged channels party A and the newer one its destination, so
-  in a ConfBridge the first member's call is answered by the second, but the last member's call
-  is not. The answer time is the DialEnd/AgentConnect/BridgeEnter time.
-
-Disposition of an unanswered call: from the last dial outcome of the call's own dials (BUSY ->
-BUSY, CONGESTION -> CONGESTION, NOANSWER/CANCEL -> NO ANSWER, CHANUNAVAIL and others ->
-FAILED); with no dial outcome, from the originating channel's hangup cause (17 BUSY, 34/38/42
-CONGESTION, 18/19/21 NO ANSWER, 0/1/3/27/66 FAILED), else NO ANSWER.
+* **Sides.** The call's first channel (Uniqueid = Linkedid) is the caller's; so is its Local
+  peer, and whatever a caller-side channel other than the first one dials (a click-to-dial
+  ``Originate Channel: Local/<A>@ctx`` rings A's own phone from the ``;2`` half). Everything else
+  is the called side: the first channel's own dials, queue members, transfer targets. Dials on
+  the caller's side never set the callee, the dial status or the answer.
+* **Originated calls** (the first channel was dialled by ``Originate``, a DialBegin without a
+  dialling channel): ``origin = "originate"``; ``caller_answer`` is when A answered (the
+  Originate's own DialEnd ANSWER); the callee is what the first channel dials next, or, when A
+  never answered and B was never dialled, the ``Exten`` of the ``OriginateResponse``.
+* **Answered** when the caller was first connected to the party that answered: a caller-side
+  channel in one (non-holding) bridge with a called-side channel of the same call that is not a
+  Local half still dialling onward (then the connection happens when its peer is bridged);
+  or ``AgentConnect``; or a caller-side channel joining a ConfBridge (answered at its join, the
+  room is the callee, time alone in the room counts). A called phone that answers but is never
+  bridged to the caller (call screening with ``Dial(..., U()/M())``: ``DialStatus: ABORT``) does
+  not answer the call. Two channels of different calls in one bridge (parking retrieval,
+  transfers) answer the older channel's call, as Asterisk's CDR makes the older channel party A.
+* **Disposition** of an unanswered call: from the last called-side dial outcome (BUSY -> BUSY,
+  CONGESTION -> CONGESTION, NOANSWER/CANCEL -> NO ANSWER; ANSWER without a connection and the
+  screening results ABORT/CONTINUE/GOTO:... -> NO ANSWER; CHANUNAVAIL and others -> FAILED);
+  with no dial outcome, from the originating channel's hangup cause (17 BUSY, 34/38/42
+  CONGESTION, 18/19/21 NO ANSWER, 0/1/3/27/66 FAILED), else NO ANSWER.
+* **Transfers**: BlindTransfer, AttendedTransfer, and redirects (a bridged channel sent to
+  another extension: kind ``redirect``, one per moved channel).
+* **Queue passage**: from QueueCallerJoin; a caller first met at AgentConnect /
+  QueueCallerAbandon / QueueCallerLeave gets a passage marked ``joined_late``.
 """
 
 from __future__ import annotations
@@ -30,8 +45,10 @@ from ..events import (
     BlindTransfer,
     BridgeEnter,
     ConfbridgeJoin,
+    ConfbridgeList,
     DialBegin,
     DialEnd,
+    OriginateResponse,
     ParkedCall,
     ParkedCallGiveUp,
     ParkedCallTimeOut,
@@ -56,12 +73,17 @@ from ..state.call import (
     Transferred,
 )
 from ..state.channel import Channel
+from ..state.world import World
 from .context import Context
 
 HOLDING_BRIDGES = frozenset({"holding", "parking"})
 
 _DIAL_DISPOSITION = {
-    "ANSWER": "ANSWERED",
+    # ANSWER without a connection: the called phone answered but the caller was never bridged
+    # to it (screening declined, caller gone first). ABORT: a Dial U()/M() screening routine
+    # set GOSUB_RESULT/MACRO_RESULT=ABORT after the called phone answered.
+    "ANSWER": "NO ANSWER",
+    "ABORT": "NO ANSWER",
     "BUSY": "BUSY",
     "CONGESTION": "CONGESTION",
     "NOANSWER": "NO ANSWER",
@@ -98,13 +120,16 @@ def leg_added(ctx: Context, ch: Channel) -> None:
     calls = ctx.world.calls
     linkedid = ch.linkedid
     call = calls.get(linkedid)
+    first = ch.uniqueid == linkedid
+    if first:
+        ch.caller_side = True
     if call is None:
         call = Call(linkedid=linkedid, start=ch.created, joined_late=ch.from_list)
         calls[linkedid] = call
-        if ch.uniqueid == linkedid:
+        if first:
             call.caller = party_of(ch)
         ctx.emit(CallStarted(seq=ctx.seq, at=ctx.at, linkedid=linkedid, caller=call.caller))
-    elif ch.uniqueid == linkedid:
+    elif first:
         call.caller = party_of(ch)
     call.live.append(ch.uniqueid)
     if ch.uniqueid not in call.legs:
@@ -148,8 +173,13 @@ def caller_changed(ctx: Context, ch: Channel) -> None:
 def disposition(call: Call) -> str:
     if call.answer is not None:
         return "ANSWERED"
-    if call.dial_status:
-        return _DIAL_DISPOSITION.get(call.dial_status, "FAILED")
+    status = call.dial_status
+    if status:
+        found = _DIAL_DISPOSITION.get(status)
+        if found is not None:
+            return found
+        # Other Dial U()/M() results after the called phone answered: CONTINUE, GOTO:<where>.
+        return "NO ANSWER" if status == "CONTINUE" or status.startswith("GOTO") else "FAILED"
     if call.hangup_cause is not None:
         return _CAUSE_DISPOSITION.get(call.hangup_cause, "NO ANSWER")
     return "NO ANSWER"
@@ -162,10 +192,12 @@ def end(ctx: Context, call: Call) -> None:
     call.duration = max(0.0, ctx.at - call.start)
     call.billsec = max(0.0, ctx.at - call.answer) if call.answer is not None else 0.0
     call.disposition = disposition(call)
+    if call.origin and not call.caller.num:
+        call.caller.num = resource(call.caller.channel)  # Originate without a CallerID
     queue = call.queue
     if queue is not None and queue.outcome == "waiting":
         queue.outcome = "timeout" if queue.left is not None else "abandoned"
-        if queue.wait is None:
+        if queue.wait is None and not queue.joined_late:
             queue.wait = ctx.at - queue.joined
     if call.parked is not None and call.parked.outcome == "parked":
         call.parked.outcome = "giveup"  # hung up while parked (ParkedCallGiveUp may come later)
@@ -197,12 +229,13 @@ def resource(channel: str) -> str:
 def _dest_party(e: DialBegin | DialEnd | AgentConnect, caller: Call) -> Party:
     """The dialled party.
 
-    A dialled channel inherits the caller's caller id (Local channels, app_queue), so an
+    A dialled channel inherits the caller's caller id (app_queue) or shows the number the caller
+    dialled (a Local ``;1`` half), so a Local channel is named by its extension, and an
     inherited number is replaced by the dialled resource and an inherited name dropped.
     """
     channel = e.dest_channel or ""
     num = _clean(e.dest_caller_id_num or "")
-    if not num or num == caller.caller.num:
+    if not num or num == caller.caller.num or channel.startswith("Local/"):
         num = resource(channel)
     name = _clean(e.dest_caller_id_name or "")
     if name == caller.caller.name:
@@ -210,45 +243,126 @@ def _dest_party(e: DialBegin | DialEnd | AgentConnect, caller: Call) -> Party:
     return Party(num=num, name=name, channel=channel)
 
 
+def caller_side(world: World, ch: Channel) -> bool:
+    """On the caller's side of its call (the channel or its Local peer is marked)."""
+    if ch.caller_side:
+        return True
+    peer = world.channels.get(ch.local_peer) if ch.local_peer is not None else None
+    return peer is not None and peer.caller_side
+
+
+def _rings_caller(world: World, dialer: Channel | None) -> bool:
+    """A dial made on the caller's side, other than by the first channel: it rings the caller."""
+    return dialer is not None and dialer.uniqueid != dialer.linkedid and caller_side(world, dialer)
+
+
+def _mark_caller_side(world: World, ch: Channel) -> None:
+    ch.caller_side = True
+    peer = world.channels.get(ch.local_peer) if ch.local_peer is not None else None
+    if peer is not None:
+        peer.caller_side = True
+
+
 def _dial_begin(ctx: Context, e: DialBegin) -> None:
-    if not e.uniqueid or not e.linkedid:
+    world = ctx.world
+    if not e.uniqueid:
+        # No dialling channel: Originate (or a call file) dialling the call's first channel.
+        dest_uid = e.dest_uniqueid
+        if dest_uid and dest_uid == e.dest_linkedid:
+            call = world.calls.get(dest_uid)
+            if call is not None:
+                call.origin = "originate"
         return
-    call = ctx.world.calls.get(e.linkedid)
+    if not e.linkedid:
+        return
+    if _rings_caller(world, world.channels.get(e.uniqueid)):
+        dest = world.channels.get(e.dest_uniqueid or "")
+        if dest is not None:
+            _mark_caller_side(world, dest)
+        return
+    call = world.calls.get(e.linkedid)
     if call is not None and call.answer is None:
         call.callee = _dest_party(e, call)
 
 
 def _dial_end(ctx: Context, e: DialEnd) -> None:
-    if not e.uniqueid or not e.linkedid:
-        return  # Originate's own dial: no dialling channel
-    call = ctx.world.calls.get(e.linkedid)
+    world = ctx.world
+    status = e.dial_status or ""
+    if not e.uniqueid:
+        # The Originate's own dial: ANSWER means party A picked up.
+        dest_uid = e.dest_uniqueid
+        if status == "ANSWER" and dest_uid and dest_uid == e.dest_linkedid:
+            call = world.calls.get(dest_uid)
+            if call is not None and call.origin and call.caller_answer is None:
+                call.caller_answer = ctx.at
+        return
+    if not e.linkedid or _rings_caller(world, world.channels.get(e.uniqueid)):
+        return
+    call = world.calls.get(e.linkedid)
     if call is None:
         return
-    status = e.dial_status or ""
     if status == "ANSWER":
         call.dial_status = status
-        answered(ctx, call, _dest_party(e, call))
+        if call.answer is None:
+            call.callee = _dest_party(e, call)
     elif call.answer is None and not (status == "CANCEL" and call.dial_status):
         # app_queue follows a member's NOANSWER with CANCEL: keep the first outcome.
         call.dial_status = status
 
 
-def bridged(ctx: Context, bridge: Bridge, me: Channel) -> None:
-    """``me`` is in ``bridge``: the older channel of each pair answers its call (CDR party A)."""
-    if bridge.type in HOLDING_BRIDGES or len(bridge.members) < 2:
-        return
+def _reached(world: World, ch: Channel) -> bool:
+    """Not a Local half whose other half is still dialling onward (the party is not there yet)."""
+    peer = world.channels.get(ch.local_peer) if ch.local_peer is not None else None
+    return peer is None or not peer.dialing
+
+
+def _connect(ctx: Context, bridge: Bridge, me: Channel) -> None:
     world = ctx.world
     calls = world.calls
+    conference = bridge.creator == "ConfBridge"
     for uid in bridge.members:
         if uid == me.uniqueid:
             continue
         other = world.channels.get(uid)
         if other is None:
             continue
-        a, b = (other, me) if other.order <= me.order else (me, other)
-        call = calls.get(a.linkedid)
-        if call is not None and call.answer is None:
-            answered(ctx, call, party_of(b))
+        if other.linkedid != me.linkedid:
+            if conference:
+                continue  # each participant is answered at its own join
+            # Two calls in one bridge: the CDR's party A (the older channel) is answered.
+            a, b = (other, me) if other.order <= me.order else (me, other)
+            call = calls.get(a.linkedid)
+            if call is not None and call.answer is None:
+                answered(ctx, call, party_of(b))
+            continue
+        call = calls.get(me.linkedid)
+        if call is None or call.answer is not None:
+            continue
+        mine = caller_side(world, me)
+        if mine == caller_side(world, other):
+            continue
+        callee = other if mine else me
+        if _reached(world, callee):
+            answered(ctx, call, None if call.callee is not None else party_of(callee))
+
+
+def bridged(ctx: Context, bridge: Bridge, me: Channel) -> None:
+    """``me`` is in ``bridge``: is a caller now connected to an answering party?
+
+    Also re-checks the bridge of ``me``'s Local peer: a caller bridged to a Local half is
+    connected once the other half is bridged to the party it dialled.
+    """
+    if bridge.type not in HOLDING_BRIDGES and len(bridge.members) >= 2:
+        _connect(ctx, bridge, me)
+    if me.local_peer is None:
+        return
+    world = ctx.world
+    peer = world.channels.get(me.local_peer)
+    if peer is None or peer.bridge is None:
+        return
+    other = world.bridges.get(peer.bridge)
+    if other is not None and other.type not in HOLDING_BRIDGES and len(other.members) >= 2:
+        _connect(ctx, other, peer)
 
 
 def _bridge_enter(ctx: Context, e: BridgeEnter) -> None:
@@ -264,11 +378,16 @@ def _agent_connect(ctx: Context, e: AgentConnect) -> None:
     if call is None:
         return
     queue = call.queue
-    if queue is not None:
-        queue.outcome = "answered"
-        queue.agent = e.member_name or e.interface or None
-        if queue.wait is None:
-            queue.wait = ctx.at - queue.joined
+    if queue is None:
+        queue = _late_passage(ctx, call, e.queue or "", e.uniqueid or "", e.hold_time, None)
+    elif queue.joined_late and queue.wait is None and e.hold_time is not None:
+        # app_queue sends QueueCallerLeave before AgentConnect: the HoldTime comes now.
+        queue.wait = float(e.hold_time)
+        queue.joined = ctx.at - queue.wait
+    queue.outcome = "answered"
+    queue.agent = e.member_name or e.interface or None
+    if queue.wait is None and not queue.joined_late:
+        queue.wait = ctx.at - queue.joined
     callee = _dest_party(e, call)
     if e.member_name and not callee.name:
         callee.name = e.member_name
@@ -289,17 +408,56 @@ def _queue_join(ctx: Context, e: QueueCallerJoin) -> None:
     )
 
 
+def _late_passage(
+    ctx: Context, call: Call, name: str, uid: str, hold_time: int | None, position: int | None
+) -> QueuePassage:
+    """A passage for a caller whose QueueCallerJoin was not seen.
+
+    ``HoldTime`` (AgentConnect, QueueCallerAbandon) dates the join; else the queue's own entry
+    (QueueStatus's ``Wait`` after a resync); else the join time and wait stay unknown.
+    """
+    q = ctx.world.queues.get(name)
+    waiting = q.callers.get(uid) if q is not None else None
+    wait: float | None = None
+    joined = ctx.at
+    if hold_time is not None:
+        wait = float(hold_time)
+        joined = ctx.at - wait
+    elif waiting is not None:
+        joined = waiting.since
+        wait = ctx.at - joined
+    if not position and waiting is not None:
+        position = waiting.original_position
+    passage = QueuePassage(
+        name=name, joined=joined, position=position or 0, wait=wait, joined_late=True
+    )
+    call.queue = passage
+    ctx.emit(
+        QueueEntered(
+            seq=ctx.seq, at=ctx.at, linkedid=call.linkedid, queue=name, position=passage.position
+        )
+    )
+    return passage
+
+
 def _queue_leave(ctx: Context, e: QueueCallerLeave | QueueCallerAbandon) -> None:
     call = ctx.world.calls.get(e.linkedid or "")
-    if call is None or call.queue is None:
+    if call is None:
         ctx.anomaly("queue_leave_without_join", e.linkedid or "")
         return
     queue = call.queue
-    if isinstance(e, QueueCallerAbandon):
+    abandon = isinstance(e, QueueCallerAbandon)
+    if queue is None or (queue.name != (e.queue or "") and queue.left is not None):
+        if isinstance(e, QueueCallerAbandon):
+            hold, position = e.hold_time, e.original_position or e.position
+        else:
+            hold, position = None, e.position
+        queue = _late_passage(ctx, call, e.queue or "", e.uniqueid or "", hold, position)
+    if abandon:
         queue.outcome = "abandoned"
     else:
         queue.left = ctx.at
-    if queue.wait is None:
+    if queue.wait is None and not queue.joined_late:
         queue.wait = ctx.at - queue.joined
     ctx.emit(
         QueueLeft(
@@ -308,7 +466,9 @@ def _queue_leave(ctx: Context, e: QueueCallerLeave | QueueCallerAbandon) -> None
     )
 
 
-def _transfer(ctx: Context, linkedids: tuple[str | None, ...], transfer: Transfer) -> None:
+def _transfer(
+    ctx: Context, linkedids: tuple[str | None, ...], transfer: Transfer, *, required: bool = True
+) -> None:
     calls = ctx.world.calls
     done: set[str] = set()
     for linkedid in linkedids:
@@ -320,7 +480,7 @@ def _transfer(ctx: Context, linkedids: tuple[str | None, ...], transfer: Transfe
         done.add(linkedid)
         call.transfers.append(transfer)
         ctx.emit(Transferred(seq=ctx.seq, at=ctx.at, linkedid=linkedid, transfer=transfer))
-    if not done:
+    if not done and required:
         ctx.anomaly("transfer_unknown_call", transfer.kind)
 
 
@@ -334,7 +494,53 @@ def _blind(ctx: Context, e: BlindTransfer) -> None:
         transferee=e.transferee_channel or "",
         target=target,
     )
-    _transfer(ctx, (e.transferer_linkedid, e.transferee_linkedid), transfer)
+    upgraded: list[str] = []
+    for linkedid in (e.transferer_linkedid, e.transferee_linkedid):
+        call = ctx.world.calls.get(linkedid or "")
+        if call is not None and call.linkedid not in upgraded and _was_redirect(call, transfer):
+            # The transferee's async goto was seen first: it was this blind transfer.
+            call.transfers[-1] = transfer
+            upgraded.append(call.linkedid)
+            ctx.emit(Transferred(seq=ctx.seq, at=ctx.at, linkedid=call.linkedid, transfer=transfer))
+    rest = tuple(x for x in (e.transferer_linkedid, e.transferee_linkedid) if x not in upgraded)
+    if not upgraded:
+        _transfer(ctx, rest, transfer)
+    elif rest:
+        _transfer(ctx, rest, transfer, required=False)
+
+
+def _was_redirect(call: Call, transfer: Transfer) -> bool:
+    last = call.transfers[-1] if call.transfers else None
+    return (
+        last is not None
+        and last.kind == "redirect"
+        and last.transferee == transfer.transferee
+        and last.target == transfer.target
+    )
+
+
+def redirected(ctx: Context, ch: Channel, target: str) -> None:
+    """A bridged channel was sent to ``target`` (``exten@context``): a ``redirect`` transfer.
+
+    Unless it is the transferee of a BlindTransfer already recorded (a blind transfer moves the
+    transferee with the same async goto).
+    """
+    call = ctx.world.calls.get(ch.linkedid)
+    if call is None:
+        return
+    last = call.transfers[-1] if call.transfers else None
+    if (
+        last is not None
+        and last.kind == "blind"
+        and last.transferee == ch.name
+        and last.target == target
+    ):
+        return
+    transfer = Transfer(
+        kind="redirect", at=ctx.at, result="Success", transferee=ch.name, target=target
+    )
+    call.transfers.append(transfer)
+    ctx.emit(Transferred(seq=ctx.seq, at=ctx.at, linkedid=call.linkedid, transfer=transfer))
 
 
 def _attended(ctx: Context, e: AttendedTransfer) -> None:
@@ -372,10 +578,53 @@ def _unparked(ctx: Context, e: UnParkedCall | ParkedCallTimeOut | ParkedCallGive
         call.parked.outcome = "giveup"
 
 
-def _conference(ctx: Context, e: ConfbridgeJoin) -> None:
-    call = ctx.world.calls.get(e.linkedid or "")
-    if call is not None:
-        call.conference = e.conference or None
+def _conference(ctx: Context, e: ConfbridgeJoin | ConfbridgeList) -> None:
+    """A caller in a ConfBridge room is answered at its join: the room is the callee.
+
+    A ConfbridgeList item (resync) names a participant whose join was not seen: its
+    ``AnsweredTime`` dates the answer.
+    """
+    world = ctx.world
+    call = world.calls.get(e.linkedid or "")
+    if call is None:
+        return
+    room = e.conference or ""
+    call.conference = room or None
+    ch = world.channels.get(e.uniqueid or "")
+    if ch is None or not caller_side(world, ch):
+        return
+    if isinstance(e, ConfbridgeList):
+        # Met in a resync: the list dates the answer (its bridge may have answered it already).
+        if e.answered_time is None or not (call.joined_late or call.answer is None):
+            return
+        call.answer = None
+        answered(ctx, call, Party(num=room))
+        call.answer = ctx.at - e.answered_time
+    elif call.answer is None:
+        answered(ctx, call, Party(num=room))
+
+
+def _originate_response(ctx: Context, e: OriginateResponse) -> None:
+    """The Originate's ``Exten`` names B when B was never dialled (A did not answer)."""
+    exten = _clean(e.exten or "")
+    if not exten:
+        return
+    call = _originated_call(ctx.world, e)
+    if call is not None and call.callee is None:
+        call.callee = Party(num=exten)
+
+
+def _originated_call(world: World, e: OriginateResponse) -> Call | None:
+    uid = _clean(e.uniqueid or "")
+    if uid:
+        ch = world.channels.get(uid)
+        return world.calls.get(ch.linkedid if ch is not None else uid)
+    # Failure: ``Channel`` is the requested ``Tech/resource``; the channel was ``<it>-<n>``.
+    prefix = (e.channel or "") + "-"
+    for call in world.calls.values():
+        if call.origin and call.caller_answer is None and call.caller.channel.startswith(prefix):
+            return call
+    return None
 
 
 _HANDLERS: dict[type[Any], Callable[[Context, Any], None]] = {
@@ -393,10 +642,11 @@ _HANDLERS: dict[type[Any], Callable[[Context, Any], None]] = {
     ParkedCallTimeOut: _unparked,
     ParkedCallGiveUp: _unparked,
     ConfbridgeJoin: _conference,
+    OriginateResponse: _originate_response,
 }
 
 EVENTS: frozenset[type[Any]] = frozenset(_HANDLERS)
 """The typed event classes this machine handles."""
 LIVE = _HANDLERS
-LIST: dict[type[Any], Callable[[Context, Any], None]] = {}
-"""List-reply items are reconciliation (resync), never live events for this machine."""
+LIST: dict[type[Any], Callable[[Context, Any], None]] = {ConfbridgeList: _conference}
+"""List-reply items: only a listed conference participant answers its call (resync)."""

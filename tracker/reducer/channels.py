@@ -330,9 +330,21 @@ def _accountcode(ctx: Context, e: NewAccountCode) -> None:
 
 
 def _newexten(ctx: Context, e: Newexten) -> None:
+    ch = ctx.world.channels.get(e.uniqueid or "")
+    # A bridged channel runs no dialplan: a new context/extension while it is still in its
+    # bridge is an async goto (AMI Redirect, ChannelRedirect(), a blind transfer), announced
+    # before the channel leaves the bridge.
+    moved = (
+        ch is not None
+        and ch.bridge is not None
+        and bool(e.exten)
+        and (e.exten != ch.exten or (e.context or "") != ch.context)
+    )
     ch = sync(ctx, e)
     if ch is None:
         return
+    if moved:
+        calls.redirected(ctx, ch, f"{ch.exten}@{ch.context}")
     ch.app = e.application or ""
     ch.app_data = e.app_data or ""
     ctx.emit(
@@ -410,8 +422,7 @@ def _dial_end(ctx: Context, e: DialEnd) -> None:
     dest = sync_prefixed(ctx, e, "dest_")
     dest_uid = e.dest_uniqueid or ""
     status = e.dial_status or ""
-    # app_queue ends a cancelled member's dial twice: only a dial never begun is an anomaly.
-    if dest is None or dest.dialed_by is None:
+    if _dial_end_unexplained(ctx, e, caller, dest):
         ctx.anomaly("dial_end_without_begin", dest_uid)
     if dest is not None:
         dest.dial_status = status
@@ -430,6 +441,25 @@ def _dial_end(ctx: Context, e: DialEnd) -> None:
             status=status,
         )
     )
+
+
+def _dial_end_unexplained(
+    ctx: Context, e: DialEnd, caller: Channel | None, dest: Channel | None
+) -> bool:
+    """A DialEnd whose DialBegin is missing for no reason Asterisk is known to have.
+
+    Ordinary ends without (or after) a begin: app_queue ends a rung-then-cancelled member's dial
+    twice (NOANSWER, then CANCEL), possibly after the member's Hangup; the end can follow the
+    destination's Hangup (the channel is already gone); Asterisk dials some channels itself and
+    publishes only the end (no dialling channel: the attended-transfer target ``Local/<exten>@``,
+    dialled by the bridge features); a channel first seen in a resync list was dialled before we
+    connected.
+    """
+    if dest is None:
+        return (e.dest_uniqueid or "") not in ctx.world.gone
+    if dest.dialed_by is not None or dest.from_list or not e.uniqueid:
+        return False
+    return caller is None or not caller.from_list
 
 
 def _hold(ctx: Context, e: Hold | Unhold) -> None:
@@ -486,12 +516,21 @@ def _dtmf(ctx: Context, e: DTMFBegin | DTMFEnd) -> None:
         return
     digit = e.digit or ""
     end = isinstance(e, DTMFEnd)
+    sent = e.direction == "Sent"
+    end_only = False
     if end:
-        if ch.dtmf_pending is None:
-            # Queued DTMF (Atxfer, PlayDTMF) is END-only: count it, but note the anomaly.
-            ctx.anomaly("dtmf_end_without_begin", f"{ch.uniqueid} {digit}")
-        ch.dtmf_pending = None
+        # Digits whose source delivers only the end (SIP INFO, the feature digits Atxfer and
+        # CancelAtxfer queue, an RFC 4733 event whose start packets were lost) are reported as
+        # a DTMFEnd alone: Asterisk emulates the begin internally without an event.
+        if sent:
+            end_only = ch.dtmf_sending is None
+            ch.dtmf_sending = None
+        else:
+            end_only = ch.dtmf_pending is None
+            ch.dtmf_pending = None
         ch.dtmf = (ch.dtmf + digit)[-DTMF_KEEP:]
+    elif sent:
+        ch.dtmf_sending = digit
     else:
         ch.dtmf_pending = digit
     ctx.emit(
@@ -502,6 +541,7 @@ def _dtmf(ctx: Context, e: DTMFBegin | DTMFEnd) -> None:
             digit=digit,
             direction=e.direction or "",
             end=end,
+            end_only=end_only,
         )
     )
 
@@ -514,6 +554,8 @@ def _local_bridge(ctx: Context, e: LocalBridge) -> None:
         return
     one.local_peer = two.uniqueid
     two.local_peer = one.uniqueid
+    if one.caller_side or two.caller_side:
+        one.caller_side = two.caller_side = True
     ctx.emit(LocalPaired(seq=ctx.seq, at=ctx.at, one=one.uniqueid, two=two.uniqueid))
 
 

@@ -6,9 +6,10 @@ Every received frame (banner and login answers included) is delivered in order a
 ``Received(frame, envelope)`` pair, so a persister can log the exact bytes; the banner's
 envelope carries ``SessionStarted``, which tells the fold to resync.
 
-The reader never waits for the consumer: it uses ``send_nowait``; a full channel is an
-overload (DESIGN.md decision 4): counted in ``client.stats``, logged, and the connection is
-dropped so the state is resynced after reconnecting.
+The reader never waits for the consumer: it uses ``send_nowait``; a full channel (``buffer``
+frames, or ``buffer_bytes`` bytes of frames) is an overload (DESIGN.md decision 4): counted in
+``client.stats``, logged, and the connection is dropped so the state is resynced after
+reconnecting.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import math
 import random
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 import trio
 
@@ -45,6 +47,10 @@ from .url import AmiTarget, parse_url
 log = logging.getLogger(__name__)
 
 RECEIVE_SIZE = 1 << 16
+DEFAULT_BUFFER = 100_000
+DEFAULT_BUFFER_BYTES = 64 << 20
+_CHECKPOINT_EVERY = 512
+"""``events()`` hands out buffered frames without a checkpoint, but never more than this."""
 _NET_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 
@@ -65,6 +71,8 @@ class ClientStats:
     overflows: int = 0
     """Times the event channel was full (each one dropped the connection)."""
     keepalive_failures: int = 0
+    list_overflows: int = 0
+    """List answers over the connection's bounds (see ``AmiConnection``); frames still flow."""
 
 
 class _Waiter:
@@ -104,7 +112,8 @@ class AmiClient:
         keepalive: float | None = 20.0,
         action_timeout: float = 10.0,
         connect_timeout: float = 10.0,
-        buffer: int = 100_000,
+        buffer: int = DEFAULT_BUFFER,
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         stable_after: float = 10.0,
@@ -128,6 +137,13 @@ class AmiClient:
         self._closing = False
         self._error: TrackerError | None = None
         self._send_ch, self._recv_ch = trio.open_memory_channel[Received](buffer)
+        self.buffer_bytes = buffer_bytes
+        """Bound on the bytes (``frame.raw``) of the frames waiting in the channel."""
+        self._buffer = buffer
+        self._sizes: deque[int] = deque()
+        """Sizes of the last frames sent into the channel, oldest first (some may be consumed)."""
+        self._queued = 0
+        """Sum of ``_sizes``: bytes in the channel, or more until the next ``_trim``."""
         self.session_started = trio.Event()
         """Set once the first session has logged in."""
 
@@ -203,12 +219,21 @@ class AmiClient:
     async def _login(self, s: _Session) -> list[Frame]:
         t = self.target
         frames: list[Frame] = []
+        held = 0  # bytes of ``frames``: they wait for the login answer, within the buffer's bounds
 
         async def next_frame() -> Frame:
+            nonlocal held
             while True:
                 frame = s.conn.next_frame()
                 if frame is not None:
                     frames.append(frame)
+                    held += len(frame.raw)
+                    if len(frames) > self._buffer or held > self.buffer_bytes:
+                        self.stats.overflows += 1
+                        raise OverloadError(
+                            f"{t.redacted} sent {len(frames)} frames ({held} bytes) "
+                            "before answering the login"
+                        )
                     return frame
                 try:
                     data = await s.stream.receive_some(RECEIVE_SIZE)
@@ -309,26 +334,51 @@ class AmiClient:
         seq = self._seq
         self._seq += 1
         self.stats.frames += 1
-        env = Envelope(seq, decode(frame), frame.kind is FrameKind.LIST_ITEM, time.time())
+        kind = frame.kind
+        if frame.problem is not None and kind is not FrameKind.ANOMALY:
+            self.stats.list_overflows += 1
+            log.warning("%s: %s", self.target.redacted, frame.problem)
+        size = len(frame.raw)
+        if self._queued + size > self.buffer_bytes:
+            self._trim()
+            if self._queued and self._queued + size > self.buffer_bytes:
+                self._overload(seq, f"{self.buffer_bytes} bytes")
+        env = Envelope(seq, decode(frame), kind is FrameKind.LIST_ITEM, time.time())
         try:
             self._send_ch.send_nowait(Received(frame, env))
         except trio.WouldBlock:
-            self.stats.overflows += 1
-            log.warning(
-                "event buffer full at seq %d (%d overflows): dropping the connection to %s",
-                seq,
-                self.stats.overflows,
-                self.target.redacted,
-            )
-            raise OverloadError("event consumer too slow: buffer overflowed") from None
+            self._overload(seq, f"{self._buffer} frames")
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # nobody listens any more
+        else:
+            self._sizes.append(size)
+            self._queued += size
+            if len(self._sizes) > self._buffer:
+                self._trim()
         result = frame.completes
         if result is not None:
             waiter = s.waiters.pop(result.action_id, None)
             if waiter is not None:
                 waiter.result = result
                 waiter.done.set()
+
+    def _trim(self) -> None:
+        """Forget the sizes of consumed frames: the channel holds the last ones sent (FIFO)."""
+        sizes = self._sizes
+        waiting = self._send_ch.statistics().current_buffer_used
+        while len(sizes) > waiting:
+            self._queued -= sizes.popleft()
+
+    def _overload(self, seq: int, full: str) -> NoReturn:
+        self.stats.overflows += 1
+        log.warning(
+            "event buffer full (%s) at seq %d (%d overflows): dropping the connection to %s",
+            full,
+            seq,
+            self.stats.overflows,
+            self.target.redacted,
+        )
+        raise OverloadError(f"event consumer too slow: buffer overflowed ({full})")
 
     async def _keepalive(self, s: _Session) -> None:
         assert self.keepalive is not None
@@ -504,15 +554,28 @@ class AmiClient:
 
 
 class _ReceivedIterator:
+    """Hands out buffered frames at once; waits (a trio checkpoint) only when none is buffered.
+
+    A ``receive()`` per frame would yield to the scheduler for every frame, which caps a
+    consumer that does nothing well below what the reader delivers; draining what is buffered
+    keeps up. It still checkpoints at least every ``_CHECKPOINT_EVERY`` frames.
+    """
+
     def __init__(self, client: AmiClient) -> None:
         self._client = client
+        self._count = 0
 
     def __aiter__(self) -> _ReceivedIterator:
         return self
 
     async def __anext__(self) -> Received:
+        recv = self._client.receive_channel
+        self._count += 1
         try:
-            return await self._client.receive_channel.receive()
+            if self._count % _CHECKPOINT_EVERY:
+                with suppress(trio.WouldBlock):
+                    return recv.receive_nowait()
+            return await recv.receive()
         except trio.EndOfChannel:
             if self._client._error is not None:
                 raise self._client._error from None
@@ -545,7 +608,8 @@ async def connect(
     keepalive: float | None = 20.0,
     action_timeout: float = 10.0,
     connect_timeout: float = 10.0,
-    buffer: int = 100_000,
+    buffer: int = DEFAULT_BUFFER,
+    buffer_bytes: int = DEFAULT_BUFFER_BYTES,
     action_id_prefix: str = "tracker",
 ) -> AsyncIterator[AmiClient]:
     """One session: ``async with connect("ami://u:s@host") as client: ...``.
@@ -562,6 +626,7 @@ async def connect(
         action_timeout=action_timeout,
         connect_timeout=connect_timeout,
         buffer=buffer,
+        buffer_bytes=buffer_bytes,
         action_id_prefix=action_id_prefix,
     )
     session = await client._establish()

@@ -126,17 +126,21 @@ def load_script(capture: str | Path) -> CaptureScript:
                 last = float(value)
     by_complete = _list_actions_by_complete_event()
     by_name: dict[str, list[RecordedAnswer]] = {}
+    listed: dict[str, list[Frame]] = {}  # the connection keeps no items of a passive capture
     for frame in frames:
+        if frame.kind is FrameKind.LIST_ITEM and frame.action_id is not None:
+            listed.setdefault(frame.action_id, []).append(frame)
         result = frame.completes
         if result is None:
             continue
+        items = [f for f in listed.pop(result.action_id, ()) if f is not result.complete]
         if result.action_id in sent:
             name, params = sent[result.action_id]
         elif result.complete is not None and result.complete.name in by_complete:
             name, params = by_complete[result.complete.name], ()
         else:
             continue
-        parts = [result.response, *result.items]
+        parts = [result.response, *items]
         if result.complete is not None:
             parts.append(result.complete)
         position = max(-1, index[id(parts[-1])])

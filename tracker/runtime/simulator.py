@@ -11,11 +11,18 @@ client's stream has reached that point (a list taken mid-capture is not served a
 the start). When that point is more than ``MAX_ANSWER_WAIT`` seconds of paced replay away,
 the action is answered ``Error`` instead (the capture knows no answer for "now", and a
 client's action timeout would expire first).
+
+No client can bring the server down: whatever happens on one connection (a reset, a client
+that stops reading and hangs up, TLS or garbage on the plaintext port, a malformed login) ends
+that connection only, and is logged (peer, login, why it closed; never the secret). A client
+that does not log in within ``login_timeout`` is closed, like Asterisk's ``authtimeout``, and
+at most ``auth_limit`` connections may be logging in at once (``authlimit``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import secrets
@@ -28,13 +35,23 @@ from pathlib import Path
 import trio
 
 from ..ami import Frame, FrameKind, FrameParser, encode_headers
-from ._groups import single
+from ._groups import leaves, single
 from .script import CaptureScript, Params, load_script, with_action_id
 
 log = logging.getLogger(__name__)
 
 BATCH_BYTES = 1 << 16
 MAX_ANSWER_WAIT = 5.0
+LOGIN_TIMEOUT = 30.0
+"""Seconds a client has to log in (Asterisk's ``authtimeout`` default)."""
+AUTH_LIMIT = 50
+"""Connections logging in at once; more are closed at once (Asterisk's ``authlimit``)."""
+SESSION_HISTORY = 100
+"""Finished sessions kept in ``AmiSimulator.sessions`` (the open ones are always there)."""
+MAX_PENDING_ANSWERS = 64
+"""Answers one session may have waiting for the stream (more are answered ``Error``)."""
+ACTIONS_KEPT = 1000
+_NET_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 _PRE_AUTH_ACTIONS = ("login", "challenge", "logoff")
 
 
@@ -51,10 +68,11 @@ class SimSession:
     position: int = 0
     """Point of the capture stream reached: frames before it were sent (or skipped)."""
     pending: list[tuple[int, bytes]] = dataclasses.field(default_factory=list)
+    """Answers (recorded position, bytes) waiting for the stream to reach their point."""
     clock0: tuple[float, float] | None = None
     """Paced replay: (trio time, capture Timestamp) of the first timestamped frame."""
-    """Answers (recorded position, bytes) waiting for the stream to reach their point."""
     actions: list[str] = dataclasses.field(default_factory=list)
+    """Names of the actions received after login (the last ``ACTIONS_KEPT`` or more)."""
     closed_by: str | None = None
     """``server`` (logoff answered, auth failure, drop, end of stream) or ``peer``."""
     reason: str | None = None
@@ -80,8 +98,17 @@ class AmiSimulator:
         close_at_end: bool = False,
         events_only: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        login_timeout: float = LOGIN_TIMEOUT,
+        auth_limit: int = AUTH_LIMIT,
+        history: int = SESSION_HISTORY,
     ) -> None:
         self.script = capture if isinstance(capture, CaptureScript) else load_script(capture)
+        self.login_timeout = login_timeout
+        self.auth_limit = auth_limit
+        """Connections allowed to be logging in at once (Asterisk's ``authlimit``)."""
+        self._unauthenticated = 0
+        self.history = history
+        """Finished sessions kept in ``sessions``, most recent last."""
         self.username = username
         self._secret = secret
         self.speed = speed
@@ -94,6 +121,7 @@ class AmiSimulator:
         self.ssl_context = ssl_context
         self._port: int | None = None
         self.sessions: list[SimSession] = []
+        """Open sessions and the last ``history`` finished ones, in connection order."""
         self.connected = trio.Event()
         """Set when the first client connects."""
 
@@ -135,17 +163,44 @@ class AmiSimulator:
         session = SimSession(peer=_peer(stream))
         self.sessions.append(session)
         self.connected.set()
+        log.info("%s: connected", session.peer)
         try:
             await self._converse(stream, session)
-        except _Closed:
-            session.closed_by = session.closed_by or "server"
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            session.closed_by = session.closed_by or "peer"
-            session.reason = session.reason or f"{type(exc).__name__}"
+        except Exception as exc:  # one connection's failure never reaches serve_listeners
+            self._ended(session, exc)
         finally:
             await trio.aclose_forcefully(stream)
             session.stream_done.set()
             session.done.set()
+            self._forget_finished()
+        log.info(
+            "%s: closed by %s (%s) after %d frames",
+            session.peer,
+            session.closed_by or "server",
+            session.reason or "done",
+            session.streamed,
+        )
+
+    def _ended(self, session: SimSession, exc: Exception) -> None:
+        """Record why a connection ended; a bug is logged with its traceback, not raised."""
+        errors = leaves(exc)
+        if all(isinstance(e, _Closed) for e in errors):
+            session.closed_by = session.closed_by or "server"
+            return
+        net = [e for e in errors if isinstance(e, _NET_ERRORS)]
+        if len(net) == len([e for e in errors if not isinstance(e, _Closed)]):
+            session.closed_by = session.closed_by or "peer"
+            session.reason = session.reason or _why(net[0])
+            return
+        session.closed_by = session.closed_by or "server"
+        session.reason = session.reason or f"internal error ({type(exc).__name__})"
+        log.error("%s: connection failed", session.peer, exc_info=exc)
+
+    def _forget_finished(self) -> None:
+        finished = [s for s in self.sessions if s.done.is_set()]
+        if len(finished) > self.history:
+            old = {id(s) for s in finished[: len(finished) - self.history]}
+            self.sessions = [s for s in self.sessions if id(s) not in old]
 
     async def _converse(self, stream: trio.abc.Stream, session: SimSession) -> None:
         lock = trio.Lock()
@@ -154,10 +209,23 @@ class AmiSimulator:
             async with lock:
                 await stream.send_all(data)
 
+        if self._unauthenticated >= self.auth_limit:
+            session.closed_by, session.reason = "server", "too many connections logging in"
+            log.warning("%s: %d connections already logging in", session.peer, self.auth_limit)
+            raise _Closed
         parser = FrameParser(expect_banner=False)
         actions = _Actions(stream, parser, session)
-        await send(self.script.banner)
-        await self._authenticate(actions, send, session)
+        self._unauthenticated += 1
+        try:
+            with trio.move_on_after(self.login_timeout):
+                await send(self.script.banner)
+                await self._authenticate(actions, send, session)
+        finally:
+            self._unauthenticated -= 1
+        if not session.authenticated:
+            session.closed_by, session.reason = "server", "no login in time"
+            log.warning("%s: no login within %ss", session.peer, self.login_timeout)
+            raise _Closed
         async with trio.open_nursery() as nursery:
             if session.events:
                 nursery.start_soon(self._stream, send, session, nursery.cancel_scope)
@@ -184,12 +252,15 @@ class AmiSimulator:
                 challenge = str(secrets.randbelow(900_000_000) + 100_000_000)
                 await send(_response("Success", aid, ("Challenge", challenge)))
             elif name == "login":
+                user = _param(frame, "Username")
                 if self._login_ok(frame, challenge):
                     session.authenticated = True
                     session.auth_type = "md5" if _param(frame, "Key") is not None else "plain"
                     session.events = (_param(frame, "Events") or "on").lower() != "off"
+                    log.info("%s: logged in as %r (%s)", session.peer, user, session.auth_type)
                     await send(_response("Success", aid, ("Message", "Authentication accepted")))
                     return
+                log.warning("%s: login as %r failed", session.peer, user)
                 await send(_response("Error", aid, ("Message", "Authentication failed")))
                 session.closed_by, session.reason = "server", "authentication failed"
                 raise _Closed
@@ -211,7 +282,8 @@ class AmiSimulator:
             if challenge is None:
                 return False
             expected = hashlib.md5((challenge + self._secret).encode("utf-8")).hexdigest()
-            return secrets.compare_digest(key.lower(), expected)
+            # bytes: compare_digest refuses str with non-ASCII characters (a client's Key may)
+            return secrets.compare_digest(key.lower().encode("utf-8"), expected.encode("ascii"))
         given = _param(frame, "Secret") or ""
         return secrets.compare_digest(given.encode("utf-8"), self._secret.encode("utf-8"))
 
@@ -220,11 +292,8 @@ class AmiSimulator:
         self, send: Callable[[bytes], Awaitable[None]], session: SimSession, scope: trio.CancelScope
     ) -> None:
         stream = self.script.stream
-        picks = [
-            i for i, f in enumerate(stream) if not self.events_only or f.kind is FrameKind.EVENT
-        ]
+        picks, bounds = self._plan
         limit = len(picks) if self.drop_after is None else min(self.drop_after, len(picks))
-        bounds = sorted({a.position + 1 for v in self.script.answers.values() for a in v})
         next_bound = 0
         start_clock = trio.current_time()
         first_ts: float | None = None
@@ -273,6 +342,17 @@ class AmiSimulator:
             session.closed_by, session.reason = "server", "end of capture"
             scope.cancel()
 
+    @functools.cached_property
+    def _plan(self) -> tuple[list[int], list[int]]:
+        """Indexes of the frames to stream, and where recorded answers end (shared by all)."""
+        picks = [
+            i
+            for i, f in enumerate(self.script.stream)
+            if not self.events_only or f.kind is FrameKind.EVENT
+        ]
+        bounds = sorted({a.position + 1 for v in self.script.answers.values() for a in v})
+        return picks, bounds
+
     # -- actions -------------------------------------------------------------------------
     def _due_soon(self, session: SimSession, timestamp: float | None) -> bool:
         """Will the paced stream reach capture time ``timestamp`` within MAX_ANSWER_WAIT?"""
@@ -294,6 +374,8 @@ class AmiSimulator:
             name = frame.name
             aid = frame.action_id
             session.actions.append(name)
+            if len(session.actions) > 2 * ACTIONS_KEPT:
+                del session.actions[:ACTIONS_KEPT]
             lname = name.lower()
             if lname == "ping":
                 stamp = f"{time.time():.6f}"
@@ -319,6 +401,9 @@ class AmiSimulator:
                     future = answer.position >= session.position
                     if not future or session.stream_done.is_set():
                         await send(data)
+                    elif len(session.pending) >= MAX_PENDING_ANSWERS:
+                        msg = "Too many answers waiting for this point of the capture"
+                        await send(_response("Error", aid, ("Message", msg)))
                     elif self._due_soon(session, answer.timestamp):
                         session.pending.append((answer.position, data))  # sent by _stream
                     else:
@@ -344,6 +429,7 @@ class _Actions:
             data = await self._stream.receive_some(65536)
             if not data:
                 self._session.closed_by = self._session.closed_by or "peer"
+                self._session.reason = self._session.reason or "connection closed"
                 raise _Closed
             self._parser.feed(bytes(data))
 
@@ -359,8 +445,8 @@ def _param(frame: Frame, key: str) -> str | None:
 
 def _response(status: str, action_id: str | None, *headers: tuple[str, str]) -> bytes:
     head: list[tuple[str, str]] = [("Response", status)]
-    if action_id is not None:
-        head.append(("ActionID", action_id))
+    if action_id is not None:  # a bare CR in the client's ActionID cannot be echoed
+        head.append(("ActionID", action_id.replace("\r", "")))
     head.extend(headers)
     return encode_headers(head)
 
@@ -373,6 +459,11 @@ def _timestamp(frame: Frame) -> float | None:
         return float(value)
     except ValueError:
         return None
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc) or (str(exc.__cause__) if exc.__cause__ is not None else "")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _peer(stream: trio.abc.Stream) -> str:
@@ -399,6 +490,9 @@ async def run_simulator(
     close_at_end: bool = False,
     events_only: bool = False,
     ssl_context: ssl.SSLContext | None = None,
+    login_timeout: float = LOGIN_TIMEOUT,
+    auth_limit: int = AUTH_LIMIT,
+    history: int = SESSION_HISTORY,
 ) -> AsyncIterator[AmiSimulator]:
     """``async with run_simulator(path, secret=...) as sim:`` ... ``sim.port`` is bound."""
     sim = AmiSimulator(
@@ -410,6 +504,9 @@ async def run_simulator(
         close_at_end=close_at_end,
         events_only=events_only,
         ssl_context=ssl_context,
+        login_timeout=login_timeout,
+        auth_limit=auth_limit,
+        history=history,
     )
     try:
         async with trio.open_nursery() as nursery:

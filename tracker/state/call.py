@@ -15,15 +15,22 @@ class Party(msgspec.Struct, kw_only=True, gc=False, omit_defaults=True):
 
 class Transfer(msgspec.Struct, kw_only=True, gc=False):
     kind: str
-    """``blind`` or ``attended``."""
+    """``blind``, ``attended`` or ``redirect``.
+
+    ``redirect``: the channel left its bridge and continued in the dialplan at another
+    extension (AMI ``Redirect``, with or without ``ExtraChannel``, or ``ChannelRedirect()``);
+    one transfer per moved channel, no transferer (the AMI client is not a channel).
+    """
     at: float
     result: str = ""
+    """BlindTransfer/AttendedTransfer ``Result``; ``Success`` for a redirect (only a redirect
+    that Asterisk carried out shows up in the stream)."""
     transferer: str = ""
-    """Channel name of the party that transferred."""
+    """Channel name of the party that transferred (empty for a redirect)."""
     transferee: str = ""
     """Channel name of the party that was transferred."""
     target: str = ""
-    """Attended: channel name of the transfer target; blind: ``exten@context``."""
+    """Attended: channel name of the transfer target; blind and redirect: ``exten@context``."""
     dest_type: str = ""
 
 
@@ -37,6 +44,11 @@ class QueuePassage(msgspec.Struct, kw_only=True, gc=False):
     outcome: str = "waiting"
     """``waiting``, ``answered``, ``abandoned`` or ``timeout``."""
     agent: str | None = None
+    joined_late: bool = False
+    """The caller's ``QueueCallerJoin`` was not seen (the tracker connected while it waited, or
+    the join was filtered out): the passage was made from ``AgentConnect`` /
+    ``QueueCallerAbandon`` / ``QueueCallerLeave``; ``joined`` is estimated (now minus
+    ``HoldTime``, or the queue list's ``Wait``), ``wait`` is None when neither is known."""
 
 
 class Parking(msgspec.Struct, kw_only=True, gc=False):
@@ -51,12 +63,22 @@ class Call(msgspec.Struct, kw_only=True, gc=False):
     """A call: every channel sharing a Linkedid, from the first one's creation to the last hangup.
 
     While active it lives in ``World.calls``; when it ends it is emitted as ``CallEnded`` and
-    removed, so the ended value is the call record.
+    removed, so the ended value is the call record. It reads the call as the caller experienced
+    it: answered when the caller was connected to the party that answered (a click-to-dial's B,
+    not the agent's own phone; not a callee that declined a screening; a conference room at the
+    caller's join). The rules per pattern: tracker/reducer/calls.py and docs/call-records.md.
     """
 
     linkedid: str
     start: float
+    origin: str = ""
+    """``originate`` when the call's first channel was placed by an AMI ``Originate`` (or a call
+    file): the PBX rang party A (the caller) first and then called B; empty when the first
+    channel called in by itself."""
+    caller_answer: float | None = None
+    """Originated calls: when party A answered the Originate (B is called after that)."""
     answer: float | None = None
+    """When the caller was first connected to the party that answered (see calls.py)."""
     end: float | None = None
     duration: float = 0.0
     billsec: float = 0.0
@@ -66,12 +88,15 @@ class Call(msgspec.Struct, kw_only=True, gc=False):
     hangup_cause_txt: str = ""
     caller: Party = msgspec.field(default_factory=Party)
     callee: Party | None = None
+    """The party the caller reached or tried to: the dialled channel (a Local channel is named by
+    its extension), the queue agent, the conference room, or an Originate's ``Exten``."""
     legs: list[str] = msgspec.field(default_factory=list)
     """Every Uniqueid that belonged to the call, in order of arrival."""
     live: list[str] = msgspec.field(default_factory=list)
     """Uniqueids still up."""
     dial_status: str = ""
-    """Last dial outcome seen (DialEnd status of a dial made by one of the call's channels)."""
+    """Last dial outcome on the called side (DialEnd status; dials ringing the caller's own
+    phone for a click-to-dial do not count)."""
     transfers: list[Transfer] = msgspec.field(default_factory=list)
     queue: QueuePassage | None = None
     parked: Parking | None = None
@@ -93,6 +118,8 @@ class CallStarted(Change, frozen=True):
 class CallAnswered(Change, frozen=True):
     linkedid: str
     callee: Party | None = None
+    """The party the caller reached or tried to: the dialled channel (a Local channel is named by
+    its extension), the queue agent, the conference room, or an Originate's ``Exten``."""
 
 
 class CallLegAdded(Change, frozen=True):

@@ -32,7 +32,11 @@ class Channel(msgspec.Struct, kw_only=True, gc=False):
     dialing: list[str] | None = None
     """Uniqueids this channel is dialling right now (DialBegin .. DialEnd)."""
     dialed_by: str | None = None
-    """Uniqueid of the channel dialling this one (None for Originate-made dials)."""
+    """Uniqueid of the channel dialling this one ("" for Originate-made dials, None: not seen)."""
+    caller_side: bool = False
+    """On the calling party's side of its call: the call's first channel, its Local peer, and
+    what those (other than the first channel itself) dial, e.g. the caller's own phone that a
+    click-to-dial Originate rings first. Everything else in the call is the called side."""
     dial_status: str = ""
     """Last DialState/DialEnd status of a dial this channel made or received."""
     on_hold: bool = False
@@ -44,7 +48,9 @@ class Channel(msgspec.Struct, kw_only=True, gc=False):
     dtmf: str = ""
     """Digits completed (DTMFEnd), last 32."""
     dtmf_pending: str | None = None
-    """Digit begun (DTMFBegin) and not yet ended."""
+    """Digit being received (DTMFBegin ``Direction: Received``) and not yet ended."""
+    dtmf_sending: str | None = None
+    """Digit being sent (DTMFBegin ``Direction: Sent``) and not yet ended."""
     bridge: str | None = None
     local_peer: str | None = None
     """The other half of a Local channel pair."""
@@ -133,6 +139,9 @@ class ChannelDtmf(Change, frozen=True):
     digit: str
     direction: str
     end: bool
+    end_only: bool = False
+    """A DTMFEnd with no DTMFBegin before it: Asterisk reports digits whose source delivers only
+    the end (SIP INFO, digits queued by Atxfer/CancelAtxfer, a lost RFC 4733 start) this way."""
 
 
 class LocalPaired(Change, frozen=True):

@@ -27,6 +27,10 @@ class ConnectionLostError(TrackerError):
     """The AMI connection closed or failed."""
 
 
+class ConnectTimeoutError(TrackerError):
+    """No AMI session could be established (connected and logged in) in the time given."""
+
+
 class ActionTimeoutError(TrackerError):
     """An action got no complete answer in time."""
 

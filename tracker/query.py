@@ -124,6 +124,7 @@ def call_record(call: Call) -> dict[str, Any]:
         "parked": None if call.parked is None else msgspec.to_builtins(call.parked),
         "conference": call.conference,
         "ended_while_disconnected": call.ended_while_disconnected,
+        "reconciled": call.reconciled,
         "joined_late": call.joined_late,
     }
 

@@ -16,7 +16,7 @@ from tracker.errors import (
     RemoteProtocolError,
     TrackerError,
 )
-from tracker.events.actions import CoreShowChannelsAction, PingAction
+from tracker.events.actions import PingAction, StatusAction
 from tracker.events.base import SessionStarted
 from tracker.runtime import AmiClient, Received, connect, run_simulator
 
@@ -138,12 +138,12 @@ async def test_typed_actions() -> None:
         ):
             pong = await client.send(PingAction())
             mine = await client.send(PingAction(action_id="my-ping-1"))
-            response, items = await client.send_list(CoreShowChannelsAction())
+            response, items = await client.send_list(StatusAction())
     assert pong.ok
     assert mine.action_id == "my-ping-1"
     assert response.ok
-    assert len(items) == 16  # lists.ami: CoreShowChannelsComplete ListItems: 16
-    assert {type(i).__name__ for i in items} == {"CoreShowChannel"}
+    assert len(items) == 16  # lists.ami: StatusComplete ListItems: 16
+    assert {type(i).__name__ for i in items} == {"Status"}
 
 
 async def test_secret_never_leaks(caplog: pytest.LogCaptureFixture) -> None:

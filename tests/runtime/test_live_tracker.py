@@ -17,7 +17,7 @@ from tests.helpers import FIXTURES
 from tracker.ami import Frame, FrameKind
 from tracker.capture import iter_frames, read_bytes
 from tracker.errors import AuthenticationError
-from tracker.events.actions import CoreShowChannelsAction
+from tracker.events.actions import CoreShowChannelsAction, QueueStatusAction
 from tracker.replay import replay
 from tracker.runtime import AmiClient, AmiSimulator, connect, run_simulator
 from tracker.runtime.tracker import ChangeBatch, Subscription, Tracker, open_tracker
@@ -260,15 +260,19 @@ async def test_recorded_answer_is_served_at_its_point_of_the_capture() -> None:
 
 
 async def test_far_future_answer_is_an_error_when_paced() -> None:
-    """At the recorded pace the mid-run list is ~30 s away: answered Error at once."""
+    """At the recorded pace the mid-run lists are ~30 s away: QueueStatus is answered Error at
+    once; CoreShowChannels with the channels live at this point (none yet)."""
     with trio.fail_after(10):
         async with (
             run_simulator(FIXTURES / "load.ami.gz", username=USER, secret=SECRET, speed=1) as sim,
             connect(url(sim.port), keepalive=None) as client,
         ):
-            answer = await client.request(CoreShowChannelsAction(), time_limit=3)
+            answer = await client.request(QueueStatusAction(), time_limit=3)
+            channels = await client.request(CoreShowChannelsAction(), time_limit=3)
     assert answer.response.name == "Error"
     assert answer.message == "No answer recorded yet at this point of the capture"
+    assert channels.ok and channels.complete is not None
+    assert len(channels.items) == int(channels.complete.get("ListItems") or -1) < 220
 
 
 async def test_receive_time_drives_the_clock_without_timestamps(tmp_path: Path) -> None:

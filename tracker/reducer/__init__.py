@@ -15,7 +15,18 @@ from typing import Any
 
 from ..events.envelope import Envelope
 from ..state import Change, World, snapshot
-from . import bridges, calls, channels, conferences, devices, parking, protocol, queues, resync
+from . import (
+    bridges,
+    calls,
+    channels,
+    clock,
+    conferences,
+    devices,
+    parking,
+    protocol,
+    queues,
+    resync,
+)
 from .context import Context
 
 MACHINES: tuple[ModuleType, ...] = (
@@ -34,11 +45,22 @@ Handler = Callable[[Context, Any], None]
 
 
 class Reducer:
-    """Owns a private, mutable World. ``apply`` folds one envelope; ``snapshot`` copies it out."""
+    """Owns a private, mutable World. ``apply`` folds one envelope; ``snapshot`` copies it out.
 
-    def __init__(self, world: World | None = None) -> None:
+    ``max_clock_jump`` and ``clock_confirm`` tune how the event clock is judged
+    (``tracker.reducer.clock``): a time further than that from the clock is an anomaly and is
+    adopted only after ``clock_confirm`` agreeing events.
+    """
+
+    def __init__(
+        self,
+        world: World | None = None,
+        *,
+        max_clock_jump: float = clock.MAX_JUMP,
+        clock_confirm: int = clock.CONFIRM,
+    ) -> None:
         self.world = world if world is not None else World()
-        self._ctx = Context(self.world)
+        self._ctx = Context(self.world, max_jump=max_clock_jump, confirm=max(1, clock_confirm))
         self._live: dict[type[Any], tuple[Handler, ...]] = {}
         self._list: dict[type[Any], tuple[Handler, ...]] = {}
 
@@ -66,13 +88,20 @@ class Reducer:
         ctx.changes = changes
         ctx.seq = world.seq = env.seq
         list_item = ctx.list_item = env.list_item
+        ctx.event = item
         ts = getattr(item, "timestamp", None)
         if ts is None:
             ts = env.received_at
-        if ts is not None and ts > world.clock:
-            world.clock = ts
-        ctx.at = world.clock
-        ctx.event = item
+        ctx.at = now = world.clock
+        if ts is not None:
+            jump = ctx.max_jump
+            if now - jump <= ts <= now + jump:  # the usual case (False for nan)
+                if ts > now:
+                    world.clock = ctx.at = ts
+                if world.clock_candidate is not None:
+                    world.clock_candidate = None  # an outlier: the stream agrees with the clock
+            else:
+                clock.judge(ctx, ts)
         cls = type(item)
         handlers = (self._list if list_item else self._live).get(cls)
         if handlers is None:

@@ -57,7 +57,9 @@ def create(ctx: Context, e: Any, *, from_list: bool = False, prefix: str = "") -
     return bridge
 
 
-def destroy(ctx: Context, bridge: Bridge, *, disconnected: bool = False) -> None:
+def destroy(
+    ctx: Context, bridge: Bridge, *, disconnected: bool = False, reconciled: bool = False
+) -> None:
     world = ctx.world
     world.bridges.pop(bridge.uniqueid, None)
     for uid in bridge.members:
@@ -68,7 +70,11 @@ def destroy(ctx: Context, bridge: Bridge, *, disconnected: bool = False) -> None
         lp.gone.append(bridge.uniqueid)
     ctx.emit(
         BridgeDestroyed(
-            seq=ctx.seq, at=ctx.at, uniqueid=bridge.uniqueid, ended_while_disconnected=disconnected
+            seq=ctx.seq,
+            at=ctx.at,
+            uniqueid=bridge.uniqueid,
+            ended_while_disconnected=disconnected,
+            reconciled=reconciled,
         )
     )
 

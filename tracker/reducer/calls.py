@@ -137,7 +137,9 @@ def leg_added(ctx: Context, ch: Channel) -> None:
     ctx.emit(CallLegAdded(seq=ctx.seq, at=ctx.at, linkedid=linkedid, uniqueid=ch.uniqueid))
 
 
-def leg_removed(ctx: Context, ch: Channel, *, disconnected: bool = False) -> None:
+def leg_removed(
+    ctx: Context, ch: Channel, *, disconnected: bool = False, reconciled: bool = False
+) -> None:
     call = ctx.world.calls.get(ch.linkedid)
     if call is None:
         return
@@ -149,6 +151,8 @@ def leg_removed(ctx: Context, ch: Channel, *, disconnected: bool = False) -> Non
         call.hangup_cause_txt = ch.hangup_cause_txt
     if disconnected:
         call.ended_while_disconnected = True
+    if reconciled:
+        call.reconciled = True
     if not call.live:
         end(ctx, call)
 

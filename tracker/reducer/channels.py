@@ -139,8 +139,9 @@ def remove(
     cause_txt: str = "",
     *,
     disconnected: bool = False,
+    reconciled: bool = False,
 ) -> None:
-    """Take a channel out of the World (hangup, or closed by a resync list)."""
+    """Take a channel out of the World (hangup, or closed by a resync or periodic list)."""
     world = ctx.world
     world.channels.pop(ch.uniqueid, None)
     ch.hangup_cause = cause
@@ -170,9 +171,10 @@ def remove(
             cause=cause,
             cause_txt=cause_txt,
             ended_while_disconnected=disconnected,
+            reconciled=reconciled,
         )
     )
-    calls.leg_removed(ctx, ch, disconnected=disconnected)
+    calls.leg_removed(ctx, ch, disconnected=disconnected, reconciled=reconciled)
 
 
 # -- snapshot refresh -----------------------------------------------------------------

@@ -8,10 +8,14 @@ from ..state import Anomaly, Change, World
 
 
 class Context:
-    __slots__ = ("at", "changes", "event", "list_item", "seq", "world")
+    __slots__ = ("at", "changes", "confirm", "event", "list_item", "max_jump", "seq", "world")
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, *, max_jump: float, confirm: int) -> None:
         self.world = world
+        self.max_jump = max_jump
+        """Seconds the clock may jump between two events without evidence (``clock``)."""
+        self.confirm = confirm
+        """Consecutive events that confirm a clock step."""
         self.seq = -1
         self.at = 0.0
         self.list_item = False

@@ -7,7 +7,16 @@
 * On ``CoreShowChannelsComplete`` / ``BridgeListComplete``, channels/bridges not named by the
   list are closed ("ended while disconnected") -- but only those last touched before the list
   began: a list taken mid-run (``load.ami.gz``) must not close what was created meanwhile.
-  Objects that ended while the list was in flight are not revived by a late item.
+  Objects that ended while the list was in flight are not revived by a late item, and a listed
+  channel whose ``Newchannel`` comes after its item is not created twice.
+* The first channel list of a session is its resync: what it closes "ended while disconnected".
+  A later one in the same session is a periodic reconciliation (the live tracker asks
+  ``CoreShowChannels`` every few minutes). Asterisk takes the list from its channel cache while
+  events are still queued, so a channel that hung up just before the list may have its
+  ``Hangup`` on the way: a periodic list only notes what it misses (``unlisted``), and the next
+  one closes those it misses again and that no event touched meanwhile. They had their
+  ``Hangup`` lost and are marked ``reconciled``. An offline fold only reconciles where the
+  capture holds such lists.
 * ``Status`` may be filtered to one channel and ``BridgeList`` to one bridge type, so a Status
   list never closes anything and a BridgeList only closes bridges of the types it listed (an
   empty BridgeList closes nothing: it may have been filtered). A bridge emptied by channels
@@ -184,22 +193,29 @@ def _bridge_info_complete(ctx: Context, e: BridgeInfoComplete) -> None:
 
 
 def _channels_complete(ctx: Context, e: CoreShowChannelsComplete) -> None:
-    lp = ctx.world.lists.pop(e.action_id or "", None)
+    world = ctx.world
+    lp = world.lists.pop(e.action_id or "", None)
     start = lp.start_seq if lp is not None else ctx.seq
     listed = set(lp.seen) if lp is not None else set()
-    stale = [
-        ch for uid, ch in ctx.world.channels.items() if uid not in listed and ch.touched < start
-    ]
+    periodic = world.listed_session == world.sessions
+    world.listed_session = world.sessions
+    stale = [ch for uid, ch in world.channels.items() if uid not in listed and ch.touched < start]
+    unlisted: list[str] = []
+    if periodic:  # close only what the previous list missed too, untouched since
+        before = world.unlisted
+        unlisted = [ch.uniqueid for ch in stale if ch.touched >= before.get(ch.uniqueid, -1)]
+        stale = [ch for ch in stale if ch.touched < before.get(ch.uniqueid, -1)]
+    world.unlisted = dict.fromkeys(unlisted, start)
     emptied: list[str] = []
     for ch in stale:
-        if ch.uniqueid in ctx.world.channels:
+        if ch.uniqueid in world.channels:
             if ch.bridge is not None:
                 emptied.append(ch.bridge)
-            channels.remove(ctx, ch, disconnected=True)
+            channels.remove(ctx, ch, disconnected=not periodic, reconciled=periodic)
     for bid in emptied:
-        bridge = ctx.world.bridges.get(bid)
+        bridge = world.bridges.get(bid)
         if bridge is not None and not bridge.members and bridge.touched < start:
-            bridges.destroy(ctx, bridge, disconnected=True)
+            bridges.destroy(ctx, bridge, disconnected=not periodic, reconciled=periodic)
     ctx.emit(
         ListReconciled(
             seq=ctx.seq,
@@ -207,6 +223,8 @@ def _channels_complete(ctx: Context, e: CoreShowChannelsComplete) -> None:
             kind=CHANNELS,
             listed=len(listed),
             closed=tuple(ch.uniqueid for ch in stale),
+            periodic=periodic,
+            unlisted=tuple(unlisted),
         )
     )
 

@@ -136,6 +136,8 @@ class AmiClient:
         self._session: _Session | None = None
         self._closing = False
         self._error: TrackerError | None = None
+        self.last_failure: TrackerError | None = None
+        """Why the last connection attempt failed (None: none failed yet)."""
         self._send_ch, self._recv_ch = trio.open_memory_channel[Received](buffer)
         self.buffer_bytes = buffer_bytes
         """Bound on the bytes (``frame.raw``) of the frames waiting in the channel."""
@@ -516,6 +518,7 @@ class AmiClient:
                     raise
                 except (ConnectionLostError, RemoteProtocolError, OverloadError) as exc:
                     self.stats.connect_failures += 1
+                    self.last_failure = exc
                     log.warning("AMI connect failed: %s", exc)
                 else:
                     began = trio.current_time()

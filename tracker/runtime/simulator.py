@@ -10,7 +10,9 @@ answer describes the PBX at its point of the capture, so it is sent no earlier t
 client's stream has reached that point (a list taken mid-capture is not served as the state at
 the start). When that point is more than ``MAX_ANSWER_WAIT`` seconds of paced replay away,
 the action is answered ``Error`` instead (the capture knows no answer for "now", and a
-client's action timeout would expire first).
+client's action timeout would expire first). ``CoreShowChannels`` is the exception: where no
+recorded answer lies ahead, it is answered with the channels live at the client's point of the
+capture, computed from the capture's own frames (``census``), so a client may ask it any time.
 
 No client can bring the server down: whatever happens on one connection (a reset, a client
 that stops reading and hangs up, TLS or garbage on the plaintext port, a malformed login) ends
@@ -28,7 +30,7 @@ import logging
 import secrets
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -36,7 +38,8 @@ import trio
 
 from ..ami import Frame, FrameKind, FrameParser, encode_headers
 from ._groups import leaves, single
-from .script import CaptureScript, Params, load_script, with_action_id
+from .census import ChannelCensus
+from .script import CaptureScript, Params, RecordedAnswer, load_script, with_action_id
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,8 @@ class SimSession:
     """Paced replay: (trio time, capture Timestamp) of the first timestamped frame."""
     actions: list[str] = dataclasses.field(default_factory=list)
     """Names of the actions received after login (the last ``ACTIONS_KEPT`` or more)."""
+    census: ChannelCensus | None = None
+    """Live channels at ``position`` (made on the first ``CoreShowChannels`` answered so)."""
     closed_by: str | None = None
     """``server`` (logoff answered, auth failure, drop, end of stream) or ``peer``."""
     reason: str | None = None
@@ -98,6 +103,7 @@ class AmiSimulator:
         close_at_end: bool = False,
         events_only: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        lost: Collection[int] = (),
         login_timeout: float = LOGIN_TIMEOUT,
         auth_limit: int = AUTH_LIMIT,
         history: int = SESSION_HISTORY,
@@ -118,6 +124,9 @@ class AmiSimulator:
         self.close_at_end = close_at_end
         self.events_only = events_only
         """Stream only ``Event:`` frames (not the capture's own responses and list replies)."""
+        self.lost = frozenset(lost)
+        """Indices of ``script.stream`` never sent (fault injection: frames lost on the way;
+        the channels that ``CoreShowChannels`` reports still follow them, as Asterisk would)."""
         self.ssl_context = ssl_context
         self._port: int | None = None
         self.sessions: list[SimSession] = []
@@ -345,10 +354,11 @@ class AmiSimulator:
     @functools.cached_property
     def _plan(self) -> tuple[list[int], list[int]]:
         """Indexes of the frames to stream, and where recorded answers end (shared by all)."""
+        lost = self.lost
         picks = [
             i
             for i, f in enumerate(self.script.stream)
-            if not self.events_only or f.kind is FrameKind.EVENT
+            if (not self.events_only or f.kind is FrameKind.EVENT) and i not in lost
         ]
         bounds = sorted({a.position + 1 for v in self.script.answers.values() for a in v})
         return picks, bounds
@@ -361,6 +371,29 @@ class AmiSimulator:
         start_clock, first_ts = session.clock0
         due = start_clock + (timestamp - first_ts) / self.speed
         return due - trio.current_time() <= MAX_ANSWER_WAIT
+
+    def _recorded_ahead(self, session: SimSession, answer: RecordedAnswer | None) -> bool:
+        """A recorded answer the stream has yet to reach, soon enough to wait for it."""
+        return (
+            answer is not None
+            and answer.position >= session.position
+            and not session.stream_done.is_set()
+            and self._due_soon(session, answer.timestamp)
+        )
+
+    def _census(self, session: SimSession) -> ChannelCensus:
+        """The session's census, read up to the point its stream has reached."""
+        census = session.census
+        if census is None:
+            before = [
+                f
+                for a in self.script.answers.get("coreshowchannels", ())
+                if a.position < 0
+                for f in a.frames
+            ]
+            census = session.census = ChannelCensus(self.script.stream, before)
+        census.advance(session.position)
+        return census
 
     async def _answer(
         self, actions: _Actions, send: Callable[[bytes], Awaitable[None]], session: SimSession
@@ -389,7 +422,9 @@ class AmiSimulator:
             else:
                 params: Params = tuple((k, v) for k, v in frame.headers[1:] if k != "ActionID")
                 answer = self.script.find_answer(name, params)
-                if answer is None:
+                if lname == "coreshowchannels" and not self._recorded_ahead(session, answer):
+                    await send(self._census(session).answer(aid))
+                elif answer is None:
                     msg = (
                         f"Invalid/unknown command: {name}. "
                         "Use Action: ListCommands to show available commands."
@@ -490,6 +525,7 @@ async def run_simulator(
     close_at_end: bool = False,
     events_only: bool = False,
     ssl_context: ssl.SSLContext | None = None,
+    lost: Collection[int] = (),
     login_timeout: float = LOGIN_TIMEOUT,
     auth_limit: int = AUTH_LIMIT,
     history: int = SESSION_HISTORY,
@@ -504,6 +540,7 @@ async def run_simulator(
         close_at_end=close_at_end,
         events_only=events_only,
         ssl_context=ssl_context,
+        lost=lost,
         login_timeout=login_timeout,
         auth_limit=auth_limit,
         history=history,

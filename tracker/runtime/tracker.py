@@ -13,6 +13,12 @@ subscriber has its own bounded buffer filled with ``send_nowait``: a slow subscr
 batches (counted, and flagged on the next batch it gets) and never stalls the fold or the
 reader (DESIGN.md decision 4; only the reader's own buffer overflowing drops the connection).
 
+While connected, a ``CoreShowChannels`` every ``reconcile_interval`` seconds (default 300)
+lets the fold close channels whose ``Hangup`` was lost (``tracker.reducer.resync``); without
+it only a reconnect's resync would clear them. ``open_tracker`` gives up with
+``ConnectTimeoutError`` when its first session cannot be established within
+``first_connect_timeout`` seconds; after that, lost sessions are retried with backoff.
+
 Event time: the fold's clock follows Asterisk's ``Timestamp`` headers. The local receive time
 is passed to the fold only in a session whose live events carry no ``Timestamp``
 (``timestampevents = no``); otherwise the two clocks would be mixed (responses and list items
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,7 +38,8 @@ from typing import NamedTuple
 
 import trio
 
-from ..errors import ActionTimeoutError, ConnectionLostError, TrackerError
+from ..errors import ActionTimeoutError, ConnectionLostError, ConnectTimeoutError, TrackerError
+from ..events.actions import CoreShowChannelsAction
 from ..events.base import AmiEvent, SessionStarted
 from ..events.envelope import Envelope
 from ..query import ActiveCall, active_calls, summary
@@ -47,6 +55,10 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 """Envelopes folded per published batch at most (a batch is whatever was buffered)."""
+RECONCILE_INTERVAL = 300.0
+"""Seconds between two ``CoreShowChannels`` reconciliations of a connected session."""
+FIRST_CONNECT_TIMEOUT = 10.0
+"""Seconds ``open_tracker`` tries to establish its first session before giving up."""
 _UNSTAMPED_OK = frozenset({"FullyBooted"})
 """Live events Asterisk sends without ``Timestamp`` even with ``timestampevents = yes``."""
 
@@ -79,6 +91,10 @@ class TrackerStats:
     resync_actions: int = 0
     resync_errors: int = 0
     """``Response: Error`` answers to resync actions (counted as answered)."""
+    reconciles: int = 0
+    """Periodic ``CoreShowChannels`` answered while connected."""
+    reconcile_failures: int = 0
+    """Periodic ``CoreShowChannels`` unanswered in time or answered ``Error``."""
     last_resync: ResyncReport | None = None
     subscriber_overflows: int = 0
     """Batches dropped because a subscriber's buffer was full."""
@@ -150,10 +166,17 @@ class Tracker:
         resync: bool = True,
         resync_timeout: float | None = None,
         max_batch: int = MAX_BATCH,
+        reconcile_interval: float | None = RECONCILE_INTERVAL,
+        first_connect_timeout: float | None = None,
     ) -> None:
         self.client = client
         self.resync_enabled = resync
         self.resync_timeout = resync_timeout
+        self.reconcile_interval = reconcile_interval
+        """Seconds between periodic ``CoreShowChannels`` while connected (None or 0: never)."""
+        self.first_connect_timeout = first_connect_timeout
+        """Give up (``ConnectTimeoutError``) when no session logged in this soon (None: retry
+        forever). Later sessions always reconnect with backoff."""
         self.max_batch = max_batch
         self.stats = TrackerStats()
         self._reducer = Reducer()
@@ -224,17 +247,38 @@ class Tracker:
 
     # -- running -------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run until ``aclose()``; ``started`` once logged in and a first resync is done."""
+        """Run until ``aclose()``; ``started`` once logged in and a first resync is done.
+
+        Raises ``ConnectTimeoutError`` if ``first_connect_timeout`` passes before a login.
+        """
+        limit = math.inf if self.first_connect_timeout is None else self.first_connect_timeout
+        deadline = trio.move_on_after(limit)
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._fold_loop, nursery.cancel_scope)
-                await nursery.start(self._run_client)
-                if self.resync_enabled:
-                    await self._ever_synced.wait()
-                task_status.started()
+                with deadline:
+                    await nursery.start(self._run_client)
+                if not self.client.session_started.is_set():
+                    nursery.cancel_scope.cancel()  # first connect timed out: raised below
+                else:
+                    if self.resync_enabled:
+                        await self._ever_synced.wait()
+                    task_status.started()
         finally:
             self._finish()
+        # checked here: the fold loop may have cancelled the nursery first (the client stopped)
+        if deadline.cancel_called and not self.client.session_started.is_set():
+            raise self._gave_up(limit)
+
+    def _gave_up(self, limit: float) -> ConnectTimeoutError:
+        client = self.client
+        why = client.last_failure
+        return ConnectTimeoutError(
+            f"no AMI session with {client.target.redacted} within {limit:g}s "
+            f"({client.stats.connect_failures} failed attempts"
+            + (f"; last: {why})" if why is not None else ")")
+        )
 
     async def _run_client(self, *, task_status: trio.TaskStatus[None]) -> None:
         with self._client_scope:
@@ -336,14 +380,45 @@ class Tracker:
         if self._resync_scope is not None:
             self._resync_scope.cancel()  # the previous session's resync is moot
             self._resync_scope = None
+        assert self._nursery is not None
+        scope = self._resync_scope = trio.CancelScope()
         if not self.resync_enabled:
             self._synced_session = stats.sessions
             self._synced.set()
             self._ever_synced.set()
+            self._nursery.start_soon(self._unsynced_session, scope)
             return
-        assert self._nursery is not None
-        scope = self._resync_scope = trio.CancelScope()
         self._nursery.start_soon(self._resync, scope, self._synced, stats.sessions)
+
+    async def _unsynced_session(self, scope: trio.CancelScope) -> None:
+        with scope:
+            await self._reconcile()
+
+    async def _reconcile(self) -> None:
+        """Every ``reconcile_interval`` s, ask ``CoreShowChannels``: the fold closes the channels
+        Asterisk no longer has (their Hangup was lost), so state converges without a reconnect.
+        Runs until the session ends (its scope is cancelled by the next banner)."""
+        interval = self.reconcile_interval
+        if not interval or interval <= 0:
+            return
+        stats = self.stats
+        while True:
+            await trio.sleep(interval)
+            try:
+                result = await self.client.request(
+                    CoreShowChannelsAction(), time_limit=self.resync_timeout
+                )
+            except ActionTimeoutError as exc:
+                stats.reconcile_failures += 1
+                log.warning("reconcile: %s", exc)
+                continue
+            except ConnectionLostError:
+                return
+            if result.ok:
+                stats.reconciles += 1
+            else:
+                stats.reconcile_failures += 1
+                log.warning("reconcile: CoreShowChannels refused: %s", result.message)
 
     async def _resync(self, scope: trio.CancelScope, synced: trio.Event, session: int) -> None:
         with scope:
@@ -370,6 +445,7 @@ class Tracker:
             self._ever_synced.set()
             progress, self._sync_progress = self._sync_progress, trio.Event()
             progress.set()
+            await self._reconcile()
 
 
 @asynccontextmanager
@@ -386,11 +462,18 @@ async def open_tracker(
     buffer: int = 100_000,
     backoff_initial: float = 0.5,
     backoff_max: float = 30.0,
+    reconcile_interval: float | None = RECONCILE_INTERVAL,
+    first_connect_timeout: float | None = FIRST_CONNECT_TIMEOUT,
 ) -> AsyncIterator[Tracker]:
     """``async with open_tracker(url) as tracker:`` returns once logged in and resynced.
 
     Leaving the block logs off and waits (bounded) for the fold to consume what was received.
-    A refused login raises ``AuthenticationError`` here.
+    A refused login raises ``AuthenticationError`` here; no login within
+    ``first_connect_timeout`` seconds (None: wait forever) raises ``ConnectTimeoutError``
+    (each attempt is bounded by ``connect_timeout``). Once a session was up, a lost
+    connection is retried with backoff for as long as the tracker runs. While connected,
+    ``CoreShowChannels`` is asked every ``reconcile_interval`` seconds (None or 0: never) so
+    that channels whose Hangup was lost are closed.
     """
     client = AmiClient(
         target,
@@ -403,7 +486,13 @@ async def open_tracker(
         backoff_initial=backoff_initial,
         backoff_max=backoff_max,
     )
-    tracker = Tracker(client, resync=resync, resync_timeout=resync_timeout)
+    tracker = Tracker(
+        client,
+        resync=resync,
+        resync_timeout=resync_timeout,
+        reconcile_interval=reconcile_interval,
+        first_connect_timeout=first_connect_timeout,
+    )
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(tracker.run)
@@ -418,6 +507,7 @@ async def open_tracker(
 
 __all__ = [
     "ChangeBatch",
+    "ConnectTimeoutError",
     "Subscription",
     "Tracker",
     "TrackerError",

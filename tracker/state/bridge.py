@@ -32,6 +32,8 @@ class BridgeCreated(Change, frozen=True):
 class BridgeDestroyed(Change, frozen=True):
     uniqueid: str
     ended_while_disconnected: bool = False
+    reconciled: bool = False
+    """Emptied by channels that a periodic channel list closed (see ``ChannelHungUp``)."""
 
 
 class BridgeMerged(Change, frozen=True):

@@ -102,6 +102,11 @@ class Call(msgspec.Struct, kw_only=True, gc=False):
     parked: Parking | None = None
     conference: str | None = None
     ended_while_disconnected: bool = False
+    """Its last channel was closed by the channel list of a resync: it ended unseen, while the
+    tracker was disconnected (end time = the list's time)."""
+    reconciled: bool = False
+    """Its last channel was closed by a periodic channel list while connected: Asterisk no
+    longer had it, but its Hangup never arrived (end time = the list's time)."""
     joined_late: bool = False
     """First seen in a resync list: start is estimated, an earlier answer time is unknown."""
 

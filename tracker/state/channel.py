@@ -183,3 +183,5 @@ class ChannelHungUp(Change, frozen=True):
     cause_txt: str = ""
     ended_while_disconnected: bool = False
     """Closed by a resync list that no longer listed it (its Hangup was never seen)."""
+    reconciled: bool = False
+    """Closed by a periodic channel list while connected (its Hangup was lost)."""

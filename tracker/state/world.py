@@ -40,11 +40,19 @@ class ListReconciled(Change, frozen=True):
     kind: str
     listed: int
     closed: tuple[str, ...] = ()
+    periodic: bool = False
+    """Not the session's first channel list: a reconciliation while connected."""
+    unlisted: tuple[str, ...] = ()
+    """Periodic: not named, closed by the next list unless they show up alive meanwhile."""
 
 
 class World(msgspec.Struct, kw_only=True, gc=False):
     clock: float = 0.0
     """Latest event time seen (epoch seconds): the fold's only notion of 'now'."""
+    clock_candidate: float | None = None
+    """Last event time that jumped far from ``clock`` and was not adopted (reducer.clock)."""
+    clock_votes: int = 0
+    """Consecutive events that agreed with ``clock_candidate``."""
     seq: int = -1
     """Sequence number of the last frame applied."""
     sessions: int = 0
@@ -65,6 +73,13 @@ class World(msgspec.Struct, kw_only=True, gc=False):
     anomalies: int = 0
     session_seq: int = -1
     """Seq of the banner of the current AMI session."""
+    listed_session: int = 0
+    """Session (``sessions``) in which the last channel list completed: a later list in the
+    same session is a periodic reconciliation, not a resync."""
+    unlisted: dict[str, int] = msgspec.field(default_factory=dict)
+    """Channels a periodic list did not name -> that list's start seq: the next periodic list
+    closes them unless it names them or an event touched them since (their Hangup may just
+    have been on its way when the list was taken)."""
     lists: dict[str, ListProgress] = msgspec.field(default_factory=dict)
     """List replies in flight by ActionID (resync)."""
     gone: dict[str, float] = msgspec.field(default_factory=dict)

@@ -1427,6 +1427,8 @@ Envelopes_next(Envelopes *self)
     item = NULL;
     t->ob_item[2] = Py_NewRef(kind == dec->list_kind ? Py_True : Py_False);
     t->ob_item[3] = Py_NewRef(self->received_at);
+    if (!PyObject_IS_GC(t->ob_item[1]) && !PyObject_IS_GC(self->received_at))
+        PyObject_GC_UnTrack(env); /* nothing in it can be part of a cycle: the GC would untrack it */
     self->seq++;
 done:
     Py_XDECREF(item);

@@ -388,3 +388,37 @@ def test_compiled_framer_one_byte_at_a_time_stays_linear() -> None:
         while parser.next_frame() is not None:
             pass
     assert parser._scanned <= 8 * len(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    BANNER,
+    st.lists(SEGMENT, max_size=10),
+    st.sampled_from([64, 1024, 1 << 20]),
+    st.sampled_from([bytes, bytearray, memoryview]),
+    st.data(),
+)
+def test_parser_state_identical_step_by_step(
+    banner: bytes, segments: list[bytes], cap: int, kind: type[Any], data: st.DataObject
+) -> None:
+    """The framers' visible state (buffered, at_eof, bytes_received) agrees after every feed
+    and every frame, whatever bytes-like type is fed."""
+    stream = banner + b"".join(segments)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    pure, compiled = PURE.parser(max_frame_size=cap), compiled_codec().parser(max_frame_size=cap)
+
+    def state(p: Any) -> tuple[int, bool, int]:
+        return (p.buffered, p.at_eof, p.bytes_received)
+
+    for chunk in [*(c for c in chunks if c), b""]:
+        pure.feed(kind(chunk))
+        compiled.feed(kind(chunk))
+        assert state(pure) == state(compiled)
+        while True:
+            a, b = pure.next_frame(), compiled.next_frame()
+            assert a == b
+            assert state(pure) == state(compiled)
+            if a is None:
+                break
+    assert pure.buffered == 0

@@ -122,6 +122,7 @@ new_frame(PyObject *kind, PyObject *raw, PyObject *headers, int fallback, PyObje
 #define CACHE_SLOTS 16384 /* power of two */
 #define CACHE_MAX 8192    /* entries before the cache starts afresh (as the pure one) */
 #define MIN_FRAME_SIZE 16 /* as parser.MIN_FRAME_SIZE */
+enum { LINES_NONE = 0, LINES_OK, LINES_BARE_LF }; /* Parser.lines_state */
 #define CACHE_PROBES 16   /* longer probe chains are not cached: bounded work per line */
 
 typedef struct {
@@ -137,25 +138,6 @@ typedef struct {
 #define PREFETCH(p) ((void)0)
 #endif
 
-static uint64_t
-hash_bytes(const unsigned char *p, Py_ssize_t n)
-{
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, (size_t)n);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 29;
-    return h;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* FrameParser                                                                               */
 
@@ -168,6 +150,10 @@ typedef struct {
     Py_ssize_t max_frame_size;
     Py_ssize_t bytes_received;
     Py_ssize_t scanned; /* bytes searched or moved: the work that must stay linear (tests) */
+    struct Line *lines; /* the header lines of the frame being cut (offsets from its start) */
+    Py_ssize_t nlines, lines_cap;
+    int lines_state; /* LINES_NONE, LINES_OK or LINES_BARE_LF */
+    uint64_t lines_or; /* every byte of the lines OR-ed together: ASCII when no high bit */
     int await_banner, discarding, eof;
     CacheEntry *cache;
     Py_ssize_t cached;
@@ -210,6 +196,7 @@ Parser_init(Parser *self, PyObject *args, PyObject *kwds)
     self->await_banner = expect_banner;
     self->discarding = self->eof = 0;
     self->len = self->pos = self->scan = self->bytes_received = self->scanned = 0;
+    self->lines_state = LINES_NONE;
     cache_clear(self);
     if (self->cache == NULL) {
         self->cache = PyMem_Calloc(CACHE_SLOTS, sizeof(CacheEntry));
@@ -232,6 +219,7 @@ Parser_dealloc(Parser *self)
     cache_clear(self);
     PyMem_Free(self->cache);
     PyMem_Free(self->buf);
+    PyMem_Free(self->lines);
     Py_XDECREF(self->keys);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -438,62 +426,112 @@ find_lf(const char *p, const char *end)
     return memchr(p, '\n', (size_t)(end - p));
 }
 
-static int
-is_ascii(const char *p, Py_ssize_t n)
-{
-    Py_ssize_t i = 0;
-    uint64_t acc = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        acc |= w;
-    }
-    for (; i < n; i++)
-        acc |= (unsigned char)p[i];
-    return (acc & 0x8080808080808080ULL) == 0;
-}
-
-#define MAX_LINES 256
-
-typedef struct {
-    const char *p;
+typedef struct Line {
+    Py_ssize_t off; /* from the start of the frame */
     Py_ssize_t n;
     uint64_t h;
 } Line;
 
-/* Split [p, end) on CRLF into lines; 0 on success, 1 on a bare LF, -1 on error. */
-static int
-split_lines(const char *p, const char *end, Line **lines, Py_ssize_t *nlines, Py_ssize_t *cap,
-            Line *stack)
+/* a 64-bit hash of the bytes [p, p+n), also OR-ing every byte into *acc */
+static inline uint64_t
+hash_line(const unsigned char *p, Py_ssize_t n, uint64_t *acc)
 {
-    while (1) {
-        const char *lf = find_lf(p, end);
-        const char *eol;
-        if (lf == NULL)
-            eol = end;
-        else if (lf > p && lf[-1] == '\r')
-            eol = lf - 1;
-        else
-            return 1; /* bare LF */
-        if (*nlines == *cap) {
-            Line *grown = PyMem_Malloc(sizeof(Line) * (size_t)*cap * 2);
-            if (grown == NULL) {
-                PyErr_NoMemory();
-                return -1;
-            }
-            memcpy(grown, *lines, sizeof(Line) * (size_t)*nlines);
-            if (*lines != stack)
-                PyMem_Free(*lines);
-            *lines = grown;
-            *cap *= 2;
-        }
-        (*lines)[*nlines].p = p;
-        (*lines)[*nlines].n = eol - p;
-        (*nlines)++;
-        if (lf == NULL)
-            return 0;
-        p = lf + 1;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n, a = 0;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        a |= w;
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
     }
+    uint64_t w = 0;
+    memcpy(&w, p, (size_t)n);
+    a |= w;
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
+    *acc |= a;
+    return h;
+}
+
+/* Note the line [off, off + n) of the frame at `base`: hashed, and its cache slot fetched. */
+static int
+add_line(Parser *self, const char *base, Py_ssize_t off, Py_ssize_t n)
+{
+    if (self->nlines == self->lines_cap) {
+        Py_ssize_t cap = self->lines_cap ? self->lines_cap * 2 : 64;
+        Line *grown = PyMem_Realloc(self->lines, sizeof(Line) * (size_t)cap);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->lines = grown;
+        self->lines_cap = cap;
+    }
+    Line *l = &self->lines[self->nlines++];
+    l->off = off;
+    l->n = n;
+    l->h = hash_line((const unsigned char *)base + off, n, &self->lines_or);
+    PREFETCH(&self->cache[l->h & (CACHE_SLOTS - 1)]);
+    return 0;
+}
+
+/* One pass from `start`, the first byte of a frame: finds the first "\r\n\r\n" (returns its
+ * position, or -1) and notes the header lines on the way (lines_state). */
+static Py_ssize_t
+scan_frame(Parser *self, Py_ssize_t start)
+{
+    const char *buf = self->buf;
+    Py_ssize_t len = self->len, line = start, i = start;
+    self->nlines = 0;
+    self->lines_or = 0;
+    self->lines_state = LINES_OK;
+    while (i < len) {
+        const char *lf = find_lf(buf + i, buf + len);
+        if (lf == NULL)
+            break;
+        i = lf - buf;
+        if (i - 3 >= start && buf[i - 1] == '\r' && buf[i - 2] == '\n' && buf[i - 3] == '\r')
+            return i - 3;
+        if (self->lines_state == LINES_OK) {
+            if (i > line && buf[i - 1] == '\r') {
+                if (add_line(self, buf + start, line - start, i - 1 - line) < 0)
+                    return -2;
+            }
+            else
+                self->lines_state = LINES_BARE_LF;
+        }
+        line = ++i;
+    }
+    self->lines_state = LINES_NONE;
+    return -1;
+}
+
+/* The header lines of a frame body (when the frame was not cut by scan_frame). */
+static int
+split_lines(Parser *self, const char *body, Py_ssize_t n)
+{
+    Py_ssize_t line = 0;
+    self->nlines = 0;
+    self->lines_or = 0;
+    while (1) {
+        const char *lf = find_lf(body + line, body + n);
+        if (lf == NULL)
+            break;
+        Py_ssize_t i = lf - body;
+        if (!(i > line && body[i - 1] == '\r')) {
+            self->lines_state = LINES_BARE_LF;
+            return 0;
+        }
+        if (add_line(self, body, line, i - 1 - line) < 0)
+            return -1;
+        line = i + 1;
+    }
+    if (add_line(self, body, line, n - line) < 0)
+        return -1;
+    self->lines_state = LINES_OK;
+    return 0;
 }
 
 /* build_frame(raw, raw[:-4]) for a raw ending in the terminator (the framer's hot path) */
@@ -502,8 +540,15 @@ build_terminated(Parser *self, PyObject *raw)
 {
     const char *data = PyBytes_AS_STRING(raw);
     Py_ssize_t body = PyBytes_GET_SIZE(raw) - 4;
+    if (self->lines_state == LINES_NONE && split_lines(self, data, body) < 0)
+        return NULL;
+    if (self->lines_state == LINES_BARE_LF)
+        return slow_frame(raw);
+    Py_ssize_t nlines = self->nlines, npairs = 0;
+    Line *lines = self->lines;
+    self->lines_state = LINES_NONE; /* used up */
     int mode = 0;
-    if (!is_ascii(data, body)) {
+    if (self->lines_or & 0x8080808080808080ULL) {
         PyObject *t = PyUnicode_DecodeUTF8(data, body, "strict");
         if (t != NULL) {
             Py_DECREF(t);
@@ -516,24 +561,9 @@ build_terminated(Parser *self, PyObject *raw)
         else
             return NULL;
     }
-    Line stack[MAX_LINES];
-    Line *lines = stack;
-    Py_ssize_t nlines = 0, cap = MAX_LINES, npairs = 0;
-    PyObject *result = NULL, *headers = NULL;
-    int bad = split_lines(data, data + body, &lines, &nlines, &cap, stack);
-    if (bad < 0)
-        goto done;
-    if (bad) {
-        result = slow_frame(raw);
-        goto done;
-    }
     if (mode != 2) {
-        /* hash every line and touch its cache slot, then its entry's objects, so the cache
-         * misses of a frame overlap instead of following one another */
-        for (Py_ssize_t i = 0; i < nlines; i++) {
-            lines[i].h = hash_bytes((const unsigned char *)lines[i].p, lines[i].n);
-            PREFETCH(&self->cache[lines[i].h & (CACHE_SLOTS - 1)]);
-        }
+        /* the cache slots were fetched as the lines were found; now the entries' objects, so
+         * the cache misses of a frame overlap instead of following one another */
         for (Py_ssize_t i = 0; i < nlines; i++) {
             CacheEntry *e = &self->cache[lines[i].h & (CACHE_SLOTS - 1)];
             if (e->line != NULL && e->hash == lines[i].h) {
@@ -542,12 +572,13 @@ build_terminated(Parser *self, PyObject *raw)
             }
         }
     }
-    headers = PyTuple_New(nlines);
+    PyObject *result = NULL, *headers = PyTuple_New(nlines);
     if (headers == NULL)
-        goto done;
+        return NULL;
+    int bad = 0;
     for (; npairs < nlines; npairs++) {
         Line *l = &lines[npairs];
-        PyObject *pair = line_pair(self, l->p, l->n, l->h, mode, &bad);
+        PyObject *pair = line_pair(self, data + l->off, l->n, l->h, mode, &bad);
         if (pair == NULL) {
             if (bad)
                 result = slow_frame(raw);
@@ -555,8 +586,8 @@ build_terminated(Parser *self, PyObject *raw)
         }
         PyTuple_SET_ITEM(headers, npairs, pair);
     }
-    PyObject *kind = PyDict_GetItemWithError(kind_by_first_key, PyTuple_GET_ITEM(
-                                                                     PyTuple_GET_ITEM(headers, 0), 0));
+    PyObject *kind = PyDict_GetItemWithError(kind_by_first_key,
+                                             PyTuple_GET_ITEM(PyTuple_GET_ITEM(headers, 0), 0));
     if (kind == NULL) {
         if (!PyErr_Occurred())
             result = slow_frame(raw);
@@ -574,12 +605,8 @@ build_terminated(Parser *self, PyObject *raw)
     result = new_frame(kind, raw, headers, mode == 2, action_id);
     headers = NULL; /* stolen */
 done:
-    if (headers != NULL) {
-        /* a partly filled tuple: its unset items are NULL, which tuple dealloc skips */
-        Py_DECREF(headers);
-    }
-    if (lines != stack)
-        PyMem_Free(lines);
+    /* a partly filled tuple: its unset items are NULL, which tuple dealloc skips */
+    Py_XDECREF(headers);
     return result;
 }
 
@@ -707,8 +734,16 @@ Parser_next_frame(Parser *self, PyObject *unused)
     char c = self->buf[start];
     if ((c == '\r' || c == '\n') && !self->discarding)
         return stray_line_breaks(self);
-    Py_ssize_t from = self->scan > start ? self->scan : start;
-    Py_ssize_t end = find_terminator(self->buf, from, self->len);
+    Py_ssize_t from = self->scan > start ? self->scan : start, end;
+    if (from == start && !self->discarding) {
+        end = scan_frame(self, start); /* the lines are noted in the same pass */
+        if (end == -2)
+            return NULL;
+    }
+    else {
+        end = find_terminator(self->buf, from, self->len);
+        self->lines_state = LINES_NONE;
+    }
     self->scanned += (end < 0 ? self->len : end + 4) - from;
     if (end < 0)
         return no_terminator_yet(self);

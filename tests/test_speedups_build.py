@@ -30,7 +30,7 @@ def build(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "setup.py", "-q", "build_ext", *dirs],
         capture_output=True,
         text=True,
-        env={**os.environ, **env},
+        env={**os.environ, "AMI_TRACKER_NO_EXTENSIONS": "", **env},
         cwd=ROOT,
         check=False,
     )
@@ -48,6 +48,12 @@ def test_build_with_the_compiler_produces_the_extension(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "not built" not in proc.stderr
     assert len(list((tmp_path / "lib" / "tracker" / "ami").glob("_speedups*"))) == 1
+
+
+def test_build_skips_the_extension_when_disabled(tmp_path: Path) -> None:
+    proc = build(tmp_path, AMI_TRACKER_NO_EXTENSIONS="1")
+    assert proc.returncode == 0, proc.stderr
+    assert not list(tmp_path.rglob("_speedups*.so"))
 
 
 def test_environment_variable_forces_the_pure_codec() -> None:

@@ -13,7 +13,7 @@
  * EventDecoder: headers -> typed msgspec Struct through a per-class field table (wire name
  * -> field, converter), calling the Struct class with keyword arguments in field order; the
  * conversions accept only the inputs where they provably agree with msgspec.convert(
- * strict=False); anything else (repeats of a single-valued header, ChanVariable(...) scopes,
+ * strict=False); anything else (repeats of a single-valued header, unusual numbers,
  * unusual numbers, unknown enum values, unknown event names) goes to the Python decoder.
  */
 #define PY_SSIZE_T_CLEAN
@@ -813,7 +813,7 @@ static PyTypeObject ParserType = {
 /* ---------------------------------------------------------------------------------------- */
 /* EventDecoder                                                                              */
 
-enum { K_STR = 0, K_INT, K_FLOAT, K_ENUM, K_DICT, K_LIST, K_EXTRA, K_OTHER };
+enum { K_STR = 0, K_INT, K_FLOAT, K_ENUM, K_DICT, K_LIST, K_EXTRA, K_OTHER, K_SCOPED };
 #define MAX_FIELDS 192
 
 typedef struct {
@@ -1201,6 +1201,30 @@ is_scope_key(PyObject *k)
     return (int)PyUnicode_Tailmatch(k, str_scope, 0, n, -1);
 }
 
+/* scoped_vars[channel][NAME] = value for a "ChanVariable(<channel>): NAME=value" header */
+static int
+add_scoped(Decoder *self, PyObject **scoped, PyObject *k, PyObject *v)
+{
+    if (*scoped == NULL && (*scoped = PyDict_New()) == NULL)
+        return -1;
+    PyObject *channel =
+        PyUnicode_Substring(k, PyUnicode_GET_LENGTH(str_scope), PyUnicode_GET_LENGTH(k) - 1);
+    if (channel == NULL)
+        return -1;
+    PyObject *vars = PyDict_GetItemWithError(*scoped, channel);
+    int rc = -1;
+    if (vars != NULL)
+        rc = set_var(self, vars, v);
+    else if (!PyErr_Occurred() && (vars = PyDict_New()) != NULL) {
+        rc = set_var(self, vars, v);
+        if (rc == 0)
+            rc = PyDict_SetItem(*scoped, channel, vars);
+        Py_DECREF(vars);
+    }
+    Py_DECREF(channel);
+    return rc;
+}
+
 static PyObject *
 decode_fast(Decoder *self, PyObject *headers)
 {
@@ -1226,7 +1250,7 @@ decode_fast(Decoder *self, PyObject *headers)
 
     PyObject *values[MAX_FIELDS];
     memset(values, 0, sizeof(PyObject *) * (size_t)ci->nfields);
-    PyObject *extra = NULL, *result = FALLBACK;
+    PyObject *extra = NULL, *scoped = NULL, *result = FALLBACK;
     for (Py_ssize_t i = 1; i < n; i++) {
         PyObject *pair = PyTuple_GET_ITEM(headers, i);
         if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2)
@@ -1245,10 +1269,16 @@ decode_fast(Decoder *self, PyObject *headers)
                 PyUnicode_Compare(k, str_event) == 0)
                 goto done; /* "__extra__", "Event" again: the Python rules */
             int scope = is_scope_key(k);
-            if (scope != 0) {
-                if (scope < 0)
+            if (scope < 0) {
+                result = NULL;
+                goto done;
+            }
+            if (scope) { /* ChanVariable(<channel>): NAME=value -> scoped_vars[channel] */
+                if (add_scoped(self, &scoped, k, v) < 0) {
                     result = NULL;
-                goto done; /* ChanVariable(<channel>): scoped_vars */
+                    goto done;
+                }
+                continue;
             }
             if (extra == NULL && (extra = PyDict_New()) == NULL) {
                 result = NULL;
@@ -1318,6 +1348,18 @@ decode_fast(Decoder *self, PyObject *headers)
         }
         values[f] = conv;
     }
+    for (Py_ssize_t f = 0; f < ci->nfields; f++) {
+        if (ci->fields[f].kind == K_EXTRA && extra != NULL) {
+            values[f] = extra;
+            extra = NULL;
+        }
+        else if (ci->fields[f].kind == K_SCOPED && scoped != NULL) {
+            values[f] = scoped;
+            scoped = NULL;
+        }
+    }
+    if (extra != NULL || scoped != NULL)
+        goto done; /* the class has nowhere to put them: the Python rules */
     if (ci->direct) {
         /* what the class's __init__ would do: every slot set, defaults for the rest */
         PyTypeObject *tp = (PyTypeObject *)ci->cls;
@@ -1329,10 +1371,6 @@ decode_fast(Decoder *self, PyObject *headers)
         for (Py_ssize_t f = 0; f < ci->nfields; f++) {
             PyObject *value = values[f];
             values[f] = NULL;
-            if (value == NULL && ci->fields[f].kind == K_EXTRA && extra != NULL) {
-                value = extra;
-                extra = NULL;
-            }
             if (value == NULL && (value = field_default(&ci->fields[f])) == NULL) {
                 Py_DECREF(obj); /* the slots not set yet are NULL */
                 result = NULL;
@@ -1347,12 +1385,9 @@ decode_fast(Decoder *self, PyObject *headers)
         /* keyword arguments in field order: msgspec matches them in one sweep */
         PyObject *args[MAX_FIELDS + 1];
         Py_ssize_t nkw = 0;
-        for (Py_ssize_t f = 0; f < ci->nfields; f++) {
-            if (ci->fields[f].kind == K_EXTRA && extra != NULL)
-                values[f] = Py_NewRef(extra);
+        for (Py_ssize_t f = 0; f < ci->nfields; f++)
             if (values[f] != NULL)
                 args[1 + nkw++] = values[f];
-        }
         if (nkw == 0) {
             result = PyObject_Vectorcall(ci->cls, args + 1, 0, NULL);
             goto done;
@@ -1372,6 +1407,7 @@ done:
     for (Py_ssize_t f = 0; f < ci->nfields; f++)
         Py_XDECREF(values[f]);
     Py_XDECREF(extra);
+    Py_XDECREF(scoped);
     return result;
 }
 

@@ -275,6 +275,7 @@ def envelopes(
 _FAST_STR, _FAST_INT, _FAST_FLOAT, _FAST_ENUM, _FAST_DICT, _FAST_LIST, _FAST_EXTRA, _FAST_NO = (
     range(8)
 )
+_FAST_SCOPED = 8
 
 
 def _fast_kind(t: msgspec.inspect.Type) -> tuple[int, dict[str, Any] | None]:
@@ -316,7 +317,7 @@ def _fast_table() -> dict[str, tuple[type[AmiEvent], bool, tuple[Any, ...]]]:
             if f.encode_name == _EXTRA:
                 fields.append((None, f.name, _FAST_EXTRA, None, *default))
             elif f.encode_name == _SCOPED:
-                fields.append((None, f.name, _FAST_NO, None, *default))
+                fields.append((None, f.name, _FAST_SCOPED, None, *default))
             else:
                 fields.append((f.encode_name, f.name, *_fast_kind(f.type), *default))
         table[name] = (info.cls, not hasattr(info.cls, "__post_init__"), tuple(fields))

@@ -1,8 +1,8 @@
 """Alembic environment.
 
-The schema (``tracker.store.schema``) arrives with the store; until then there is no target
-metadata and no revision. A connection passed in ``config.attributes["connection"]`` (tests) is
-reused; otherwise ``AMI_TRACKER_DB`` or ``sqlalchemy.url`` from alembic.ini is used.
+``target_metadata`` is every table of the store (``tracker.store.models``). A connection
+passed in ``config.attributes["connection"]`` (tests) is reused; otherwise ``AMI_TRACKER_DB``
+or ``sqlalchemy.url`` from alembic.ini is used.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import os
 from alembic import context
 from sqlalchemy import Connection, engine_from_config, pool
 
+from tracker.store.models import metadata
+
 config = context.config
-target_metadata = None
+target_metadata = metadata
 
 url = os.environ.get("AMI_TRACKER_DB")
 if url:

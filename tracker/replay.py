@@ -7,18 +7,32 @@ a count of change records by type.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import msgspec
 
-from .capture import iter_frames
+from .ami import Frame, FrameKind
+from .capture import iter_chunks, iter_frames
 from .events import envelopes
 from .events.envelope import Envelope
 from .reducer import Reducer
-from .state import Anomaly, World
+from .state import Anomaly, Change, World, encode_world
 from .state.call import Call, CallEnded
+from .store import (
+    Batch,
+    BatchWriter,
+    Projection,
+    SessionInfo,
+    SnapshotPolicy,
+    Store,
+    WorldAt,
+)
+from .store.writer import utc
 
 PathLike = str | Path
 
@@ -81,4 +95,152 @@ def replay(paths: Sequence[PathLike] | PathLike, *, until: float | None = None) 
     return fold(iter_envelopes(paths), until=until)
 
 
-__all__ = ["ReplayResult", "fold", "iter_envelopes", "replay"]
+def replay_store(
+    store: Store, server: str | None = None, *, seq: int | None = None, at: float | None = None
+) -> WorldAt:
+    """The World of ``server`` after frame ``seq`` or at event time ``at`` (default: the end of
+    its log), from the nearest earlier snapshot plus the frames after it."""
+    return store.world_at(server, seq=seq, time=at)
+
+
+# -- captures into the store (the import producer) -------------------------------------------
+KEY_BYTES = 1 << 16
+
+
+def capture_key(path: PathLike) -> str:
+    """A capture's session key: a digest of its first 64 KiB (so a capture that grew since it
+    was imported is the same session, and only its new frames are added)."""
+    digest = hashlib.sha256()
+    need = KEY_BYTES
+    for chunk in iter_chunks(path):
+        digest.update(chunk[:need])
+        need -= min(need, len(chunk))
+        if not need:
+            break
+    return f"capture:{digest.hexdigest()[:40]}"
+
+
+class ImportPlan(NamedTuple):
+    session: SessionInfo
+    world: World
+    """The server's World just before the session's first frame."""
+    stored: int
+    """Frames of this session already in the store (they are skipped)."""
+
+
+def plan_import(store: Store, server_id: int, path: PathLike) -> ImportPlan:
+    """Where capture ``path`` goes in ``server_id``'s log: a new session after its last frame,
+    or the session it was imported as before."""
+    key = capture_key(path)
+    found = store.session(server_id, key)
+    info = next(s for s in store.servers() if s.id == server_id)
+    first_seq = found.first_seq if found is not None else info.next_seq
+    world = store.world_at(info.name, seq=first_seq - 1).world if first_seq > 0 else World()
+    session = SessionInfo(key, "import", first_seq, Path(path).name)
+    return ImportPlan(session, world, found.frames if found is not None else 0)
+
+
+def capture_batches(
+    path: PathLike,
+    plan: ImportPlan,
+    policy: SnapshotPolicy,
+    *,
+    batch_frames: int = 1024,
+) -> Iterator[Batch]:
+    """Fold a capture on top of ``plan.world`` and cut it into writer batches; a batch ends
+    where the policy wants a snapshot (taken right there). A last, frameless batch notes the
+    session's first and last event times (a capture has no receive times, so its login and
+    resync times stay unknown) and how it ended."""
+    session = plan.session
+    reducer = Reducer(plan.world)
+    world = reducer.world
+    apply = reducer.apply
+    seq = session.first_seq
+    frames = iter_frames(path)
+    first_time: float | None = None
+    last: Frame | None = None
+    while True:
+        chunk: list[Frame] = list(itertools.islice(frames, batch_frames))
+        if not chunk:
+            break
+        last = chunk[-1]
+        envs = list(envelopes(chunk, start_seq=seq))
+        seq += len(chunk)
+        start = 0
+        changes: list[Change] = []
+        clocks: list[float] = []
+        due_seq, due_clock = policy.next_due()
+        for i, env in enumerate(envs):
+            changes += apply(env)
+            clock = world.clock
+            clocks.append(clock)
+            if first_time is None and clock > 0.0:
+                first_time = clock
+            if env.seq < due_seq and clock < due_clock:
+                continue
+            snap = policy.due(env.seq, clock)
+            due_seq, due_clock = policy.next_due()
+            if snap:
+                end = i + 1
+                snapshot = encode_world(world)
+                yield Batch(session, chunk[start:end], envs[start:end], changes, clocks, snapshot)
+                start = end
+                changes = []
+                clocks = []
+        if start < len(envs):
+            yield Batch(session, chunk[start:], envs[start:], changes, clocks)
+    if last is not None:
+        logoff = last.kind is FrameKind.RESPONSE and last.name == "Goodbye"
+        notes: dict[str, Any] = {
+            "connected_at": utc(first_time),
+            "disconnected_at": utc(world.clock or None),
+            "disconnect_reason": "logoff" if logoff else "end of capture",
+        }
+        yield Batch(session, [], [], [], [], None, notes)
+
+
+class ImportStats(NamedTuple):
+    frames: int
+    written: int
+    skipped: int
+    snapshots: int
+
+
+def import_capture(
+    store: Store,
+    path: PathLike,
+    *,
+    server: str,
+    policy: SnapshotPolicy | None = None,
+    projections: Sequence[Projection] = (),
+    batch_frames: int = 1024,
+) -> ImportStats:
+    """Import one capture synchronously (the CLI's ``import`` runs the same batches through the
+    live persister instead)."""
+    info = store.ensure_server(server)
+    plan = plan_import(store, info.id, path)
+    writer = BatchWriter(store.engine, info.id, projections=projections)
+    policy = policy if policy is not None else SnapshotPolicy(last_seq=plan.session.first_seq - 1)
+    frames = written = skipped = snaps = 0
+    for batch in capture_batches(path, plan, policy, batch_frames=batch_frames):
+        result = writer.write([batch])
+        frames += len(batch.frames)
+        written += result.written
+        skipped += result.skipped
+        snaps += result.snapshots
+    return ImportStats(frames, written, skipped, snaps)
+
+
+__all__ = [
+    "ImportPlan",
+    "ImportStats",
+    "ReplayResult",
+    "capture_batches",
+    "capture_key",
+    "fold",
+    "import_capture",
+    "iter_envelopes",
+    "plan_import",
+    "replay",
+    "replay_store",
+]

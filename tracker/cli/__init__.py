@@ -11,7 +11,19 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-SUBCOMMANDS: tuple[str, ...] = ("inspect", "record", "simulate", "replay", "calls", "watch", "demo")
+SUBCOMMANDS: tuple[str, ...] = (
+    "inspect",
+    "record",
+    "simulate",
+    "replay",
+    "calls",
+    "watch",
+    "demo",
+    "db",
+    "importer",
+    "export",
+    "events",
+)
 """Modules under tracker.cli, in help order."""
 
 

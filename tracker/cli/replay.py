@@ -1,4 +1,8 @@
-"""``ami-tracker replay CAPTURE... [--json] [--until EPOCH]``: fold captures, show the state."""
+"""``ami-tracker replay CAPTURE... [--json] [--until EPOCH]``: fold captures, show the state.
+
+``ami-tracker replay --db URL [--server NAME] [--at TIME|SEQ] [--json]`` rebuilds the state
+from the event store instead (nearest snapshot + later frames) and prints the same thing.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,12 @@ from typing import Any
 
 from ..query import active_calls, summary
 from ..replay import ReplayResult, replay
+from .replay_db import add_store_options, replay_db
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("replay", help="fold captures offline and summarise the final state")
-    p.add_argument("captures", nargs="+", metavar="CAPTURE", help=".ami or .ami.gz files, in order")
+    p.add_argument("captures", nargs="*", metavar="CAPTURE", help=".ami or .ami.gz files, in order")
     p.add_argument("--json", action="store_true", help="print one JSON object of counts")
     p.add_argument(
         "--until",
@@ -21,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="EPOCH",
         help="stop before the first event later than this time (epoch seconds)",
     )
+    add_store_options(p)
     p.set_defaults(func=run)
 
 
@@ -32,6 +38,14 @@ def state_summary(result: ReplayResult) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.db is not None:
+        if args.captures:
+            print("ami-tracker replay: give captures or --db, not both", file=sys.stderr)
+            return 2
+        return replay_db(args)
+    if not args.captures:
+        print("ami-tracker replay: give captures (or --db URL)", file=sys.stderr)
+        return 2
     try:
         result = replay(args.captures, until=args.until)
     except OSError as exc:

@@ -118,6 +118,7 @@ class AmiClient:
         backoff_max: float = 30.0,
         stable_after: float = 10.0,
         action_id_prefix: str = "tracker",
+        first_seq: int = 0,
     ) -> None:
         self.target = parse_url(target) if isinstance(target, str) else target
         if events is not None:
@@ -132,7 +133,8 @@ class AmiClient:
         """A session that lasted this long resets the backoff (a flapping one does not)."""
         self._prefix = action_id_prefix
         self.stats = ClientStats()
-        self._seq = 0
+        self._seq = first_seq
+        """Seq of the next frame (a store continues its server's numbering: ``first_seq``)."""
         self._session: _Session | None = None
         self._closing = False
         self._error: TrackerError | None = None
@@ -152,6 +154,11 @@ class AmiClient:
     def __repr__(self) -> str:
         state = "connected" if self._session is not None else "disconnected"
         return f"<AmiClient {self.target.redacted} {state}>"
+
+    @property
+    def next_seq(self) -> int:
+        """Seq the next received frame will get."""
+        return self._seq
 
     @property
     def closing(self) -> bool:

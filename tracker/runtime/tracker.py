@@ -31,13 +31,14 @@ import dataclasses
 import logging
 import math
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import trio
 
+from ..ami import Frame
 from ..errors import ActionTimeoutError, ConnectionLostError, ConnectTimeoutError, TrackerError
 from ..events.actions import CoreShowChannelsAction
 from ..events.base import AmiEvent, SessionStarted
@@ -49,7 +50,10 @@ from ..state.call import CallEnded
 from ._groups import single
 from .client import AmiClient, Received
 from .resync import ResyncReport, resync
-from .url import AmiTarget
+from .url import AmiTarget, parse_url
+
+if TYPE_CHECKING:
+    from .persister import Persister
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +102,20 @@ class TrackerStats:
     last_resync: ResyncReport | None = None
     subscriber_overflows: int = 0
     """Batches dropped because a subscriber's buffer was full."""
+
+
+class FoldSink(Protocol):
+    """Gets every folded batch, losslessly: called in the fold task right after the batch is
+    folded (``world`` is the fold's own World, at the batch's end). It must not block."""
+
+    def __call__(
+        self,
+        frames: Sequence[Frame],
+        envelopes: Sequence[Envelope],
+        clocks: Sequence[float],
+        changes: Sequence[Change],
+        world: World,
+    ) -> None: ...
 
 
 class Subscription:
@@ -168,6 +186,7 @@ class Tracker:
         max_batch: int = MAX_BATCH,
         reconcile_interval: float | None = RECONCILE_INTERVAL,
         first_connect_timeout: float | None = None,
+        world: World | None = None,
     ) -> None:
         self.client = client
         self.resync_enabled = resync
@@ -179,8 +198,9 @@ class Tracker:
         forever). Later sessions always reconnect with backoff."""
         self.max_batch = max_batch
         self.stats = TrackerStats()
-        self._reducer = Reducer()
+        self._reducer = Reducer(world)
         self._subscribers: set[Subscription] = set()
+        self._sinks: list[FoldSink] = []
         self._synced = trio.Event()
         self._ever_synced = trio.Event()
         self._sync_progress = trio.Event()
@@ -230,6 +250,10 @@ class Tracker:
         else:
             self._subscribers.add(sub)
         return sub
+
+    def add_sink(self, sink: FoldSink) -> None:
+        """Feed every folded batch to ``sink`` (no loss path: the persister uses this)."""
+        self._sinks.append(sink)
 
     async def wait_synced(self, session: int = 1) -> None:
         """Return once the state is synced in AMI session ``session`` (1 = the first) or a
@@ -324,11 +348,18 @@ class Tracker:
         reducer = self._reducer
         stats = self.stats
         changes: list[Change] = []
+        sinks = self._sinks
+        envs: list[Envelope] = []
+        clocks: list[float] = []
         for received in batch:
             env = self._timed(received.envelope)
             if type(env.item) is SessionStarted:
                 self._session_started()
-            for change in reducer.apply(env):
+            applied = reducer.apply(env)
+            if sinks:
+                envs.append(env)
+                clocks.append(reducer.world.clock)
+            for change in applied:
                 changes.append(change)
                 kind = type(change)
                 if kind is CallEnded:
@@ -338,6 +369,10 @@ class Tracker:
             stats.frames += 1
             self._last_seq = env.seq
         first, last = batch[0].envelope.seq, batch[-1].envelope.seq
+        if sinks:
+            frames = [received.frame for received in batch]
+            for sink in sinks:
+                sink(frames, envs, clocks, changes, reducer.world)
         if changes:
             stats.changes += len(changes)
             stats.batches += 1
@@ -438,7 +473,7 @@ class Tracker:
             stats.resync_errors += len(report.errors)
             stats.last_resync = report
             # every answer was delivered before its waiter woke: wait until it is folded too
-            await self.wait_folded(self.client.stats.frames - 1)
+            await self.wait_folded(self.client.next_seq - 1)
             stats.resyncs += 1
             self._synced_session = session
             synced.set()
@@ -464,6 +499,9 @@ async def open_tracker(
     backoff_max: float = 30.0,
     reconcile_interval: float | None = RECONCILE_INTERVAL,
     first_connect_timeout: float | None = FIRST_CONNECT_TIMEOUT,
+    db: str | None = None,
+    server: str | None = None,
+    persister: Persister | None = None,
 ) -> AsyncIterator[Tracker]:
     """``async with open_tracker(url) as tracker:`` returns once logged in and resynced.
 
@@ -474,7 +512,20 @@ async def open_tracker(
     connection is retried with backoff for as long as the tracker runs. While connected,
     ``CoreShowChannels`` is asked every ``reconcile_interval`` seconds (None or 0: never) so
     that channels whose Hangup was lost are closed.
+
+    With ``db`` (a database URL), every received frame, snapshots and reporting rows are
+    persisted (``tracker.runtime.persister``) under ``server`` (default: the AMI host); the
+    tracker continues that server's log: its World and frame numbering start where the
+    stored log ends. Pass ``persister`` instead for non-default persister settings.
     """
+    if persister is None and db is not None:
+        from .persister import Persister
+
+        where = parse_url(target) if isinstance(target, str) else target
+        persister = Persister(db, server or where.host, ami_url=where.redacted)
+    start = None
+    if persister is not None:
+        start = await trio.to_thread.run_sync(persister.open)
     client = AmiClient(
         target,
         ssl_context=ssl_context,
@@ -485,6 +536,7 @@ async def open_tracker(
         buffer=buffer,
         backoff_initial=backoff_initial,
         backoff_max=backoff_max,
+        first_seq=start.next_seq if start is not None else 0,
     )
     tracker = Tracker(
         client,
@@ -492,14 +544,24 @@ async def open_tracker(
         resync_timeout=resync_timeout,
         reconcile_interval=reconcile_interval,
         first_connect_timeout=first_connect_timeout,
+        world=start.world if start is not None else None,
     )
+    feed = None
+    if persister is not None and start is not None:
+        feed = persister.live_feed(start)
+        tracker.add_sink(feed)
     try:
         async with trio.open_nursery() as nursery:
+            if persister is not None:
+                await nursery.start(persister.run)
             await nursery.start(tracker.run)
             try:
                 yield tracker
             finally:
                 await tracker.aclose()
+                if persister is not None and feed is not None:
+                    feed.close()
+                    await persister.aclose()
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         raise single(group) from None

@@ -1,3 +1,37 @@
-"""Persistence (SQLAlchemy, blocking; run in worker threads by the runtime). Coming next."""
+"""The event store (SQLAlchemy, blocking; the runtime calls it from worker threads).
+
+Every received frame is kept byte-exact in compressed blocks, with snapshots of the World, so
+the state at any point can be rebuilt and every capture exported again. See
+:mod:`tracker.store.schema` for the numbering of frames.
+"""
 
 from __future__ import annotations
+
+from .engine import SchemaError, describe, redact
+from .schema import AnomalyRow, FrameBlock, Projection, Server, Session, Snapshot
+from .store import PrunedError, ServerInfo, SessionRow, Store, StoredFrame, WorldAt, open_store
+from .writer import Batch, BatchWriter, SessionInfo, SnapshotPolicy, WriteResult
+
+__all__ = [
+    "AnomalyRow",
+    "Batch",
+    "BatchWriter",
+    "FrameBlock",
+    "Projection",
+    "PrunedError",
+    "SchemaError",
+    "Server",
+    "ServerInfo",
+    "Session",
+    "SessionInfo",
+    "SessionRow",
+    "Snapshot",
+    "SnapshotPolicy",
+    "Store",
+    "StoredFrame",
+    "WorldAt",
+    "WriteResult",
+    "describe",
+    "open_store",
+    "redact",
+]

@@ -1,0 +1,313 @@
+"""The live persister over real TCP from the simulator into SQLite and PostgreSQL: the stored
+log folds to the live World; a database outage mid-stream loses nothing."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+from sqlalchemy import make_url
+
+from tests.helpers import FIXTURES
+from tests.runtime._support import SECRET, USER, url
+from tracker.capture import read_bytes
+from tracker.runtime import run_simulator
+from tracker.runtime.persister import Persister
+from tracker.runtime.tracker import open_tracker
+from tracker.state import encode_world
+from tracker.store import open_store
+from tracker.store.blocks import decode_snapshot
+
+from .conftest import PG_URL
+
+
+def _stored_bytes(store_url: str) -> bytes:
+    with open_store(store_url) as store:
+        return b"".join(b"".join(r) for _, _, r in store.iter_raw(store.server("pbx").id))
+
+
+def _check_store_matches(store_url: str, world_bytes: bytes, frames: int) -> None:
+    with open_store(store_url) as store:
+        info = store.server("pbx")
+        assert info.next_seq == frames
+        assert encode_world(store.world_at("pbx").world) == world_bytes
+        # every snapshot taken live is the world the log folds to at that point
+        with store.engine.connect() as conn:
+            from sqlalchemy import select
+
+            from tracker.store import Snapshot
+
+            snaps = conn.execute(select(Snapshot.seq, Snapshot.codec, Snapshot.data)).all()
+        assert snaps
+        for snap in snaps[:5]:
+            scratch = store.world_at("pbx", seq=snap.seq)
+            replayed = store._start(info.id, -1, None)[0]
+            for stored in store.iter_frames("pbx", last=snap.seq):
+                replayed.apply(stored.envelope)
+            assert scratch.seq == snap.seq
+            assert encode_world(decode_snapshot(snap.codec, snap.data)) == encode_world(
+                replayed.world
+            )
+
+
+async def test_live_tracker_persists_every_frame(store_url: str, tmp_path: Path) -> None:
+    name = "queue.ami"
+    with trio.fail_after(60):
+        async with run_simulator(FIXTURES / name, username=USER, secret=SECRET) as sim:
+            persister = Persister(
+                store_url,
+                "pbx",
+                spill_path=tmp_path / "spill.bin",
+                flush_interval=0.05,
+                snapshot_frames=40,
+            )
+            async with open_tracker(url(sim.port), keepalive=None, persister=persister) as tracker:
+                await sim.sessions[0].stream_done.wait()
+                await tracker.wait_folded(tracker.client.next_seq - 1)
+            world = encode_world(tracker.world)
+            frames = tracker.stats.frames
+    assert persister.stats.frames_written == frames
+    assert persister.stats.write_failures == 0
+    assert not (tmp_path / "spill.bin").exists()
+    _check_store_matches(store_url, world, frames)
+    # a second run continues the same server's log, numbering and World
+    with trio.fail_after(60):
+        async with run_simulator(FIXTURES / "basic.ami", username=USER, secret=SECRET) as sim:
+            async with open_tracker(
+                url(sim.port), keepalive=None, db=store_url, server="pbx"
+            ) as tracker:
+                await sim.sessions[0].stream_done.wait()
+                await tracker.wait_folded(tracker.client.next_seq - 1)
+            world = encode_world(tracker.world)
+            total = tracker.client.next_seq
+    with open_store(store_url) as store:
+        assert store.server("pbx").next_seq == total
+        assert encode_world(store.world_at("pbx").world) == world
+        sessions = store.sessions(store.server("pbx").id)
+        assert [(s.first_seq, s.frames) for s in sessions] == [
+            (0, frames),
+            (frames, total - frames),
+        ]
+
+
+class _Proxy:
+    """A TCP proxy to PostgreSQL that a test can cut (connections dropped, new ones refused)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.up = True
+        self.port = 0
+        self._scopes: set[trio.CancelScope] = set()
+
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        self.port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, self._handle, listeners)
+            task_status.started(self.port)
+
+    def cut(self) -> None:
+        self.up = False
+        for scope in list(self._scopes):
+            scope.cancel()
+
+    async def _handle(self, client: trio.SocketStream) -> None:
+        if not self.up:
+            await client.aclose()
+            return
+        with trio.CancelScope() as scope:
+            self._scopes.add(scope)
+            try:
+                server = await trio.open_tcp_stream("127.0.0.1", self.target_port)
+                async with server, client, trio.open_nursery() as nursery:
+                    nursery.start_soon(self._pipe, client, server)
+                    nursery.start_soon(self._pipe, server, client)
+            except (OSError, trio.BrokenResourceError):
+                pass
+            finally:
+                self._scopes.discard(scope)
+        await trio.aclose_forcefully(client)
+
+    @staticmethod
+    async def _pipe(src: trio.SocketStream, dst: trio.SocketStream) -> None:
+        try:
+            async for data in src:
+                await dst.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        await trio.aclose_forcefully(dst)
+
+
+@asynccontextmanager
+async def _outage(store_url: str) -> AsyncIterator[tuple[str, trio.Event, trio.Event]]:
+    """``(url, cut, restore)``: the persister's URL, and events that start/end an outage.
+
+    SQLite: another connection holds an exclusive lock (writes fail "database is locked").
+    PostgreSQL: the URL goes through a proxy that drops every connection while cut.
+    """
+    cut, restore = trio.Event(), trio.Event()
+    async with trio.open_nursery() as nursery:
+        if store_url.startswith("sqlite"):
+            path = make_url(store_url).database
+            assert path is not None
+
+            async def lock() -> None:
+                await cut.wait()
+                holder = sqlite3.connect(path, isolation_level=None)
+                holder.execute("BEGIN EXCLUSIVE")
+                await restore.wait()
+                holder.execute("ROLLBACK")
+                holder.close()
+
+            nursery.start_soon(lock)
+            yield f"{store_url}?timeout=0.05", cut, restore
+        else:
+            proxy = _Proxy(make_url(PG_URL).port or 5432)
+            await nursery.start(proxy.serve)
+
+            async def drop() -> None:
+                await cut.wait()
+                proxy.cut()
+                await restore.wait()
+                proxy.up = True
+
+            nursery.start_soon(drop)
+            yield (
+                store_url.replace(f":{make_url(PG_URL).port or 5432}/", f":{proxy.port}/"),
+                cut,
+                restore,
+            )
+        nursery.cancel_scope.cancel()
+
+
+async def test_database_outage_loses_nothing(store_url: str, tmp_path: Path) -> None:
+    name = "transfers.ami"
+    spill = tmp_path / "spill.bin"
+    with trio.fail_after(90):
+        async with _outage(store_url) as (via, cut, restore):
+            persister = Persister(
+                via,
+                "pbx",
+                spill_path=spill,
+                flush_interval=0.05,
+                memory_frames=60,
+                batch_frames=20,
+                retry_initial=0.05,
+                retry_max=0.2,
+                snapshot_frames=100,
+            )
+            async with run_simulator(
+                FIXTURES / name, username=USER, secret=SECRET, speed=50
+            ) as sim:
+                async with open_tracker(
+                    url(sim.port), keepalive=None, persister=persister
+                ) as tracker:
+                    cut.set()
+                    await sim.sessions[0].stream_done.wait()
+                    await tracker.wait_folded(tracker.client.next_seq - 1)
+                    while persister.stats.write_failures < 3 or not persister.stats.frames_spilled:  # noqa: ASYNC110 (polling counters)
+                        await trio.sleep(0.02)
+                    assert persister.pending > 0
+                    restore.set()
+                    await persister.wait_idle()
+                world = encode_world(tracker.world)
+                frames = tracker.stats.frames
+    assert persister.stats.frames_spilled > 0
+    assert persister.stats.frames_written == frames
+    assert not spill.exists()
+    _check_store_matches(store_url, world, frames)
+    received = _stored_bytes(store_url)
+    assert len(received) > len(read_bytes(FIXTURES / name)) // 2
+
+
+async def test_frames_kept_at_shutdown_are_written_at_next_start(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The database is still down when the tracker stops: what is not written stays in the
+    spill file, in order, and the next persister for that server writes it before anything."""
+    from tracker.store import migrate
+
+    migrate.upgrade(sqlite_url)
+    name = "basic.ami"
+    spill = tmp_path / "spill.bin"
+    with trio.fail_after(60):
+        async with _outage(sqlite_url) as (via, cut, restore):
+            persister = Persister(
+                via,
+                "pbx",
+                spill_path=spill,
+                flush_interval=0.05,
+                shutdown_timeout=0.5,
+                retry_initial=0.05,
+                retry_max=0.1,
+            )
+            async with run_simulator(FIXTURES / name, username=USER, secret=SECRET) as sim:
+                async with open_tracker(
+                    url(sim.port), keepalive=None, persister=persister
+                ) as tracker:
+                    cut.set()
+                    await sim.sessions[0].stream_done.wait()
+                    await tracker.wait_folded(tracker.client.next_seq - 1)
+                world = encode_world(tracker.world)
+                frames = tracker.stats.frames
+            restore.set()
+    assert spill.exists()
+    assert persister.stats.frames_written < frames
+    again = Persister(sqlite_url, "pbx", spill_path=spill)
+    start = await trio.to_thread.run_sync(again.open)
+    assert not spill.exists()
+    assert start.next_seq == frames
+    assert encode_world(start.world) == world
+    assert again.store is not None
+    again.store.close()
+    assert _stored_bytes(sqlite_url)
+
+
+async def test_a_reconnect_starts_a_new_session_row(store_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from tracker.store import Session
+
+    with trio.fail_after(60):
+        async with run_simulator(
+            FIXTURES / "queue.ami", username=USER, secret=SECRET, drop_after=200
+        ) as sim:
+            persister = Persister(
+                store_url, "pbx", spill_path=tmp_path / "s.bin", flush_interval=0.05
+            )
+            async with open_tracker(
+                url(sim.port),
+                keepalive=None,
+                persister=persister,
+                backoff_initial=0.05,
+                resync=False,
+            ) as tracker:
+                while tracker.stats.sessions < 2:  # noqa: ASYNC110 (polling a counter)
+                    await trio.sleep(0.01)
+                await tracker.wait_folded(tracker.client.next_seq - 1)
+            world = encode_world(tracker.world)
+            frames = tracker.stats.frames
+            sessions = tracker.stats.sessions
+    with open_store(store_url) as store:
+        assert store.server("pbx").next_seq == frames
+        assert encode_world(store.world_at("pbx").world) == world
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    Session.first_seq,
+                    Session.frames,
+                    Session.source,
+                    Session.connected_at,
+                    Session.disconnect_reason,
+                ).order_by(Session.first_seq)
+            ).all()
+    assert len(rows) == sessions >= 2
+    assert all(r.source == "live" and r.connected_at is not None for r in rows)
+    assert rows[0].disconnect_reason == "connection lost"
+    assert rows[-1].disconnect_reason in ("logoff", "tracker stopped")
+    for a, b in itertools.pairwise(rows):
+        assert a.first_seq + a.frames == b.first_seq

@@ -1,0 +1,86 @@
+"""``import``: captures into the store through the live persister's path, minus the socket.
+
+The capture is parsed and folded here (trio's thread) and handed to a :class:`Persister`,
+whose worker thread compresses and writes while the next frames are folded; ``send`` waits
+when the writer falls behind (an import may wait, a live reader may not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import trio
+
+from ..replay import capture_batches, plan_import
+from ..store import Projection, SnapshotPolicy
+from ..store.models import default_projections
+from .persister import Persister
+
+Progress = Callable[[Path, int, int], None]
+"""``(capture, frames, bytes)`` done since the last call."""
+
+
+class ImportResult(NamedTuple):
+    captures: int
+    frames: int
+    written: int
+    snapshots: int
+
+
+async def import_captures(
+    url: str,
+    paths: Sequence[Path],
+    *,
+    server: str,
+    projections: Sequence[Projection] | None = None,
+    snapshot_frames: int = 2000,
+    snapshot_seconds: float = 300.0,
+    batch_frames: int = 1024,
+    spill_path: Path | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import ``paths`` in order into ``server``'s log at ``url`` (idempotent per capture);
+    ``projections`` default to the reporting tables' (when this build has them)."""
+    if projections is None:
+        projections = default_projections()
+    persister = Persister(
+        url,
+        server,
+        projections=projections,
+        batch_frames=4 * batch_frames,
+        memory_frames=32 * batch_frames,
+        snapshot_frames=snapshot_frames,
+        snapshot_seconds=snapshot_seconds,
+        spill_path=spill_path,
+        shutdown_timeout=60.0,
+        retry_all=False,
+    )
+    start = await trio.to_thread.run_sync(persister.open)
+    store = persister.store
+    assert store is not None
+    frames = 0
+    async with trio.open_nursery() as nursery:
+        await nursery.start(persister.run)
+        try:
+            for path in paths:
+                await persister.wait_idle()  # the next capture starts where this one ended
+                plan = await trio.to_thread.run_sync(plan_import, store, start.server_id, path)
+                policy = SnapshotPolicy(
+                    snapshot_frames,
+                    snapshot_seconds,
+                    last_seq=max(plan.session.first_seq - 1, start.last_snapshot_seq),
+                )
+                for batch in capture_batches(path, plan, policy, batch_frames=batch_frames):
+                    await persister.send(batch)
+                    await trio.lowlevel.checkpoint()
+                    frames += len(batch.frames)
+                    if progress is not None:
+                        progress(path, len(batch.frames), sum(len(f.raw) for f in batch.frames))
+            await persister.wait_idle()
+        finally:
+            await persister.aclose()
+            nursery.cancel_scope.cancel()
+    stats = persister.stats
+    return ImportResult(len(paths), frames, stats.frames_written, stats.snapshots)

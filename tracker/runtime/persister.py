@@ -1,0 +1,503 @@
+"""The persister: folded batches into the store, from a worker thread, never losing one.
+
+``put`` (called by the fold task, through :class:`LiveFeed`) only appends to memory: the reader
+and the fold never wait on SQL (DESIGN.md decision 4). A flush task writes what accumulated,
+by count (``batch_frames``) and by time (at least every ``flush_interval`` s), with the shared
+:class:`~tracker.store.BatchWriter` in ``trio.to_thread`` (one thread: ``CapacityLimiter(1)``).
+
+When the database is slow or down, a failed write is retried with backoff and frames pile up
+in memory; past ``memory_frames`` the oldest batches go to a spill file (in order), which is
+written to the database first once it is back. On shutdown everything is flushed; what the
+database still refuses after ``shutdown_timeout`` stays in the spill file and is written when
+a persister for the same server opens again. Order is kept throughout: the batch being written
+is older than the spill file, which is older than memory.
+
+``import`` uses the same class minus the socket: ``await send(batch)`` waits for room instead
+of spilling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import re
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import trio
+
+from ..ami import Frame, FrameKind
+from ..errors import StoreError
+from ..events.envelope import Envelope
+from ..state import Change, World, encode_world
+from ..state.world import ListReconciled
+from ..store import (
+    Batch,
+    BatchWriter,
+    Projection,
+    SessionInfo,
+    SnapshotPolicy,
+    Store,
+    describe,
+    open_store,
+)
+from ..store.engine import is_transient
+from ..store.models import default_projections
+from .spill import SpillFile
+
+log = logging.getLogger(__name__)
+
+BATCH_FRAMES = 2000
+FLUSH_INTERVAL = 1.0
+MEMORY_FRAMES = 200_000
+"""Frames kept in memory while the database lags (~100 MB of AMI), then spilled to a file."""
+
+
+def default_spill_path(server: str) -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", server)
+    return Path(base) / "ami-tracker" / f"spill-{safe}.bin"
+
+
+@dataclasses.dataclass
+class PersisterStats:
+    frames_written: int = 0
+    batches_written: int = 0
+    writes: int = 0
+    """Transactions committed."""
+    write_failures: int = 0
+    frames_spilled: int = 0
+    """Frames that went through the spill file."""
+    snapshots: int = 0
+    last_error: str | None = None
+
+
+class Start(NamedTuple):
+    """Where the server's log stands when the persister opens."""
+
+    server_id: int
+    next_seq: int
+    world: World
+    last_snapshot_seq: int
+
+
+def _weight(batch: Batch) -> int:
+    """Frames of a batch (a notes-only batch counts one, so it is waited for too)."""
+    return len(batch.frames) or 1
+
+
+class Persister:
+    """Writes one server's batches to the store at ``url``. Use ``open`` (blocking, in a
+    thread), then run ``run`` in a nursery, ``put``/``send`` batches, and ``aclose``."""
+
+    def __init__(
+        self,
+        url: str,
+        server: str,
+        *,
+        ami_url: str | None = None,
+        projections: Sequence[Projection] | None = None,
+        batch_frames: int = BATCH_FRAMES,
+        flush_interval: float = FLUSH_INTERVAL,
+        memory_frames: int = MEMORY_FRAMES,
+        spill_path: Path | None = None,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+        shutdown_timeout: float = 10.0,
+        snapshot_frames: int = 2000,
+        snapshot_seconds: float = 300.0,
+        retry_all: bool = True,
+    ) -> None:
+        self.url = url
+        self.server = server
+        self.ami_url = ami_url
+        self.projections = tuple(projections if projections is not None else default_projections())
+        """Reporting rows written with the frames (default: the reporting tables', if any)."""
+        self.batch_frames = batch_frames
+        self.flush_interval = flush_interval
+        self.memory_frames = memory_frames
+        self.spill_path = spill_path if spill_path is not None else default_spill_path(server)
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.shutdown_timeout = shutdown_timeout
+        self.snapshot_frames = snapshot_frames
+        self.snapshot_seconds = snapshot_seconds
+        self.retry_all = retry_all
+        """Retry every failed write (live: nothing may be lost); False: only a database that
+        is unreachable, locked, full or read-only, and raise the rest (import)."""
+        self.stats = PersisterStats()
+        self.store: Store | None = None
+        self._writer: BatchWriter | None = None
+        self._spill: SpillFile | None = None
+        self._memory: deque[Batch] = deque()
+        self._memory_count = 0
+        self._inflight: list[Batch] = []
+        self._inflight_spill_offset: int | None = None
+        self._limiter = trio.CapacityLimiter(1)
+        self._order = trio.Lock()
+        self._wake = trio.Event()
+        self._room = trio.Event()
+        self._idle = trio.Event()
+        self._idle.set()
+        self._oldest: float | None = None
+        self._closing = False
+        self._flush_now = False
+        self._done = trio.Event()
+
+    # -- setup (blocking) --------------------------------------------------------------------
+    def open(self) -> Start:
+        """Open the store, write a spill file left by an earlier run, and say where the log
+        stands (blocking: call it with ``trio.to_thread.run_sync``)."""
+        store = self.store = open_store(self.url)
+        try:
+            info = store.ensure_server(self.server, self.ami_url)
+            self._writer = BatchWriter(store.engine, info.id, projections=self.projections)
+            spill = self._spill = SpillFile(self.spill_path)
+            while spill.batches:
+                batches, offset = spill.read(self.batch_frames * 4)
+                self._writer.write(batches)
+                spill.advance(offset, batches)
+            info = store.server(self.server)
+            at = store.world_at(self.server) if info.next_seq else None
+            last_snap = store.latest_snapshot_seq(info.id)
+        except BaseException:
+            store.close()
+            self.store = None
+            raise
+        world = at.world if at is not None else World()
+        return Start(info.id, info.next_seq, world, last_snap)
+
+    def policy(self, start: Start) -> SnapshotPolicy:
+        return SnapshotPolicy(
+            self.snapshot_frames, self.snapshot_seconds, last_seq=start.last_snapshot_seq
+        )
+
+    def live_feed(self, start: Start, origin: str | None = None) -> LiveFeed:
+        """The fold sink feeding this persister from a live tracker."""
+        return LiveFeed(self, self.policy(start), origin if origin is not None else self.ami_url)
+
+    # -- feeding -----------------------------------------------------------------------------
+    def put(self, batch: Batch) -> None:
+        """Queue ``batch`` (never blocks; the flush task writes it)."""
+        if not batch.frames and not batch.notes:
+            return
+        if self._done.is_set():
+            raise StoreError("the persister is closed")
+        self._memory.append(batch)
+        self._memory_count += _weight(batch)
+        if self._idle.is_set():
+            self._idle = trio.Event()
+        if self._oldest is None:
+            self._oldest = trio.current_time()
+            self._wake.set()
+        elif self.pending >= self.batch_frames or self._memory_count > self.memory_frames:
+            self._wake.set()
+
+    def put_notes(self, session: SessionInfo, notes: dict[str, Any]) -> None:
+        """Set columns of ``session``'s row (in order with its frames)."""
+        if notes:
+            self.put(Batch(session, [], [], [], [], None, notes))
+
+    async def send(self, batch: Batch) -> None:
+        """``put``, first waiting while memory is full (for producers that may wait)."""
+        while self._memory_count and self._memory_count + _weight(batch) > self.memory_frames:
+            self._room = trio.Event()
+            self._wake.set()
+            await self._room.wait()
+        self.put(batch)
+
+    @property
+    def pending(self) -> int:
+        """Frames not written yet (memory, spill file, being written)."""
+        spilled = self._spill.frames if self._spill is not None else 0
+        return self._memory_count + spilled + sum(map(_weight, self._inflight))
+
+    async def wait_idle(self) -> None:
+        """Write everything put so far now (not at the next interval) and return when done."""
+        while self.pending:
+            self._flush_now = True
+            self._wake.set()
+            await self._idle.wait()
+        self._flush_now = False
+
+    # -- the flush task ----------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        if self._writer is None:
+            await trio.to_thread.run_sync(self.open)
+        task_status.started()
+        try:
+            await self._loop()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._shutdown()
+
+    async def _loop(self) -> None:
+        backoff = self.retry_initial
+        while True:
+            await self._wait_work()
+            if self._closing:
+                return  # _shutdown flushes the rest
+            if self._memory_count > self.memory_frames:
+                await self._spill_memory()
+            ok = await self._write_some()
+            if ok:
+                backoff = self.retry_initial
+                continue
+            with trio.move_on_after(backoff):
+                while not self._closing:
+                    await self._wake_wait()
+                    if self._memory_count > self.memory_frames:
+                        await self._spill_memory()
+            backoff = min(backoff * 2, self.retry_max)
+
+    async def _wake_wait(self) -> None:
+        self._wake = trio.Event()
+        await self._wake.wait()
+
+    async def _wait_work(self) -> None:
+        """Until a batch is due: enough frames, the oldest waited ``flush_interval``, closing."""
+        while not self._closing:
+            if self.pending >= self.batch_frames or self._memory_count > self.memory_frames:
+                return
+            if self._flush_now and self.pending:
+                return
+            if self._inflight or (self._spill is not None and self._spill.frames):
+                return
+            if self._oldest is not None:
+                due = self._oldest + self.flush_interval - trio.current_time()
+                if due <= 0:
+                    return
+            else:
+                due = math.inf
+            with trio.move_on_after(due):
+                await self._wake_wait()
+
+    async def _spill_memory(self) -> None:
+        """Move memory beyond half the bound to the spill file (the database lags)."""
+        async with self._order:
+            assert self._spill is not None
+            moved: list[Batch] = []
+            while self._memory and self._memory_count > self.memory_frames // 2:
+                batch = self._memory.popleft()
+                self._memory_count -= _weight(batch)
+                moved.append(batch)
+            if not moved:
+                return
+            try:
+                await trio.to_thread.run_sync(self._spill.append, moved)
+            except OSError as exc:
+                # no disk either: keep them in memory (in order) and say so
+                for batch in reversed(moved):
+                    self._memory.appendleft(batch)
+                    self._memory_count += _weight(batch)
+                log.error("cannot spill to %s: %s (keeping frames in memory)", self.spill_path, exc)
+                return
+            self.stats.frames_spilled += sum(len(b.frames) for b in moved)
+            log.warning(
+                "database lagging: %d frames spilled to %s", self._spill.frames, self.spill_path
+            )
+        self._room.set()
+
+    async def _take(self) -> None:
+        """Fill the in-flight list with the oldest batches (spill file first, then memory)."""
+        async with self._order:
+            if self._inflight:
+                return
+            spill = self._spill
+            if spill is not None and spill.frames:
+                batches, offset = await trio.to_thread.run_sync(spill.read, self.batch_frames * 4)
+                self._inflight = batches
+                self._inflight_spill_offset = offset
+                return
+            taken: list[Batch] = []
+            frames = 0
+            limit = self.batch_frames * 4
+            while self._memory and frames < limit:
+                batch = self._memory.popleft()
+                frames += _weight(batch)
+                taken.append(batch)
+            self._memory_count -= frames
+            self._inflight = taken
+            self._inflight_spill_offset = None
+            self._oldest = trio.current_time() if self._memory else None
+        self._room.set()
+
+    async def _write_some(self) -> bool:
+        await self._take()
+        batches = self._inflight
+        if not batches:
+            self._finish_idle()
+            return True
+        writer = self._writer
+        assert writer is not None
+        try:
+            result = await trio.to_thread.run_sync(writer.write, batches, limiter=self._limiter)
+        except Exception as exc:  # the database is down, full, read-only...: retry later
+            if not self.retry_all and not is_transient(exc):
+                raise
+            self.stats.write_failures += 1
+            why = describe(exc, self.url)
+            if why != self.stats.last_error:
+                log.warning("store write failed (will retry): %s", why)
+            self.stats.last_error = why
+            return False
+        if self._inflight_spill_offset is not None:
+            assert self._spill is not None
+            await trio.to_thread.run_sync(self._spill.advance, self._inflight_spill_offset, batches)
+        self._inflight = []
+        self._inflight_spill_offset = None
+        stats = self.stats
+        if stats.last_error is not None:
+            log.warning("store writes resumed")
+            stats.last_error = None
+        stats.writes += 1
+        stats.batches_written += len(batches)
+        stats.frames_written += result.written
+        stats.snapshots += result.snapshots
+        self._finish_idle()
+        return True
+
+    def _finish_idle(self) -> None:
+        if not self.pending:
+            self._idle.set()
+
+    async def aclose(self) -> None:
+        """Flush everything (bounded by ``shutdown_timeout``, then spilled) and stop."""
+        self._closing = True
+        self._wake.set()
+        with trio.CancelScope(shield=True):
+            await self._done.wait()
+
+    async def _shutdown(self) -> None:
+        self._closing = True
+        try:
+            with trio.move_on_after(self.shutdown_timeout):
+                backoff = min(self.retry_initial, 0.5)
+                while self.pending:
+                    if not await self._write_some():
+                        await trio.sleep(backoff)
+                        backoff = min(backoff * 2, 2.0)
+            if self.pending:
+                await self._keep_leftovers()
+        finally:
+            if self.store is not None:
+                await trio.to_thread.run_sync(self.store.close)
+            self._idle.set()
+            self._done.set()
+
+    async def _keep_leftovers(self) -> None:
+        spill = self._spill
+        assert spill is not None
+        head = self._inflight if self._inflight_spill_offset is None else []
+        tail = list(self._memory)
+        frames = self.pending
+        await trio.to_thread.run_sync(spill.rewrite, head, tail)
+        self._inflight = []
+        self._memory.clear()
+        self._memory_count = 0
+        log.error(
+            "database unavailable at shutdown (%s): %d frames kept in %s, written at next start",
+            self.stats.last_error,
+            frames,
+            self.spill_path,
+        )
+
+
+class LiveFeed:
+    """The tracker's fold sink: cuts folded batches into sessions (a banner starts one) and
+    decides snapshots; hands each piece to the persister without waiting."""
+
+    def __init__(self, persister: Persister, policy: SnapshotPolicy, origin: str | None) -> None:
+        self.persister = persister
+        self.policy = policy
+        self.origin = origin
+        self.session: SessionInfo | None = None
+        self._notes: dict[str, Any] = {}
+        self._last_frame: Frame | None = None
+        self._resynced = False
+
+    def __call__(
+        self,
+        frames: Sequence[Frame],
+        envelopes: Sequence[Envelope],
+        clocks: Sequence[float],
+        changes: Sequence[Change],
+        world: World,
+    ) -> None:
+        start = 0
+        for i, frame in enumerate(frames):
+            if frame.kind is FrameKind.BANNER or self.session is None:
+                if i > start:
+                    self._emit(frames, envelopes, clocks, changes, start, i, None)
+                self._new_session(envelopes[i].seq, frame)
+                start = i
+            self._watch(frame)
+        snapshot = encode_world(world) if self.policy.due(envelopes[-1].seq, clocks[-1]) else None
+        self._emit(frames, envelopes, clocks, changes, start, len(frames), snapshot)
+
+    def _emit(
+        self,
+        frames: Sequence[Frame],
+        envelopes: Sequence[Envelope],
+        clocks: Sequence[float],
+        changes: Sequence[Change],
+        lo: int,
+        hi: int,
+        snapshot: bytes | None,
+    ) -> None:
+        assert self.session is not None
+        first, last = envelopes[lo].seq, envelopes[hi - 1].seq
+        mine = [c for c in changes if first <= c.seq <= last]
+        if not self._resynced and any(type(c) is ListReconciled for c in mine):
+            self._resynced = True
+            self._notes["resync_ended_at"] = datetime.now(UTC)
+        notes, self._notes = self._notes, {}
+        self.persister.put(
+            Batch(
+                self.session,
+                frames[lo:hi],
+                envelopes[lo:hi],
+                mine,
+                clocks[lo:hi],
+                snapshot,
+                notes,
+            )
+        )
+
+    def _new_session(self, seq: int, frame: Frame) -> None:
+        if self.session is not None:
+            self._notes.update(self._ended("connection lost"))
+            # the previous session's notes go with its last batch: flush them now
+            self.persister.put_notes(self.session, self._notes)
+            self._notes = {}
+        self.session = SessionInfo(f"live:{uuid.uuid4().hex}", "live", seq, self.origin)
+        self._notes = {"connected_at": datetime.now(UTC)}
+        self._resynced = False
+        self._last_frame = frame
+
+    def _watch(self, frame: Frame) -> None:
+        if frame.kind is FrameKind.RESPONSE and b"Authentication accepted" in frame.raw:
+            now = datetime.now(UTC)
+            self._notes["logged_in_at"] = now
+            self._notes["resync_started_at"] = now
+        self._last_frame = frame
+
+    def _ended(self, otherwise: str) -> dict[str, Any]:
+        last = self._last_frame
+        logoff = last is not None and last.kind is FrameKind.RESPONSE and last.name == "Goodbye"
+        return {
+            "disconnected_at": datetime.now(UTC),
+            "disconnect_reason": "logoff" if logoff else otherwise,
+        }
+
+    def close(self, reason: str = "tracker stopped") -> None:
+        """The tracker stopped: note the end of the current session."""
+        if self.session is not None:
+            self.persister.put_notes(self.session, {**self._notes, **self._ended(reason)})
+            self._notes = {}

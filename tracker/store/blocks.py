@@ -1,0 +1,283 @@
+"""Frame blocks: consecutive frames <-> one compressed payload (pure: no SQL, no I/O).
+
+Payload (before compression): ``u32`` header length, a msgpack header, then every frame's exact
+bytes concatenated. The header keeps what the bytes alone cannot say once cut out of their
+stream: each frame's length, its kind as the codec classified it (a list item is an ``Event:``
+frame answering a list action; a banner or an anomaly depends on the position in the stream),
+an anomaly's problem, and the receive time the fold consumed (only in sessions without
+``Timestamp`` headers; otherwise absent).
+
+Codec 1 is zstd: on ``load.ami.gz`` it compresses blocks as well as zlib at its default level
+and ~7x faster (0.5 us vs 3.2 us per frame), and level 6 makes them 20% smaller than zlib -9.
+"""
+
+from __future__ import annotations
+
+import array
+import itertools
+import operator
+import struct
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+
+import msgspec
+import zstandard
+
+from ..ami import Frame, FrameKind, FrameParser, build_frame
+from ..ami import parser as _parser
+from ..ami.parser import _LineCache, decode_text
+from ..events import decode_frame, envelopes
+from ..events.decode import decode_headers
+from ..events.envelope import Envelope, Item
+from ..state import World
+from ..state.world import decode_world, encode_world
+
+ZSTD = 1
+LEVEL = 3
+"""zstd level: 3 keeps import fast; the log stays well under its size budget (about 25 B/frame)."""
+
+KIND_CODES: dict[FrameKind, int] = {
+    FrameKind.EVENT: 0,
+    FrameKind.LIST_ITEM: 1,
+    FrameKind.RESPONSE: 2,
+    FrameKind.BANNER: 3,
+    FrameKind.ANOMALY: 4,
+    FrameKind.ACTION: 5,
+}
+KINDS: tuple[FrameKind, ...] = tuple(sorted(KIND_CODES, key=KIND_CODES.__getitem__))
+_PARSED = frozenset((0, 1, 2, 5))
+"""Kinds whose frames re-parse alone to the same headers (they end with the terminator)."""
+
+_U32 = struct.Struct("<I")
+
+
+class BlockError(ValueError):
+    """A stored payload that cannot be decoded (corrupt, or from an unknown codec)."""
+
+
+class _Header(msgspec.Struct, array_like=True):
+    lengths: bytes
+    kinds: bytes
+    clocks: bytes
+    """float64 per frame: the fold's clock after it (zstd squeezes these to ~1.6 B/frame)."""
+    problems: dict[int, str] = {}
+    received: list[float | None] | None = None
+
+
+_enc = msgspec.msgpack.Encoder()
+_dec = msgspec.msgpack.Decoder(_Header)
+_local = zstandard.ZstdCompressor(level=LEVEL)
+_unzstd = zstandard.ZstdDecompressor()
+
+
+def compress(data: bytes) -> bytes:
+    return _local.compress(data)
+
+
+def decompress(codec: int, data: bytes) -> bytes:
+    if codec != ZSTD:
+        raise BlockError(f"unknown block codec {codec}")
+    try:
+        return _unzstd.decompress(data)
+    except zstandard.ZstdError as exc:
+        raise BlockError(f"corrupt block: {exc}") from exc
+
+
+def encode_block(
+    frames: Sequence[Frame],
+    clocks: Sequence[float],
+    received: Sequence[float | None] | None = None,
+) -> bytes:
+    """Compressed payload of ``frames``: ``clocks`` is the fold's clock after each frame,
+    ``received`` the receive times the fold used (None or all None: not stored)."""
+    n = len(frames)
+    if len(clocks) != n:
+        raise ValueError("one clock per frame")
+    raws = list(map(_RAW, frames))
+    lengths = array.array("I", map(len, raws))
+    kinds = bytes(map(_KIND, map(_KIND_OF, frames)))
+    problems = {i: f.problem or "" for i, f in enumerate(frames) if f.kind is FrameKind.ANOMALY}
+    if received is not None and received.count(None) < len(received):
+        recv: list[float | None] | None = list(received)
+    else:
+        recv = None
+    header = _enc.encode(
+        _Header(_le(lengths), kinds, _le(array.array("d", clocks)), problems, recv)
+    )
+    return compress(_U32.pack(len(header)) + header + b"".join(raws))
+
+
+_RAW = operator.attrgetter("raw")
+_KIND_OF = operator.attrgetter("kind")
+_KIND = {kind: code for kind, code in KIND_CODES.items()}.__getitem__
+
+
+def _le(values: array.array[Any]) -> bytes:
+    """Little-endian bytes of an array (the stored byte order)."""
+    if sys.byteorder != "little":  # pragma: no cover (x86-64 and arm64 are little-endian)
+        values = array.array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+class Block(NamedTuple):
+    """A decoded payload: the frames' bytes and what is needed to rebuild them."""
+
+    raws: list[bytes]
+    kinds: bytes
+    clocks: tuple[float, ...]
+    problems: dict[int, str]
+    received: list[float | None] | None
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.raws)
+
+
+def decode_block(codec: int, data: bytes) -> Block:
+    payload = decompress(codec, data)
+    try:
+        (size,) = _U32.unpack_from(payload)
+        header = _dec.decode(payload[4 : 4 + size])
+    except (struct.error, msgspec.DecodeError) as exc:
+        raise BlockError(f"corrupt block header: {exc}") from exc
+    n = len(header.kinds)
+    try:
+        lengths = struct.unpack(f"<{n}I", header.lengths)
+        clocks: tuple[float, ...] = struct.unpack(f"<{n}d", header.clocks)
+    except struct.error as exc:
+        raise BlockError(f"corrupt block header: {exc}") from exc
+    raws: list[bytes] = []
+    at = 4 + size
+    for n in lengths:
+        raws.append(payload[at : at + n])
+        at += n
+    if at != len(payload):
+        raise BlockError("corrupt block: frame lengths do not match the payload")
+    return Block(raws, header.kinds, clocks, header.problems, header.received)
+
+
+class FrameRebuilder:
+    """Rebuilds Frames from stored bytes exactly as the codec produced them.
+
+    Runs of ordinary frames go through one long-lived :class:`FrameParser` (its header-line
+    cache makes re-parsing as fast as reading the capture); banners and anomalies, whose meaning
+    depends on their place in the original stream, come from the stored kind and problem.
+    """
+
+    def __init__(self) -> None:
+        self._parser = FrameParser(expect_banner=False)
+
+    def frames(self, block: Block) -> Iterator[Frame]:
+        raws, kinds = block.raws, block.kinds
+        parser = self._parser
+        i, n = 0, len(raws)
+        while i < n:
+            code = kinds[i]
+            if code not in _PARSED:
+                yield self._special(raws[i], code, block.problems.get(i))
+                i += 1
+                continue
+            j = i
+            while j < n and kinds[j] in _PARSED:
+                j += 1
+            parser.feed(b"".join(raws[i:j]))
+            for k in range(i, j):
+                frame = parser.next_frame()
+                if frame is None or frame.raw != raws[k]:
+                    raise BlockError("stored frames do not re-parse to their own bytes")
+                if kinds[k] == 1:
+                    frame.kind = FrameKind.LIST_ITEM
+                yield frame
+            i = j
+
+    @staticmethod
+    def _special(raw: bytes, code: int, problem: str | None) -> Frame:
+        kind = KINDS[code]
+        if kind is FrameKind.BANNER:
+            text, fallback = decode_text(raw.rstrip(b"\r\n"))
+            return Frame(kind, raw, (("Banner", text),), fallback=fallback)
+        return Frame(kind, raw, problem=problem or "anomaly")
+
+
+def block_envelopes(
+    rebuilder: FrameRebuilder, block: Block, first_seq: int
+) -> Iterator[tuple[Frame, Envelope]]:
+    """(frame, envelope) pairs of a block, envelopes as the fold consumed them."""
+    received = block.received
+    list_item = FrameKind.LIST_ITEM
+    for i, frame in enumerate(rebuilder.frames(block)):
+        kind = frame.kind
+        item: Item
+        if kind is FrameKind.EVENT or kind is list_item:
+            item = decode_headers(frame.headers)
+        else:
+            item = decode_frame(frame)
+        at = received[i] if received is not None else None
+        yield frame, Envelope(first_seq + i, item, kind is list_item, at)
+
+
+_COMPILED_CODEC = getattr(_parser, "PyFrameParser", FrameParser) is not FrameParser
+"""The codec's compiled framer is in use (then the codec's own path is the fastest)."""
+
+
+class EnvelopeDecoder:
+    """Envelopes straight from a block's bytes, for replay: event frames are split and their
+    header lines looked up in a cache, without building Frame objects; any other frame (and
+    an event frame with an unusual line) takes the exact codec path. With the compiled codec,
+    blocks go through its framer and ``envelopes`` instead."""
+
+    def __init__(self) -> None:
+        self._lines = _LineCache()  # the parser's own line rule and cache
+        self._rebuilder = FrameRebuilder()
+
+    def envelopes(self, block: Block, first_seq: int, lo: int = 0) -> Iterator[Envelope]:
+        """Envelopes of the block's frames from index ``lo`` on."""
+        raws, kinds, received = block.raws, block.kinds, block.received
+        if _COMPILED_CODEC and received is None:
+            envs = envelopes(self._rebuilder.frames(block), first_seq)
+            yield from itertools.islice(envs, lo, None) if lo else envs
+            return
+        cache = self._lines
+        lookup = cache.__getitem__
+        new = tuple.__new__
+        for i in range(lo, len(raws)):
+            raw = raws[i]
+            code = kinds[i]
+            at = received[i] if received is not None else None
+            if code <= 1:  # Event: (0 live, 1 list item)
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    text = raw.decode("latin-1")
+                lines = text.split("\r\n")
+                del lines[-2:]
+                headers = tuple(map(lookup, lines))
+                if not cache.bad:
+                    item: Item = decode_headers(headers)
+                    yield new(Envelope, (first_seq + i, item, code == 1, at))
+                    continue
+                cache.bad = False
+            frame = self._one(raw, code, block.problems.get(i))
+            item = decode_frame(frame)
+            yield new(Envelope, (first_seq + i, item, code == 1, at))
+
+    def _one(self, raw: bytes, code: int, problem: str | None) -> Frame:
+        if code in _PARSED:
+            frame = build_frame(raw, raw[:-4])
+            if code == 1:
+                frame.kind = FrameKind.LIST_ITEM
+            return frame
+        return FrameRebuilder._special(raw, code, problem)
+
+
+def encode_snapshot(world: World) -> bytes:
+    return compress(encode_world(world))
+
+
+def decode_snapshot(codec: int, data: bytes) -> World:
+    try:
+        return decode_world(decompress(codec, data))
+    except msgspec.DecodeError as exc:
+        raise BlockError(f"snapshot does not decode: {exc}") from exc

@@ -1,0 +1,81 @@
+"""Schema migrations (Alembic) driven from Python: upgrade, downgrade, current, check."""
+
+from __future__ import annotations
+
+import io
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine
+
+from ..errors import StoreError
+from .engine import UPGRADE_HINT, SchemaError, create, redact, translated
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "migrations"
+
+
+def config(connection: Connection | None = None) -> Config:
+    if not SCRIPTS.is_dir():
+        raise StoreError(f"migration scripts not found in {SCRIPTS}")
+    cfg = Config(stdout=io.StringIO())
+    cfg.set_main_option("script_location", str(SCRIPTS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+@cache
+def head() -> str:
+    heads = ScriptDirectory.from_config(config()).get_heads()
+    if len(heads) != 1:
+        raise StoreError(f"the migration scripts have {len(heads)} heads")
+    return heads[0]
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def check(connection: Connection) -> None:
+    """Raise :class:`SchemaError` unless the database is at the scripts' head revision."""
+    rev = current_revision(connection)
+    if rev is None:
+        raise SchemaError(f"the database has no ami-tracker schema: {UPGRADE_HINT}")
+    if rev != head():
+        raise SchemaError(f"the database schema is at revision {rev}, not {head()}: {UPGRADE_HINT}")
+
+
+def _run(url: str, action: str, revision: str) -> str | None:
+    engine: Engine = create(url)
+    try:
+        with translated(url), engine.begin() as connection:
+            cfg = config(connection)
+            if action == "upgrade":
+                command.upgrade(cfg, revision)
+            elif action == "downgrade":
+                command.downgrade(cfg, revision)
+            return current_revision(connection)
+    except CommandError as error:  # e.g. an unknown revision: a user mistake
+        raise StoreError(f"{action} of {redact(url)} failed: {error}") from error
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str, revision: str = "head") -> str | None:
+    """Create or upgrade the schema; returns the revision now current."""
+    return _run(url, "upgrade", revision)
+
+
+def downgrade(url: str, revision: str) -> str | None:
+    """Downgrade to ``revision`` (``base`` drops every table); returns the revision now current."""
+    return _run(url, "downgrade", revision)
+
+
+def current(url: str) -> str | None:
+    return _run(url, "current", "")

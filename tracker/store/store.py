@@ -1,0 +1,541 @@
+"""Reading the store (blocking SQLAlchemy): servers, frames over a range, the world at a point.
+
+    with open_store("sqlite:///calls.sqlite") as store:
+        world = store.world_at(seq=12_345).world           # nearest snapshot + later frames
+        for f in store.iter_frames(since=t0, until=t1): f.frame.raw, f.envelope
+
+Ranges are inclusive and in the server's ``seq`` numbering (see :mod:`tracker.store.schema`);
+times are the fold's clock (epoch seconds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import NamedTuple, NoReturn
+
+from sqlalchemy import Engine, delete, func, insert, inspect, select, text, update
+
+from ..ami import Frame
+from ..errors import StoreError
+from ..events.envelope import Envelope
+from ..reducer import Reducer
+from ..reducer.version import fold_version
+from ..state import World
+from . import migrate
+from .blocks import (
+    BlockError,
+    EnvelopeDecoder,
+    FrameRebuilder,
+    block_envelopes,
+    decode_block,
+    decode_snapshot,
+)
+from .engine import create, redact, translated
+from .schema import AnomalyRow, FrameBlock, Server, Session, Snapshot
+
+FETCH_BLOCKS = 16
+"""Blocks fetched per round trip when streaming a range."""
+
+
+class PrunedError(StoreError):
+    """The frames asked for were dropped by ``db prune``."""
+
+
+class ServerInfo(NamedTuple):
+    id: int
+    name: str
+    ami_url: str | None
+    versions: list[str]
+    next_seq: int
+    """Seq the server's next frame will get (frames stored so far, pruned ones included)."""
+
+
+class SessionRow(NamedTuple):
+    id: int
+    first_seq: int
+    frames: int
+
+
+class PruneResult(NamedTuple):
+    blocks: int
+    frames: int
+    snapshots: int
+    kept_from: int | None
+    """Seq from which the log is now kept (None: nothing was pruned)."""
+
+
+class StoredFrame(NamedTuple):
+    seq: int
+    session_id: int
+    clock: float
+    """The fold's clock after this frame."""
+    frame: Frame
+    envelope: Envelope
+
+
+class WorldAt(NamedTuple):
+    world: World
+    seq: int
+    """Seq of the last frame folded into ``world`` (-1: none)."""
+    snapshot_seq: int | None
+    """Seq of the snapshot it started from (None: from the first frame)."""
+    folded: int
+    """Frames folded on top of the snapshot."""
+
+
+class BlockRow(NamedTuple):
+    session_id: int
+    first_seq: int
+    last_seq: int
+    first_time: float
+    codec: int
+    data: bytes
+
+
+_BLOCK_COLUMNS = (
+    FrameBlock.session_id,
+    FrameBlock.first_seq,
+    FrameBlock.last_seq,
+    FrameBlock.first_time,
+    FrameBlock.codec,
+    FrameBlock.data,
+)
+
+
+def _check_start(stored_from: int, first: int) -> None:
+    if stored_from > first:
+        raise PrunedError(
+            f"the log before seq {stored_from} was pruned (`db prune`); asked from seq {first}"
+        )
+
+
+class Store:
+    """An open database. Methods are blocking; use one Store per thread."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self.fold_version = fold_version()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Store {redact(self.url)}>"
+
+    # -- servers and sessions ----------------------------------------------------------------
+    def servers(self) -> list[ServerInfo]:
+        with translated(self.url), self.engine.connect() as conn:
+            ends = (
+                select(
+                    Session.server_id,
+                    func.max(Session.first_seq + Session.frames).label("next_seq"),
+                )
+                .group_by(Session.server_id)
+                .subquery()
+            )
+            rows = conn.execute(
+                select(Server.id, Server.name, Server.ami_url, Server.versions, ends.c.next_seq)
+                .outerjoin(ends, ends.c.server_id == Server.id)
+                .order_by(Server.name)
+            ).all()
+        return [
+            ServerInfo(r.id, r.name, r.ami_url, list(r.versions or []), int(r.next_seq or 0))
+            for r in rows
+        ]
+
+    def server(self, name: str | None = None) -> ServerInfo:
+        """The server called ``name``; without a name, the only one there is."""
+        servers = self.servers()
+        if name is None:
+            if len(servers) == 1:
+                return servers[0]
+            if not servers:
+                raise StoreError(f"{redact(self.url)} holds no server yet (import or record first)")
+            names = ", ".join(s.name for s in servers)
+            raise StoreError(
+                f"{redact(self.url)} holds several servers ({names}): pick one with --server"
+            )
+        for s in servers:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in servers) or "none"
+        raise StoreError(f"no server {name!r} in {redact(self.url)} (known: {known})")
+
+    def ensure_server(self, name: str, ami_url: str | None = None) -> ServerInfo:
+        """The server called ``name``, created if new (``ami_url`` must carry no secret)."""
+        with translated(self.url), self.engine.begin() as conn:
+            found = conn.execute(
+                select(Server.id, Server.ami_url).where(Server.name == name)
+            ).first()
+            if found is None:
+                conn.execute(
+                    insert(Server).values(
+                        name=name, ami_url=ami_url, versions=[], created_at=datetime.now(UTC)
+                    )
+                )
+            elif ami_url is not None and found.ami_url != ami_url:
+                conn.execute(update(Server).where(Server.id == found.id).values(ami_url=ami_url))
+        return self.server(name)
+
+    def session(self, server_id: int, key: str) -> SessionRow | None:
+        with translated(self.url), self.engine.connect() as conn:
+            row = conn.execute(
+                select(Session.id, Session.first_seq, Session.frames).where(
+                    Session.server_id == server_id, Session.key == key
+                )
+            ).first()
+        return SessionRow(row.id, row.first_seq, row.frames) if row is not None else None
+
+    def sessions(self, server_id: int) -> list[SessionRow]:
+        with translated(self.url), self.engine.connect() as conn:
+            rows = conn.execute(
+                select(Session.id, Session.first_seq, Session.frames)
+                .where(Session.server_id == server_id)
+                .order_by(Session.first_seq)
+            ).all()
+        return [SessionRow(r.id, r.first_seq, r.frames) for r in rows]
+
+    def latest_snapshot_seq(self, server_id: int) -> int:
+        """Seq of the newest snapshot of this fold version (-1: none)."""
+        with translated(self.url), self.engine.connect() as conn:
+            found = conn.execute(
+                select(func.max(Snapshot.seq)).where(
+                    Snapshot.server_id == server_id, Snapshot.fold_version == self.fold_version
+                )
+            ).scalar_one()
+        return int(found) if found is not None else -1
+
+    def first_stored_seq(self, server_id: int) -> int | None:
+        """Seq of the oldest frame still in the log (None: no frame)."""
+        with translated(self.url), self.engine.connect() as conn:
+            found = conn.execute(
+                select(func.min(FrameBlock.first_seq)).where(FrameBlock.server_id == server_id)
+            ).scalar_one()
+        return int(found) if found is not None else None
+
+    def seq_at_time(self, server_id: int, since: float) -> int | None:
+        """Seq of the first block that may hold frames at or after ``since``."""
+        with translated(self.url), self.engine.connect() as conn:
+            found = conn.execute(
+                select(func.min(FrameBlock.first_seq)).where(
+                    FrameBlock.server_id == server_id, FrameBlock.last_time >= since
+                )
+            ).scalar_one()
+        return int(found) if found is not None else None
+
+    # -- frames ------------------------------------------------------------------------------
+    def iter_frames(
+        self,
+        server: str | None = None,
+        *,
+        first: int = 0,
+        last: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        strict: bool = False,
+    ) -> Iterator[StoredFrame]:
+        """Stored frames with ``first <= seq <= last`` and ``since <= clock <= until``.
+
+        With ``strict``, a range that starts in a pruned part of the log raises
+        :class:`PrunedError` instead of starting at the oldest frame kept.
+        """
+        info = self.server(server)
+        return self._frames(info.id, first, last, since, until, strict)
+
+    def iter_envelopes(
+        self,
+        server: str | None = None,
+        *,
+        first: int = 0,
+        last: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> Iterator[Envelope]:
+        """Typed envelopes over a range (as :meth:`iter_frames`, without the frames)."""
+        if since is not None or until is not None:
+            for stored in self.iter_frames(
+                server, first=first, last=last, since=since, until=until
+            ):
+                yield stored.envelope
+            return
+        yield from self._envelopes(self.server(server).id, first, last, strict=False)
+
+    def _envelopes(
+        self, server_id: int, first: int, last: int | None, *, strict: bool
+    ) -> Iterator[Envelope]:
+        """The fast path for replay: whole blocks decoded at once, no per-frame wrappers."""
+        decoder = EnvelopeDecoder()
+        checked = not strict
+        for block in self._blocks(server_id, first, last):
+            if not checked:
+                checked = True
+                _check_start(block.first_seq, first)
+            try:
+                decoded = decode_block(block.codec, block.data)
+            except BlockError as exc:
+                raise StoreError(f"block at seq {block.first_seq}: {exc}") from exc
+            lo = max(first - block.first_seq, 0)
+            if last is None or last >= block.last_seq:
+                yield from decoder.envelopes(decoded, block.first_seq, lo)
+                continue
+            for env in decoder.envelopes(decoded, block.first_seq, lo):
+                if env.seq > last:
+                    return
+                yield env
+        if not checked:
+            self._raise_missing(server_id, first)
+
+    def iter_raw(
+        self, server_id: int, *, first: int = 0, last: int | None = None
+    ) -> Iterator[tuple[int, int, list[bytes]]]:
+        """``(session_id, first_seq, raws)`` per block over a seq range, without decoding."""
+        for block in self._blocks(server_id, first, last):
+            raws = decode_block(block.codec, block.data).raws
+            lo = max(first - block.first_seq, 0)
+            hi = len(raws) if last is None else min(len(raws), last - block.first_seq + 1)
+            if lo < hi:
+                yield block.session_id, block.first_seq + lo, raws[lo:hi]
+
+    def _blocks(self, server_id: int, first: int, last: int | None) -> Iterator[BlockRow]:
+        """Blocks overlapping ``first..last`` in seq order, streamed a few at a time.
+
+        Every query seeks the ``(server_id, first_seq)`` index: the block holding ``first`` is
+        the last one starting at or before it (blocks of a server never overlap)."""
+        with translated(self.url), self.engine.connect() as conn:
+            holder = conn.execute(
+                select(func.max(FrameBlock.first_seq)).where(
+                    FrameBlock.server_id == server_id, FrameBlock.first_seq <= first
+                )
+            ).scalar_one()
+        at = int(holder) if holder is not None else first
+        while True:
+            query = (
+                select(*_BLOCK_COLUMNS)
+                .where(FrameBlock.server_id == server_id, FrameBlock.first_seq >= at)
+                .order_by(FrameBlock.first_seq)
+                .limit(FETCH_BLOCKS)
+            )
+            if last is not None:
+                query = query.where(FrameBlock.first_seq <= last)
+            with translated(self.url), self.engine.connect() as conn:
+                rows = [BlockRow(*r) for r in conn.execute(query)]
+            if not rows:
+                return
+            for row in rows:
+                if row.last_seq >= first:  # the holder may end before ``first`` (a gap)
+                    yield row
+            at = rows[-1].last_seq + 1
+
+    def _frames(
+        self,
+        server_id: int,
+        first: int,
+        last: int | None,
+        since: float | None,
+        until: float | None,
+        strict: bool,
+    ) -> Iterator[StoredFrame]:
+        if since is not None:
+            start = self.seq_at_time(server_id, since)
+            if start is None:
+                return
+            first = max(first, start)
+        rebuilder = FrameRebuilder()
+        checked = not strict
+        for block in self._blocks(server_id, first, last):
+            if not checked:
+                checked = True
+                _check_start(block.first_seq, first)
+            if until is not None and block.first_time > until:
+                return
+            try:
+                decoded = decode_block(block.codec, block.data)
+                pairs = block_envelopes(rebuilder, decoded, block.first_seq)
+                for (frame, env), clock in zip(pairs, decoded.clocks, strict=True):
+                    seq = env.seq
+                    if seq < first:
+                        continue
+                    if last is not None and seq > last:
+                        return
+                    if since is not None and clock < since:
+                        continue
+                    if until is not None and clock > until:
+                        return
+                    yield StoredFrame(seq, block.session_id, clock, frame, env)
+            except BlockError as exc:
+                raise StoreError(f"block at seq {block.first_seq}: {exc}") from exc
+        if not checked:
+            self._raise_missing(server_id, first)
+
+    def _raise_missing(self, server_id: int, first: int) -> NoReturn:
+        kept = self.first_stored_seq(server_id)
+        if kept is not None:
+            _check_start(kept, first)
+        raise StoreError(f"no frame stored from seq {first} on")
+
+    def anomaly_kinds(self, server_id: int, last: int | None = None) -> dict[str, int]:
+        """Anomalies the fold recorded up to seq ``last``, by kind."""
+        query = (
+            select(AnomalyRow.kind, func.count())
+            .where(AnomalyRow.server_id == server_id)
+            .group_by(AnomalyRow.kind)
+        )
+        if last is not None:
+            query = query.where(AnomalyRow.seq <= last)
+        with translated(self.url), self.engine.connect() as conn:
+            return {kind: int(n) for kind, n in conn.execute(query)}
+
+    def durations_known(self, server_id: int, last: int | None = None) -> bool:
+        """False when live events were stored (up to the session holding ``last``) and none
+        had a time: every duration folded from them is 0 (``timestampevents = no``)."""
+        query = select(
+            func.coalesce(func.sum(Session.live_events), 0),
+            func.coalesce(func.sum(Session.stamped_events), 0),
+        ).where(Session.server_id == server_id)
+        if last is not None:
+            query = query.where(Session.first_seq <= last)
+        with translated(self.url), self.engine.connect() as conn:
+            live, stamped = conn.execute(query).one()
+        return int(stamped) > 0 or int(live) == 0
+
+    def call_range(
+        self, server_id: int, *, linkedid: str | None = None, uniqueid: str | None = None
+    ) -> tuple[int, int] | None:
+        """Seq range of a call's frames from the reporting tables (None when they are not
+        there or do not know it: the caller then scans the log)."""
+        with translated(self.url), self.engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            if "calls" not in tables:
+                return None
+            if linkedid is not None:
+                query = text(
+                    "SELECT min(first_seq), max(last_seq) FROM calls"
+                    " WHERE server_id = :s AND linkedid = :v"
+                )
+                value = linkedid
+            else:
+                if "call_legs" not in tables:
+                    return None
+                query = text(
+                    "SELECT min(c.first_seq), max(c.last_seq) FROM calls c"
+                    " JOIN call_legs l ON l.call_id = c.id"
+                    " WHERE l.server_id = :s AND l.uniqueid = :v"
+                )
+                value = uniqueid or ""
+            row = conn.execute(query, {"s": server_id, "v": value}).first()
+        if row is None or row[0] is None:
+            return None
+        return int(row[0]), int(row[1])
+
+    # -- retention ---------------------------------------------------------------------------
+    def prune(self, server_id: int, *, before: float) -> PruneResult:
+        """Drop the raw log and snapshots before ``before`` (fold clock, epoch seconds).
+
+        The newest snapshot taken before that time is kept, with every frame after it, so the
+        world stays rebuildable from there on; reporting tables are left alone. Without such a
+        snapshot nothing is dropped.
+        """
+        with translated(self.url), self.engine.begin() as conn:
+            keep: int | None = conn.execute(
+                select(func.max(Snapshot.seq)).where(
+                    Snapshot.server_id == server_id,
+                    Snapshot.fold_version == self.fold_version,
+                    Snapshot.clock < before,
+                )
+            ).scalar_one()
+            if keep is None:
+                return PruneResult(0, 0, 0, None)
+            old = (FrameBlock.server_id == server_id) & (FrameBlock.last_seq <= keep)
+            blocks, frames = conn.execute(
+                select(func.count(), func.coalesce(func.sum(FrameBlock.frame_count), 0)).where(old)
+            ).one()
+            conn.execute(delete(FrameBlock).where(old))
+            snaps = conn.execute(
+                delete(Snapshot).where(Snapshot.server_id == server_id, Snapshot.seq < keep)
+            ).rowcount
+            first = conn.execute(
+                select(func.min(FrameBlock.first_seq)).where(FrameBlock.server_id == server_id)
+            ).scalar_one()
+        kept_from = int(first) if first is not None else int(keep) + 1
+        return PruneResult(int(blocks), int(frames), int(snaps or 0), kept_from)
+
+    # -- the world at a point ----------------------------------------------------------------
+    def world_at(
+        self,
+        server: str | None = None,
+        *,
+        seq: int | None = None,
+        time: float | None = None,
+    ) -> WorldAt:
+        """The World right after frame ``seq``, or as folded up to event time ``time`` (the
+        fold stops before the first event later than it, as ``replay --until`` does); neither:
+        at the end of the log. Starts from the nearest earlier snapshot of this fold version."""
+        info = self.server(server)
+        end = info.next_seq - 1
+        target = end if seq is None else min(seq, end)
+        reducer, start_seq = self._start(info.id, target, time)
+        folded = 0
+        last = start_seq
+        if target > start_seq:
+            for env in self._envelopes(info.id, start_seq + 1, target, strict=True):
+                if time is not None:
+                    ts = getattr(env.item, "timestamp", None)
+                    if ts is None:
+                        ts = env.received_at
+                    if ts is not None and ts > time:
+                        break
+                reducer.apply(env)
+                folded += 1
+                last = env.seq
+        return WorldAt(reducer.world, last, start_seq if start_seq >= 0 else None, folded)
+
+    def _start(self, server_id: int, target: int, time: float | None) -> tuple[Reducer, int]:
+        """A Reducer at the nearest usable snapshot at or before ``target`` (and ``time``)."""
+        query = (
+            select(Snapshot.seq, Snapshot.codec, Snapshot.data)
+            .where(
+                Snapshot.server_id == server_id,
+                Snapshot.fold_version == self.fold_version,
+                Snapshot.seq <= target,
+            )
+            .order_by(Snapshot.seq.desc())
+            .limit(4)
+        )
+        if time is not None:
+            query = query.where(Snapshot.clock <= time)
+        with translated(self.url), self.engine.connect() as conn:
+            candidates = conn.execute(query).all()
+        for row in candidates:
+            try:
+                world = decode_snapshot(row.codec, row.data)
+            except BlockError:
+                continue  # unreadable: an earlier snapshot (or the log) will do
+            return Reducer(world), int(row.seq)
+        return Reducer(), -1
+
+
+def open_store(url: str, *, check: bool = True) -> Store:
+    """Open the database at ``url``; with ``check``, fail unless its schema is up to date."""
+    engine = create(url)
+    try:
+        with translated(url), engine.connect() as conn:
+            if check:
+                migrate.check(conn)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine, url)

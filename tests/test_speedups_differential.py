@@ -422,3 +422,23 @@ def test_parser_state_identical_step_by_step(
             if a is None:
                 break
     assert pure.buffered == 0
+
+
+def test_keyword_construction_path_matches_too() -> None:
+    """Classes whose slots may not be filled directly (a ``__post_init__``, GC-tracked) are
+    built by calling them with keyword arguments: that path gives the same events too."""
+    module = speedups.compiled()
+    assert module is not None
+    table = {name: (cls, False, fields) for name, (cls, _, fields) in decode._fast_table().items()}
+    by_call = module.EventDecoder(
+        table,
+        msgspec.NODEFAULT,
+        decode.decode_headers_py,
+        Envelope,
+        decode.decode_frame,
+        decode._EVENT,
+        decode._LIST_ITEM,
+    )
+    for path in CAPTURES:
+        frames = frames_of(PURE, [read_bytes(path)])
+        assert_same_typed(typed(PURE, frames), list(by_call.envelopes(frames)))

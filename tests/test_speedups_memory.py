@@ -45,3 +45,28 @@ def test_no_growth_over_repeated_runs() -> None:
         tracemalloc.stop()
     # a leak of one object per frame would be > 30 runs x 760 frames x 16 B = 360 KB
     assert after - before < 20_000, after - before
+
+
+def test_long_lines_do_not_fill_the_line_cache() -> None:
+    """Distinct long header lines (up to the frame cap) are not kept by the compiled framer's
+    line cache: what it holds stays small whatever the stream."""
+    frames = [
+        b"Event: Big\r\nData-%d: " % i + bytes([65 + i % 26]) * 4000 + b"%d\r\n\r\n" % i
+        for i in range(300)
+    ]
+    parser = compiled_codec().parser(expect_banner=False)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        count = 0
+        for frame in frames:  # one at a time: the parser's buffer stays small
+            parser.feed(frame)
+            while parser.next_frame() is not None:
+                count += 1
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 300
+    assert held - before < 300 * 1000, held - before  # 300 x 8 KB if the lines were kept

@@ -119,11 +119,12 @@ new_frame(PyObject *kind, PyObject *raw, PyObject *headers, int fallback, PyObje
 /* ---------------------------------------------------------------------------------------- */
 /* the per-parser header-line cache                                                          */
 
-#define CACHE_SLOTS 16384 /* power of two */
-#define CACHE_MAX 8192    /* entries before the cache starts afresh (as the pure one) */
-#define MIN_FRAME_SIZE 16 /* as parser.MIN_FRAME_SIZE */
+#define CACHE_SLOTS 16384  /* power of two */
+#define CACHE_MAX 8192     /* entries before the cache starts afresh (as the pure one) */
+#define CACHE_PROBES 16    /* longer probe chains are not cached: bounded work per line */
+#define CACHE_MAX_LINE 512 /* longer lines (and keys) are not cached: bounds its memory */
+#define MIN_FRAME_SIZE 16  /* as parser.MIN_FRAME_SIZE */
 enum { LINES_NONE = 0, LINES_OK, LINES_BARE_LF }; /* Parser.lines_state */
-#define CACHE_PROBES 16   /* longer probe chains are not cached: bounded work per line */
 
 typedef struct {
     uint64_t hash;
@@ -311,7 +312,7 @@ text(const char *p, Py_ssize_t n, int mode)
 static PyObject *
 intern_key(Parser *self, const char *p, Py_ssize_t n, int mode)
 {
-    if (mode == 2) { /* latin-1 frames bypass the caches */
+    if (mode == 2 || n > CACHE_MAX_LINE) { /* latin-1 frames, long keys: not cached */
         PyObject *k = text(p, n, mode);
         if (k != NULL)
             PyUnicode_InternInPlace(&k);
@@ -389,7 +390,7 @@ line_pair(Parser *self, const char *p, Py_ssize_t n, uint64_t h, int mode, int *
     PyTuple_SET_ITEM(pair, 0, key);
     PyTuple_SET_ITEM(pair, 1, value);
     PyObject_GC_UnTrack(pair); /* two strings: never part of a cycle (the GC would untrack it) */
-    if (mode != 2 && key != str_timestamp) {
+    if (mode != 2 && key != str_timestamp && n <= CACHE_MAX_LINE) {
         if (self->cached >= CACHE_MAX) {
             cache_clear(self);
             slot = &self->cache[h & (CACHE_SLOTS - 1)];

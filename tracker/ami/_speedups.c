@@ -1182,6 +1182,11 @@ set_var(Decoder *self, PyObject *d, PyObject *v)
         Py_DECREF(val);
         if (pair == NULL)
             return -1;
+        if (PyUnicode_GET_LENGTH(v) > CACHE_MAX_LINE) { /* not cached: bounded memory */
+            int rc = PyDict_SetItem(d, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1));
+            Py_DECREF(pair);
+            return rc;
+        }
         if (PyDict_GET_SIZE(self->vars) >= VARS_MAX)
             PyDict_Clear(self->vars);
         int rc = PyDict_SetItem(self->vars, v, pair);

@@ -231,6 +231,8 @@ HEADERS = st.builds(
 @example((("Event", "newchannel"), ("Channel", "x")))
 @example((("Event", "Newchannel"), ("__extra__", "x")))
 @example((("Event", "Newchannel"), ("X", "1"), ("X", "2")))
+@example((("Event", "Newchannel"), ("ChanVariable", "LONG=" + "v" * 600), ("ChanVariable", "B")))
+@example((("Event", "OriginateResponse"), ("ChanVariable(PJSIP/1)", "A=" + "w" * 600)))
 @example((("Action", "Newchannel"),))
 def test_decode_headers_identical(headers: tuple[tuple[str, str], ...]) -> None:
     a = decode.decode_headers_py(headers)

@@ -97,3 +97,21 @@ def test_compiled_codec_is_the_default_when_built() -> None:
         AMI_TRACKER_NO_EXTENSIONS="0",
     )
     assert out == "codec: compiled (tracker.ami._speedups)"
+
+
+def test_version_says_which_codec_runs() -> None:
+    for env, status in (
+        ("1", "codec: pure Python (AMI_TRACKER_NO_EXTENSIONS is set; the compiled one is built)"),
+        ("", "codec: compiled (tracker.ami._speedups)"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tracker", "--version"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "AMI_TRACKER_NO_EXTENSIONS": env},
+            cwd=ROOT,
+            check=True,
+        )
+        lines = proc.stdout.splitlines()
+        assert lines[0].startswith("ami-tracker ")
+        assert lines[1:] == [status]

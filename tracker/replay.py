@@ -19,6 +19,7 @@ import msgspec
 from .ami import Frame, FrameKind
 from .capture import iter_chunks, iter_frames
 from .events import envelopes
+from .events.base import AmiEvent
 from .events.envelope import Envelope
 from .reducer import Reducer
 from .state import Anomaly, Change, World, encode_world
@@ -44,7 +45,11 @@ class ReplayResult(msgspec.Struct, kw_only=True):
     changes: dict[str, int]
     """Change records emitted, by class name."""
     events: int = 0
-    """Envelopes folded."""
+    """Envelopes folded (one per frame: banner, events, responses, anomalies)."""
+    timestamped: bool = True
+    """False when live events were folded but none carried a ``Timestamp`` header (Asterisk's
+    default ``timestampevents = no``): an offline fold then has no clock, so every time is
+    unknown and every duration comes out 0."""
 
 
 def iter_envelopes(paths: Sequence[PathLike] | PathLike) -> Iterator[Envelope]:
@@ -66,14 +71,22 @@ def fold(
     records: list[Call] = []
     anomalies: list[Anomaly] = []
     counts: Counter[str] = Counter()
-    n = 0
+    n = live = stamped = 0
+    any_received = False
     for env in envs:
-        if until is not None:
-            ts = getattr(env.item, "timestamp", None)
+        item = env.item
+        ts = None
+        if isinstance(item, AmiEvent):
+            ts = item.timestamp
+            if not env.list_item:
+                live += 1
+                stamped += ts is not None
+        if env.received_at is not None:
+            any_received = True
             if ts is None:
                 ts = env.received_at
-            if ts is not None and ts > until:
-                break
+        if until is not None and ts is not None and ts > until:
+            break
         n += 1
         for change in reducer.apply(env):
             counts[type(change).__name__] += 1
@@ -87,6 +100,7 @@ def fold(
         anomalies=anomalies,
         changes=dict(counts),
         events=n,
+        timestamped=stamped > 0 or live == 0 or any_received,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import trio
 
+from tests.cli._support import cli_env
 from tests.helpers import FIXTURES
 from tracker.ami import FrameKind
 from tracker.capture import iter_frames
@@ -21,13 +21,6 @@ from ._support import SECRET, USER, expected_stream, url
 
 REPO = FIXTURES.parent
 CLI = [sys.executable, "-m", "tracker"]
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra)
-    return env
 
 
 def test_subcommands_are_registered() -> None:
@@ -41,7 +34,7 @@ async def _record(*args: str, **env: str) -> subprocess.CompletedProcess[bytes]:
         capture_stderr=True,
         check=False,
         cwd=REPO,
-        env=_env(**env),
+        env=cli_env(**env),
     )
 
 
@@ -97,7 +90,7 @@ async def test_simulate_serves_a_capture() -> None:
     cmd = [*CLI, "simulate", str(FIXTURES / "basic.ami")]
     cmd += ["--port", "0", "--fast", "--username", USER]
     proc = await trio.lowlevel.open_process(
-        cmd, stdout=subprocess.PIPE, cwd=REPO, env=_env(AMI_SIMULATOR_SECRET=SECRET)
+        cmd, stdout=subprocess.PIPE, cwd=REPO, env=cli_env(AMI_SIMULATOR_SECRET=SECRET)
     )
     try:
         with trio.fail_after(30):
@@ -130,7 +123,7 @@ async def test_record_stops_on_ctrl_c(tmp_path: Path) -> None:
     with trio.fail_after(30):
         async with run_simulator(FIXTURES / "basic.ami", secret=SECRET) as sim:
             cmd = [*CLI, "record", "--ami", url(sim.port), "-o", str(out)]
-            proc = await trio.lowlevel.open_process(cmd, cwd=REPO, env=_env())
+            proc = await trio.lowlevel.open_process(cmd, cwd=REPO, env=cli_env())
             try:
                 await sim.connected.wait()
                 await sim.sessions[0].stream_done.wait()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
 
 import trio
 
+from tests.cli._support import cli_env
 from tests.helpers import FIXTURES
 from tracker.cli import SUBCOMMANDS
 from tracker.runtime import run_simulator
@@ -19,13 +19,6 @@ from ._support import HOST, SECRET, USER
 
 REPO = FIXTURES.parent
 CLI = [sys.executable, "-m", "tracker"]
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra)
-    return env
 
 
 def _linkedids(cdr: str) -> set[str]:
@@ -47,7 +40,7 @@ async def test_demo_ends_by_itself_with_every_call_of_the_capture() -> None:
             capture_stderr=True,
             check=False,
             cwd=REPO,
-            env=_env(),
+            env=cli_env(),
         )
     assert done.returncode == 0, done.stderr.decode()
     lines = done.stdout.decode().splitlines()
@@ -56,7 +49,7 @@ async def test_demo_ends_by_itself_with_every_call_of_the_capture() -> None:
         [*CLI, "replay", "--json", str(FIXTURES / "basic.ami")],
         capture_stdout=True,
         cwd=REPO,
-        env=_env(),
+        env=cli_env(),
     )
     replay_keys = json.loads(replayed.stdout).keys()
     assert final.keys() == replay_keys
@@ -74,7 +67,7 @@ async def test_demo_missing_capture_is_reported() -> None:
         capture_stderr=True,
         check=False,
         cwd=REPO,
-        env=_env(),
+        env=cli_env(),
     )
     assert done.returncode == 2
     assert b"capture not found" in done.stderr
@@ -90,7 +83,7 @@ async def test_watch_json_lines_and_clean_logoff_on_sigint() -> None:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 cwd=REPO,
-                env=_env(AMI_SECRET=SECRET),
+                env=cli_env(AMI_SECRET=SECRET),
             )
             assert proc.stdout is not None and proc.stderr is not None
             err = bytearray()

@@ -53,7 +53,7 @@ def test_import_then_replay_export_events(
     _, from_db, _ = run(capsys, "replay", "--db", store_url, "--json")
     assert json.loads(from_db) == json.loads(from_files)
     _, first_only, _ = run(capsys, "replay", paths[0], "--json")
-    n = json.loads(first_only)["events"]
+    n = json.loads(first_only)["frames"]
     _, at_seq, _ = run(capsys, "replay", "--db", store_url, "--json", "--at", str(n - 1))
     assert json.loads(at_seq) == json.loads(first_only)
     code, text_out, _ = run(capsys, "replay", "--db", store_url, "--at", "#10")
@@ -196,7 +196,7 @@ def test_time_ranges(capsys: pytest.CaptureFixture[str], store_url: str, tmp_pat
     assert run(capsys, *args)[0] == 0
     assert out.read_bytes() == b"".join(f.frame.raw for f in inside)
     code, summary, _ = run(capsys, "replay", str(out), "--json")
-    assert code == 0 and json.loads(summary)["events"] == len(inside)
+    assert code == 0 and json.loads(summary)["frames"] == len(inside)
     # an ISO date-time works as well as epoch seconds
     iso = datetime.fromtimestamp(hi, UTC).isoformat()
     code, at_iso, _ = run(capsys, "replay", "--db", store_url, "--at", iso, "--json")

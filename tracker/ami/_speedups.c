@@ -888,7 +888,9 @@ wire_index(ClassInfo *ci, PyObject *k)
 
 typedef struct {
     PyObject_HEAD
-    PyObject *classes;      /* dict: event name -> capsule(ClassInfo) */
+    PyObject *classes;      /* dict: event name -> capsule(ClassInfo), or None: no fast path */
+    PyObject *spec_of;      /* name -> the class's table, () or None (asked on a miss) */
+    PyObject *nodefault;    /* msgspec.NODEFAULT */
     PyObject *fallback;     /* the Python decode_headers */
     PyObject *envelope;     /* the Envelope class (a tuple subclass) */
     PyObject *decode_frame; /* the Python decode_frame, for frames that are not events */
@@ -1028,9 +1030,9 @@ field_default(Field *fd)
 static int
 Decoder_init(Decoder *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *table, *nodefault, *fallback, *envelope, *decode_frame, *event_kind, *list_kind;
-    if (!PyArg_ParseTuple(args, "O!OOO!OOO", &PyDict_Type, &table, &nodefault, &fallback,
-                          &PyType_Type, &envelope, &decode_frame, &event_kind, &list_kind))
+    PyObject *spec_of, *nodefault, *fallback, *envelope, *decode_frame, *event_kind, *list_kind;
+    if (!PyArg_ParseTuple(args, "OOOO!OOO", &spec_of, &nodefault, &fallback, &PyType_Type,
+                          &envelope, &decode_frame, &event_kind, &list_kind))
         return -1;
     if (!PyType_IsSubtype((PyTypeObject *)envelope, &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "Envelope must be a tuple subclass");
@@ -1039,18 +1041,9 @@ Decoder_init(Decoder *self, PyObject *args, PyObject *kwds)
     PyObject *classes = PyDict_New();
     if (classes == NULL)
         return -1;
-    PyObject *name, *spec;
-    Py_ssize_t i = 0;
-    while (PyDict_Next(table, &i, &name, &spec)) {
-        PyObject *capsule = classinfo_new(spec, nodefault);
-        if (capsule == NULL || PyDict_SetItem(classes, name, capsule) < 0) {
-            Py_XDECREF(capsule);
-            Py_DECREF(classes);
-            return -1;
-        }
-        Py_DECREF(capsule);
-    }
     Py_XSETREF(self->classes, classes);
+    Py_XSETREF(self->spec_of, Py_NewRef(spec_of));
+    Py_XSETREF(self->nodefault, Py_NewRef(nodefault));
     Py_XSETREF(self->fallback, Py_NewRef(fallback));
     Py_XSETREF(self->envelope, Py_NewRef(envelope));
     Py_XSETREF(self->decode_frame, Py_NewRef(decode_frame));
@@ -1061,10 +1054,39 @@ Decoder_init(Decoder *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
+/* The table of the event class named `name` (a capsule), Py_None when the class has no fast
+ * path or there is no such class; borrowed. Asked for from spec_of on the first event. */
+static PyObject *
+class_entry(Decoder *self, PyObject *name)
+{
+    PyObject *entry = PyDict_GetItemWithError(self->classes, name);
+    if (entry != NULL || PyErr_Occurred())
+        return entry;
+    PyObject *spec = PyObject_CallOneArg(self->spec_of, name);
+    if (spec == NULL)
+        return NULL;
+    if (spec == Py_None) { /* no such class: not remembered */
+        Py_DECREF(spec);
+        return Py_None;
+    }
+    if (PyTuple_Check(spec) && PyTuple_GET_SIZE(spec) == 0)
+        entry = Py_NewRef(Py_None);
+    else
+        entry = classinfo_new(spec, self->nodefault);
+    Py_DECREF(spec);
+    if (entry == NULL)
+        return NULL;
+    int rc = PyDict_SetItem(self->classes, name, entry);
+    Py_DECREF(entry); /* held by the dict */
+    return rc < 0 ? NULL : entry;
+}
+
 static void
 Decoder_dealloc(Decoder *self)
 {
     Py_XDECREF(self->classes);
+    Py_XDECREF(self->spec_of);
+    Py_XDECREF(self->nodefault);
     Py_XDECREF(self->fallback);
     Py_XDECREF(self->envelope);
     Py_XDECREF(self->decode_frame);
@@ -1247,9 +1269,11 @@ decode_fast(Decoder *self, PyObject *headers)
         return FALLBACK;
     if (k0 != str_event && PyUnicode_Compare(k0, str_event) != 0)
         return FALLBACK;
-    PyObject *capsule = PyDict_GetItemWithError(self->classes, name);
+    PyObject *capsule = class_entry(self, name);
     if (capsule == NULL)
-        return PyErr_Occurred() ? NULL : FALLBACK;
+        return NULL;
+    if (capsule == Py_None)
+        return FALLBACK;
     ClassInfo *ci = PyCapsule_GetPointer(capsule, NULL);
     if (ci == NULL)
         return NULL;
@@ -1561,7 +1585,8 @@ static PyTypeObject DecoderType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tracker.ami._speedups.EventDecoder",
     .tp_basicsize = sizeof(Decoder),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "EventDecoder(table, fallback): compiled decode_headers.",
+    .tp_doc = "EventDecoder(spec_of, nodefault, fallback, Envelope, decode_frame, event_kind, "
+              "list_kind): compiled decode_headers and envelopes.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Decoder_init,
     .tp_dealloc = (destructor)Decoder_dealloc,

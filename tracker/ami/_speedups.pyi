@@ -1,6 +1,6 @@
 """Stub of the compiled twin of tracker.ami.parser / tracker.events.decode (_speedups.c)."""
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .frame import Frame, FrameKind, Headers
@@ -28,12 +28,10 @@ class FrameParser:
     def feed(self, data: bytes, /) -> None: ...
     def next_frame(self) -> Frame | None: ...
 
-FieldSpec = tuple[str | None, str, int, Mapping[str, Any] | None, Any, Any]
-
 class EventDecoder:
     def __init__(
         self,
-        table: dict[str, tuple[type[Any], bool, tuple[FieldSpec, ...]]],
+        spec_of: Callable[[str], tuple[Any, ...] | None],
         nodefault: Any,
         fallback: Callable[[Headers], Any],
         envelope: type[tuple[Any, ...]],

@@ -12,7 +12,8 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from datetime import datetime
+
+from ._common import leaves, point_in_time
 
 DB_ENV = "AMI_TRACKER_DB"
 TIME_HELP = "ISO 8601 date/time (local time unless it has an offset) or epoch seconds"
@@ -35,19 +36,6 @@ def add_db(p: argparse.ArgumentParser, *, server: bool = True) -> None:
         )
 
 
-def point_in_time(value: str) -> float:
-    """Epoch seconds from ``value``: epoch seconds, or an ISO 8601 date or date-time."""
-    text = value.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(text).timestamp()  # naive: local time
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date/time: {value!r} ({TIME_HELP})") from None
-
-
 _SEQ = re.compile(r"#?\d{1,9}")
 
 
@@ -56,7 +44,7 @@ def time_or_seq(value: str) -> tuple[str, float]:
     text = value.strip()
     if _SEQ.fullmatch(text):
         return "seq", int(text.lstrip("#"))
-    return "time", point_in_time(text)
+    return "time", point_in_time(text)  # epoch seconds or ISO 8601
 
 
 def guarded(command: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[..., int]]:
@@ -75,21 +63,15 @@ def guarded(command: str) -> Callable[[Callable[[argparse.Namespace], int]], Cal
                 print(f"ami-tracker {command}: {_one_line(exc)}", file=sys.stderr)
                 return 1
             except BaseExceptionGroup as group:  # from trio: report the one real error
-                leaves = _leaves(group)
-                if len(leaves) == 1 and isinstance(leaves[0], TrackerError | OSError):
-                    print(f"ami-tracker {command}: {_one_line(leaves[0])}", file=sys.stderr)
+                found = leaves(group)
+                if len(found) == 1 and isinstance(found[0], TrackerError | OSError):
+                    print(f"ami-tracker {command}: {_one_line(found[0])}", file=sys.stderr)
                     return 1
                 raise
 
         return run
 
     return wrap
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
-    return [exc]
 
 
 def _one_line(exc: BaseException) -> str:

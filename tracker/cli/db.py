@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._store import TIME_HELP, add_db, guarded, point_in_time
+from ._common import point_in_time
+from ._store import TIME_HELP, add_db, guarded
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,36 +10,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import secrets
 import sys
 import time
+from collections import Counter
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import trio
+from ._common import CAPTURE_METAVAR, PROG, CliError, positive_factor, positive_seconds
 
-from ..errors import TrackerError
-from ..query import call_record, summary
-from ..runtime._groups import single
-from ..runtime.client import AmiClient
-from ..runtime.simulator import AmiSimulator
-from ..runtime.tracker import ChangeBatch, Subscription, Tracker
-from ..state.call import CallEnded
-from .calls import flat
+if TYPE_CHECKING:
+    from ..runtime.tracker import ChangeBatch, Subscription, Tracker
+    from ..state import Anomaly
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 DEFAULT_CAPTURE = "load.ami.gz"
 DEFAULT_SPEED = 10.0
-COLUMNS = (
-    ("linkedid", 20),
-    ("start", 17),
-    ("duration", 8),
-    ("billsec", 8),
-    ("disposition", 11),
-    ("caller_num", 10),
-    ("callee_num", 10),
-    ("queue", 6),
-)
+DEFAULT_TIMEOUT = 30.0
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,45 +37,51 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "capture",
         nargs="?",
-        metavar="CAPTURE",
+        metavar=CAPTURE_METAVAR,
         help=f"capture to serve (default: {DEFAULT_CAPTURE} in the repository's fixtures/)",
     )
     pace = p.add_mutually_exclusive_group()
     pace.add_argument(
         "--speed",
-        type=float,
+        type=positive_factor,
         default=DEFAULT_SPEED,
+        metavar="FACTOR",
         help=f"replay pace factor (default {DEFAULT_SPEED:g}x the recorded pace)",
     )
     pace.add_argument("--fast", action="store_true", help="serve frames as fast as possible")
+    p.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="give up when the tracker has not logged in and resynced after SECONDS "
+        f"(default {DEFAULT_TIMEOUT:g})",
+    )
     p.set_defaults(func=run)
 
 
-def _row(values: dict[str, Any]) -> str:
-    return "  ".join(str(values[c]).ljust(w) for c, w in COLUMNS).rstrip()
+def write_calls(out: TextIO, batch: ChangeBatch, anomalies: list[Anomaly] | None = None) -> int:
+    """Print the batch's ended calls as table rows; collect its anomalies."""
+    from ..query import call_record
+    from ..state import Anomaly
+    from ..state.call import CallEnded
+    from .calls import write_table
 
-
-def write_calls(out: TextIO, batch: ChangeBatch) -> int:
-    n = 0
+    records = []
     for change in batch.changes:
         if type(change) is CallEnded:
-            out.write(_row(flat(call_record(change.record))) + "\n")
-            n += 1
-    if n:
+            records.append(call_record(change.record))
+        elif anomalies is not None and type(change) is Anomaly:
+            anomalies.append(change)
+    if records:
+        write_table(out, records, header=False)
         out.flush()
-    return n
+    return len(records)
 
 
-async def _print_calls(changes: Subscription) -> None:
+async def _print_calls(changes: Subscription, anomalies: list[Anomaly]) -> None:
     async for batch in changes:
-        write_calls(sys.stdout, batch)
-
-
-def state_summary(tracker: Tracker) -> dict[str, Any]:
-    out: dict[str, Any] = summary(tracker.world)
-    out["events"] = tracker.stats.frames
-    out["clock"] = tracker.world.clock
-    return out
+        write_calls(sys.stdout, batch, anomalies)
 
 
 async def _report_sync(tracker: Tracker) -> None:
@@ -96,7 +90,16 @@ async def _report_sync(tracker: Tracker) -> None:
     print(f"logged in and resynced: {state}", file=sys.stderr, flush=True)
 
 
-async def _demo(path: Path, speed: float | None) -> Tracker:
+async def _demo(
+    path: Path, speed: float | None, give_up_after: float, anomalies: list[Anomaly]
+) -> Tracker:
+    import trio
+
+    from ..runtime.client import AmiClient
+    from ..runtime.simulator import AmiSimulator
+    from ..runtime.tracker import Tracker
+    from .calls import write_table
+
     secret = secrets.token_urlsafe(16)
     sim = AmiSimulator(path, username="demo", secret=secret, speed=speed)
     began = time.monotonic()
@@ -105,13 +108,22 @@ async def _demo(path: Path, speed: float | None) -> Tracker:
         url = f"ami://demo:{secret}@127.0.0.1:{port}"
         pace = "as fast as possible" if speed is None else f"at {speed:g}x"
         print(f"serving {path.name} on 127.0.0.1:{port} {pace}", file=sys.stderr, flush=True)
-        sys.stdout.write(_row({c: c.upper() for c, _ in COLUMNS}) + "\n")
+        write_table(sys.stdout, [])
         tracker = Tracker(AmiClient(url, keepalive=None))
         changes = tracker.subscribe(buffer=100_000)  # before connecting: no call is missed
         async with trio.open_nursery() as printing:
-            printing.start_soon(_print_calls, changes)  # ends when the tracker has stopped
+            printing.start_soon(_print_calls, changes, anomalies)  # ends when the tracker stops
             nursery.start_soon(_report_sync, tracker)
-            await nursery.start(tracker.run)
+            with trio.move_on_after(give_up_after) as waiting:
+                await nursery.start(tracker.run)
+            if waiting.cancelled_caught:
+                failures = tracker.client.stats.connect_failures
+                raise CliError(
+                    f"gave up after {give_up_after:g}s: the tracker could not log in to the "
+                    f"simulator serving {path.name} and resync"
+                    + (f" ({failures} failed connection attempts)" if failures else ""),
+                    1,
+                )
             # the capture is exhausted once the latest session has been sent everything
             while True:
                 session = sim.sessions[-1]
@@ -131,33 +143,31 @@ async def _demo(path: Path, speed: float | None) -> Tracker:
 
 
 def run(args: argparse.Namespace) -> int:
+    import trio
+
+    from ..capture import check_capture
+    from .replay import state_summary
+
     if args.capture is not None:
         path = Path(args.capture)
     else:
         path = FIXTURES / DEFAULT_CAPTURE
         if not FIXTURES.is_dir():
-            print(
-                f"ami-tracker demo: no fixtures directory at {FIXTURES} "
-                "(run from a repository checkout, or pass a CAPTURE file)",
-                file=sys.stderr,
+            raise CliError(
+                f"no fixtures directory at {FIXTURES} "
+                "(run from a repository checkout, or pass a CAPTURE file)"
             )
-            return 2
-    if not path.is_file():
-        print(f"ami-tracker demo: capture not found: {path}", file=sys.stderr)
-        return 2
-    if not args.fast and args.speed <= 0:
-        print("ami-tracker demo: --speed must be positive", file=sys.stderr)
-        return 2
-    try:
-        tracker = trio.run(_demo, path, None if args.fast else args.speed)
-    except BaseExceptionGroup as group:
-        error = single(group)
-        if not isinstance(error, TrackerError):
-            raise
-        print(f"ami-tracker demo: {error}", file=sys.stderr)
-        return 1
-    except TrackerError as exc:
-        print(f"ami-tracker demo: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(state_summary(tracker), sort_keys=True))
+    if not path.exists():
+        raise CliError(f"capture not found: {path}")
+    check_capture(path)
+    logging.basicConfig(level=logging.WARNING, format=f"{PROG} demo: %(message)s")
+    anomalies: list[Anomaly] = []
+    tracker = trio.run(_demo, path, None if args.fast else args.speed, args.timeout, anomalies)
+    summary = state_summary(
+        tracker.world,
+        frames=tracker.stats.frames,
+        anomaly_kinds=Counter(a.kind for a in anomalies),
+        durations_known=True,
+    )
+    print(json.dumps(summary, sort_keys=True))
     return 0

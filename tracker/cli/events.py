@@ -14,7 +14,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._store import TIME_HELP, add_db, guarded, point_in_time
+from ._common import point_in_time
+from ._store import TIME_HELP, add_db, guarded
 
 if TYPE_CHECKING:
     from ..ami import Frame

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, cast
 
-from ._store import TIME_HELP, add_db, guarded, point_in_time
+from ._common import point_in_time
+from ._store import TIME_HELP, add_db, guarded
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

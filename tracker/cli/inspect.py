@@ -13,22 +13,26 @@ import sys
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..ami import Frame, FrameKind
-from ..capture import iter_frames
-from ..events import UndecodableEvent, UnknownEvent, decode_frame
+from ._common import CAPTURE_HELP, CAPTURE_METAVAR, print_table
+
+if TYPE_CHECKING:
+    from ..ami import Frame
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("inspect", help="summarise a capture file (.ami / .ami.gz)")
-    p.add_argument("capture", help="capture file (.ami, or .ami.gz)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = subparsers.add_parser("inspect", help="summarise a capture file, frame by frame")
+    p.add_argument("capture", metavar=CAPTURE_METAVAR, help=CAPTURE_HELP)
+    p.add_argument("--json", action="store_true", help="print one JSON object (default: text)")
     p.set_defaults(func=run)
 
 
 def summarize(frames: Iterable[Frame]) -> dict[str, Any]:
     """Counts for one capture (the ``--json`` output)."""
+    from ..ami import FrameKind
+    from ..events import UndecodableEvent, UnknownEvent, decode_frame
+
     kinds: Counter[str] = Counter()
     events: Counter[str] = Counter()
     list_items: Counter[str] = Counter()
@@ -78,21 +82,19 @@ def summarize(frames: Iterable[Frame]) -> dict[str, Any]:
     }
 
 
-def _table(title: str, rows: dict[str, int], extra: dict[str, int] | None = None) -> list[str]:
+def _counts(title: str, rows: dict[str, int], extra: dict[str, int] | None = None) -> None:
     if not rows:
-        return []
-    width = max(len(title), *(len(k) for k in rows))
-    head = f"{title:<{width}}  {'count':>7}" + ("  list items" if extra is not None else "")
-    lines = [head, "-" * len(head)]
-    for key, n in sorted(rows.items(), key=lambda kv: (-kv[1], kv[0])):
-        line = f"{key:<{width}}  {n:>7}"
-        if extra is not None and extra.get(key):
-            line += f"  {extra[key]:>10}"
-        lines.append(line)
-    return [*lines, ""]
+        return
+    headers = [title, "count"] + (["list items"] if extra is not None else [])
+    ordered = sorted(rows.items(), key=lambda kv: (-kv[1], kv[0]))
+    body = [
+        [key, n] + ([(extra.get(key) or "")] if extra is not None else []) for key, n in ordered
+    ]
+    print_table(sys.stdout, headers, body, right=(1, 2))
+    sys.stdout.write("\n")
 
 
-def render(path: str, s: dict[str, Any]) -> str:
+def render(path: str, s: dict[str, Any]) -> None:
     out = [f"capture:    {path}"]
     if s["banner"]:
         out.append(f"banner:     {s['banner']}")
@@ -103,24 +105,23 @@ def render(path: str, s: dict[str, Any]) -> str:
     out.append(f"anomalies:  {s['anomalies']}")
     out.append(f"unknown:    {sum(s['unknown'].values())}")
     out.append(f"undecodable: {sum(s['undecodable'].values())}")
-    out.append("")
-    out += _table("event", s["events"], s["list_items"])
-    out += _table("response", s["responses"])
-    out += _table("unknown event", s["unknown"])
-    out += _table("undecodable event", s["undecodable"])
-    out += _table("latin-1 frame", s["fallback_frames"])
-    out += _table("anomaly", s["anomaly_problems"])
-    return "\n".join(out).rstrip() + "\n"
+    sys.stdout.write("\n".join(out) + "\n\n")
+    _counts("event", s["events"], s["list_items"])
+    _counts("response", s["responses"])
+    _counts("unknown event", s["unknown"])
+    _counts("undecodable event", s["undecodable"])
+    _counts("latin-1 frame", s["fallback_frames"])
+    _counts("anomaly", s["anomaly_problems"])
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..capture import check_capture, iter_frames
+
     path = Path(args.capture)
-    if not path.exists():
-        print(f"ami-tracker inspect: no such file: {path}", file=sys.stderr)
-        return 2
+    check_capture(path)
     summary = summarize(iter_frames(path))
     if args.json:
         sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
     else:
-        sys.stdout.write(render(str(path), summary))
+        render(str(path), summary)
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from ._store import TIME_HELP, guarded, time_or_seq
 
@@ -26,9 +25,9 @@ def add_store_options(p: argparse.ArgumentParser) -> None:
 
 @guarded("replay")
 def replay_db(args: argparse.Namespace) -> int:
-    from ..query import active_calls, summary
     from ..replay import replay_store
     from ..store import open_store
+    from .replay import state_summary, write_text
 
     seq = at = None
     if args.at is not None:
@@ -43,25 +42,15 @@ def replay_db(args: argparse.Namespace) -> int:
         result = replay_store(store, args.server, seq=seq, at=at)
         kinds = store.anomaly_kinds(store.server(args.server).id, result.seq)
     world = result.world
-    data: dict[str, Any] = summary(world)
-    data["events"] = result.seq + 1
-    data["clock"] = world.clock
+    # the same object as an offline replay; a clock that never moved means no event time
+    data = state_summary(
+        world, frames=result.seq + 1, anomaly_kinds=kinds, durations_known=world.clock > 0
+    )
     out = sys.stdout
     if args.json:
         out.write(json.dumps(data, sort_keys=True) + "\n")
         return 0
-    for key, value in data.items():
-        out.write(f"{key:24} {value}\n")
+    write_text(out, data)
     start = "the first frame" if result.snapshot_seq is None else f"snapshot @{result.snapshot_seq}"
     out.write(f"{'rebuilt from':24} {start} + {result.folded} frames\n")
-    calls = active_calls(world)
-    if calls:
-        out.write("active calls:\n")
-        for active in calls:
-            c = active.call
-            legs = ", ".join(ch.name for ch in active.legs)
-            state = "answered" if c.answer is not None else "not answered"
-            out.write(f"  {c.linkedid} {c.caller.num or '?'} ({state}): {legs}\n")
-    if kinds:
-        out.write("anomalies: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) + "\n")
     return 0

@@ -59,14 +59,27 @@ class _ClassInfo:
         """The wire name when the class models exactly one repeated header, as a dict."""
 
 
-_INFO: dict[str, _ClassInfo] = {name: _ClassInfo(cls) for name, cls in EVENT_TYPES.items()}
-_INFO_LOWER: dict[str, _ClassInfo] = {name.lower(): info for name, info in _INFO.items()}
+_INFO: dict[str, _ClassInfo] = {}
+"""Wire name -> class info, filled on first use (computing all 227 at import took ~0.1 s)."""
+_CANONICAL: dict[str, str] = {name.lower(): name for name in EVENT_TYPES}
 _convert = msgspec.convert
+
+
+def _info(name: str) -> _ClassInfo | None:
+    """Class info for a wire name: exact match first, then case-insensitive. Cached under
+    the class's own spelling only, so that odd names received cannot grow the cache."""
+    canonical = name if name in EVENT_TYPES else _CANONICAL.get(name.lower())
+    if canonical is None:
+        return None
+    info = _INFO.get(canonical)
+    if info is None:
+        info = _INFO[canonical] = _ClassInfo(EVENT_TYPES[canonical])
+    return info
 
 
 def lookup(name: str) -> type[AmiEvent] | None:
     """Event class for a wire name: exact match first, then case-insensitive."""
-    info = _INFO.get(name) or _INFO_LOWER.get(name.lower())
+    info = _INFO.get(name) or _info(name)
     return info.cls if info is not None else None
 
 
@@ -161,11 +174,9 @@ def _unmodelled(d: dict[str, Any], headers: Headers, info: _ClassInfo) -> None:
 def decode_headers(headers: Headers) -> AmiEvent:
     """Typed event for an ``Event:`` frame's headers (first header is ``Event``)."""
     name = headers[0][1] if headers else ""
-    info = _INFO.get(name)
+    info = _INFO.get(name) or _info(name)
     if info is None:
-        info = _INFO_LOWER.get(name.lower())
-        if info is None:
-            return _unknown(name, headers)
+        return _unknown(name, headers)
     d: dict[str, Any] = dict(headers)
     try:
         # all in the try: a wire header named like an internal key (__extra__) must not crash
@@ -300,28 +311,31 @@ def _fast_kind(t: msgspec.inspect.Type) -> tuple[int, dict[str, Any] | None]:
     return _FAST_NO, None
 
 
-def _fast_table() -> dict[str, tuple[type[AmiEvent], bool, tuple[Any, ...]]]:
-    """Per event name: the class, whether its slots may be filled directly (no
-    ``__post_init__``), and its fields in order (wire name, field name, kind, enum map,
-    default, default factory)."""
-    table: dict[str, tuple[type[AmiEvent], bool, tuple[Any, ...]]] = {}
-    for name, info in _INFO.items():
-        struct = msgspec.inspect.type_info(info.cls)
-        assert isinstance(struct, msgspec.inspect.StructType)
-        if name != info.tag or any(f.required for f in struct.fields):
-            continue
-        fields: list[tuple[Any, ...]] = []
-        for f in struct.fields:
-            factory = None if f.default_factory is msgspec.NODEFAULT else f.default_factory
-            default = (f.default, factory)
-            if f.encode_name == _EXTRA:
-                fields.append((None, f.name, _FAST_EXTRA, None, *default))
-            elif f.encode_name == _SCOPED:
-                fields.append((None, f.name, _FAST_SCOPED, None, *default))
-            else:
-                fields.append((f.encode_name, f.name, *_fast_kind(f.type), *default))
-        table[name] = (info.cls, not hasattr(info.cls, "__post_init__"), tuple(fields))
-    return table
+def _fast_spec(name: str) -> tuple[Any, ...] | None:
+    """The compiled decoder's table for the event class named exactly ``name``, asked for on
+    its first event: (class, whether its slots may be filled directly (no ``__post_init__``),
+    its fields in order as (wire name, field name, kind, enum map, default, default factory));
+    ``()`` for a class it leaves to :func:`decode_headers`; None when ``name`` names no class
+    (not remembered, so names received cannot grow its table)."""
+    if name not in EVENT_TYPES:
+        return None
+    info = _info(name)
+    assert info is not None
+    struct = msgspec.inspect.type_info(info.cls)
+    assert isinstance(struct, msgspec.inspect.StructType)
+    if name != info.tag or any(f.required for f in struct.fields):
+        return ()
+    fields: list[tuple[Any, ...]] = []
+    for f in struct.fields:
+        factory = None if f.default_factory is msgspec.NODEFAULT else f.default_factory
+        default = (f.default, factory)
+        if f.encode_name == _EXTRA:
+            fields.append((None, f.name, _FAST_EXTRA, None, *default))
+        elif f.encode_name == _SCOPED:
+            fields.append((None, f.name, _FAST_SCOPED, None, *default))
+        else:
+            fields.append((f.encode_name, f.name, *_fast_kind(f.type), *default))
+    return (info.cls, not hasattr(info.cls, "__post_init__"), tuple(fields))
 
 
 decode_headers_py = decode_headers
@@ -331,7 +345,7 @@ envelopes_py = envelopes
 _compiled = speedups.compiled()
 compiled_decoder = (
     _compiled.EventDecoder(
-        _fast_table(),
+        _fast_spec,
         msgspec.NODEFAULT,
         decode_headers_py,
         Envelope,

@@ -42,6 +42,8 @@ SUBCOMMANDS: tuple[str, ...] = (
     "replay",
     "calls",
     "watch",
+    "top",
+    "run",
     "demo",
     "db",
     "importer",

@@ -41,6 +41,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "simulate",
     "replay",
     "calls",
+    "reports",
     "watch",
     "top",
     "run",

@@ -20,6 +20,8 @@ _BATCH_MAX = 1 << 18
 """Bytes one split looks at: bounds its copy, and the work is linear whatever the input."""
 _STRAY = "line breaks between frames"
 _LINE_CACHE_SIZE = 8192
+_LINE_CACHE_MAX_LEN = 512
+"""Longer lines are parsed but not cached, so the cache holds at most ~4 MiB whatever the stream."""
 """Distinct header lines a parser remembers (then it starts afresh): bounds its memory."""
 
 _KIND_BY_FIRST_KEY = {
@@ -143,7 +145,7 @@ class _LineCache(dict[str, tuple[str, str]]):
             self.bad = True
             return ("", line)
         pair = (key, value)
-        if key != "Timestamp":
+        if key != "Timestamp" and len(line) <= _LINE_CACHE_MAX_LEN:
             if len(self) >= _LINE_CACHE_SIZE:
                 self.clear()
             self[line] = pair

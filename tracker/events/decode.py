@@ -90,6 +90,8 @@ def _split_var(value: str) -> tuple[str, str]:
 
 _VARS: dict[tuple[str, ...], dict[str, str]] = {}
 _VARS_CACHE_SIZE = 4096
+_VARS_MAX_LEN = 1024
+"""Longer NAME=value lists (total characters) are split but not cached: bounded memory."""
 
 
 def _var_dict(values: list[str]) -> dict[str, str]:
@@ -109,6 +111,8 @@ def _cached_var_dict(values: list[str]) -> dict[str, str]:
     found = _VARS.get(key)
     if found is None:
         found = _var_dict(values)
+        if sum(map(len, values)) > _VARS_MAX_LEN:
+            return found
         if len(_VARS) >= _VARS_CACHE_SIZE:
             _VARS.clear()
         _VARS[key] = found

@@ -48,6 +48,7 @@ from ..store import (
     open_store,
 )
 from ..store.engine import is_transient
+from ..store.lease import STALE_AFTER, Lease, acquire, heartbeat, release
 from ..store.models import default_projections
 from .spill import SpillFile
 
@@ -113,6 +114,7 @@ class Persister:
         snapshot_frames: int = 2000,
         snapshot_seconds: float = 300.0,
         retry_all: bool = True,
+        lease_timeout: float = STALE_AFTER,
     ) -> None:
         self.url = url
         self.server = server
@@ -131,6 +133,10 @@ class Persister:
         self.retry_all = retry_all
         """Retry every failed write (live: nothing may be lost); False: only a database that
         is unreachable, locked, full or read-only, and raise the rest (import)."""
+        self.lease_timeout = lease_timeout
+        """Seconds without heartbeat after which another process may take the server's lease
+        (renewed every quarter of it)."""
+        self.lease: Lease | None = None
         self.stats = PersisterStats()
         self.on_write: Callable[[float], None] | None = None
         """Called with the seconds each successful database write took (metrics)."""
@@ -159,6 +165,7 @@ class Persister:
         store = self.store = open_store(self.url)
         try:
             info = store.ensure_server(self.server, self.ami_url)
+            self.lease = acquire(store.engine, info.id, self.server, stale_after=self.lease_timeout)
             self._writer = BatchWriter(store.engine, info.id, projections=self.projections)
             spill = self._spill = SpillFile(self.spill_path)
             while spill.batches:
@@ -169,6 +176,9 @@ class Persister:
             at = store.world_at(self.server) if info.next_seq else None
             last_snap = store.latest_snapshot_seq(info.id)
         except BaseException:
+            if self.lease is not None:
+                release(store.engine, self.lease)
+                self.lease = None
             store.close()
             self.store = None
             raise
@@ -234,10 +244,34 @@ class Persister:
             await trio.to_thread.run_sync(self.open)
         task_status.started()
         try:
-            await self._loop()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._heartbeat)
+                await self._loop()
+                nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 await self._shutdown()
+
+    async def _heartbeat(self) -> None:
+        """Renew the lease (a failed renewal is retried at the next beat)."""
+        lost = False
+        while self.lease is not None and self.store is not None:
+            await trio.sleep(self.lease_timeout / 4)
+            try:
+                renewed = await trio.to_thread.run_sync(
+                    heartbeat, self.store.engine, self.lease, limiter=self._limiter
+                )
+            except StoreError as exc:
+                log.warning("cannot renew the lease of %s (will retry): %s", self.server, exc)
+                continue
+            if not renewed and not lost:
+                lost = True
+                log.error(
+                    "the lease of %s was taken over by another process (no heartbeat for "
+                    "%gs): two processes may now write its log",
+                    self.server,
+                    self.lease_timeout,
+                )
 
     async def _loop(self) -> None:
         backoff = self.retry_initial
@@ -392,9 +426,20 @@ class Persister:
                 await self._keep_leftovers()
         finally:
             if self.store is not None:
-                await trio.to_thread.run_sync(self.store.close)
+                await trio.to_thread.run_sync(self._release_and_close)
             self._idle.set()
             self._done.set()
+
+    def _release_and_close(self) -> None:
+        assert self.store is not None
+        try:
+            if self.lease is not None:
+                release(self.store.engine, self.lease)
+                self.lease = None
+        except StoreError as exc:  # the database is down: the lease goes stale
+            log.warning("cannot release the lease of %s: %s", self.server, exc)
+        finally:
+            self.store.close()
 
     async def _keep_leftovers(self) -> None:
         spill = self._spill

@@ -59,6 +59,8 @@ async def test_demo_stores_every_call_of_the_capture_and_prints_the_reports(
     assert f"{len(linkedids)} calls ended, 1 session(s), 1 resync(s)" in err
     with open_store(db) as store:
         records = load_call_records(store, server="demo")
+        log = store.server("demo")
+        assert store.latest_snapshot_seq(log.id) == log.next_seq - 1  # the final snapshot
     assert sorted(r.linkedid for r in records) == sorted(linkedids)
     text = "\n".join(lines)
     for name in ("calls", "queues"):

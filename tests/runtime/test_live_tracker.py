@@ -292,3 +292,21 @@ async def test_receive_time_drives_the_clock_without_timestamps(tmp_path: Path) 
     (record,) = _records(batches)
     assert record.end is not None and abs(record.end - time.time()) < 60
     assert record.duration >= 0
+
+
+async def test_aclose_before_the_first_login_stops_run_cleanly() -> None:
+    """A real listening socket that never answers: ``aclose`` while the client waits for the
+    banner (and again while it backs off) ends ``run`` without an error."""
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+    async with listener:
+        for pause in (0.2, 1.5):  # waiting for the banner; then in a reconnect backoff
+            tracker = Tracker(AmiClient(url(port), keepalive=None, connect_timeout=1.0))
+            with trio.fail_after(20):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(tracker.run)
+                    await trio.sleep(pause)
+                    await tracker.aclose()
+            assert tracker.closed.is_set()
+            assert not tracker.client.session_started.is_set()
+            assert tracker.stats.frames == 0

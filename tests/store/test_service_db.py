@@ -17,6 +17,7 @@ from tracker.errors import StoreError
 from tracker.runtime import run_simulator
 from tracker.runtime.service import Service
 from tracker.runtime.tracker import Tracker
+from tracker.state import encode_world
 from tracker.store import open_store
 
 
@@ -59,6 +60,9 @@ async def test_every_frame_is_stored_and_a_restart_continues(store_url: str) -> 
         assert stored[0].frame.raw.startswith(b"Asterisk Call Manager/")
         assert stored[-1].frame.name == "Goodbye"  # logged off: the last frame is stored too
         assert store.world_at("pbx").world.calls_ended == first.world.calls_ended
+        # the final snapshot, written on the graceful stop: the World after the last frame
+        assert store.latest_snapshot_seq(server.id) == received - 1
+        assert encode_world(store.world_at("pbx").world) == encode_world(first.world)
     finally:
         store.close()
 

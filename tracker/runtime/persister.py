@@ -471,6 +471,9 @@ class LiveFeed:
         self._notes: dict[str, Any] = {}
         self._last_frame: Frame | None = None
         self._resynced = False
+        self._tail: tuple[Frame, Envelope, float] | None = None
+        """The last frame fed (with its envelope and clock): where a final snapshot goes."""
+        self._snapshot_seq = -1
 
     def __call__(
         self,
@@ -489,6 +492,9 @@ class LiveFeed:
                 start = i
             self._watch(frame)
         snapshot = encode_world(world) if self.policy.due(envelopes[-1].seq, clocks[-1]) else None
+        self._tail = (frames[-1], envelopes[-1], clocks[-1])
+        if snapshot is not None:
+            self._snapshot_seq = envelopes[-1].seq
         self._emit(frames, envelopes, clocks, changes, start, len(frames), snapshot)
 
     def _emit(
@@ -546,8 +552,22 @@ class LiveFeed:
             "disconnect_reason": "logoff" if logoff else otherwise,
         }
 
-    def close(self, reason: str = "tracker stopped") -> None:
-        """The tracker stopped: note the end of the current session."""
-        if self.session is not None:
-            self.persister.put_notes(self.session, {**self._notes, **self._ended(reason)})
-            self._notes = {}
+    def close(self, reason: str = "tracker stopped", world: World | None = None) -> None:
+        """The tracker stopped: note the end of the current session; with ``world`` (the
+        state after the last frame fed), store it as the final snapshot.
+
+        The snapshot rides on the last frame sent again: the writer skips a frame it already
+        stored (never twice in the log) and adds the snapshot at that frame's seq."""
+        if self.session is None:
+            return
+        notes = {**self._notes, **self._ended(reason)}
+        self._notes = {}
+        tail = self._tail
+        if world is None or tail is None or self._snapshot_seq == tail[1].seq:
+            self.persister.put_notes(self.session, notes)
+            return
+        frame, envelope, clock = tail
+        self._snapshot_seq = envelope.seq
+        self.persister.put(
+            Batch(self.session, [frame], [envelope], [], [clock], encode_world(world), notes)
+        )

@@ -124,3 +124,61 @@ async def test_run_command_into_sqlite_and_sigterm(tmp_path: Path) -> None:
         assert session.frames == server.next_seq
     finally:
         store.close()
+
+
+def _log_of(url: str) -> tuple[int, list[tuple[int, int]], list[int], list[int]]:
+    """next_seq, (first_seq, frames) per session, stored seqs, session id per frame."""
+    with open_store(url) as store:
+        server = store.server("pbx")
+        sessions = [(s.first_seq, s.frames) for s in store.sessions(server.id)]
+        stored = list(store.iter_frames("pbx"))
+        return server.next_seq, sessions, [f.seq for f in stored], [f.session_id for f in stored]
+
+
+def _stored(url: str) -> int:
+    with open_store(url) as store:
+        return store.server("pbx").next_seq if store.servers() else 0
+
+
+async def test_sigkill_mid_run_then_restart_continues_in_a_new_session(tmp_path: Path) -> None:
+    """``run`` killed with SIGKILL while frames are flowing, then started again on the same
+    SQLite file: the dead process's lease is taken over, the log continues in a new session
+    right after the last frame stored, with no frame twice and no gap."""
+    from tracker.store import migrate
+
+    url = f"sqlite:///{tmp_path / 'calls.sqlite'}"
+    migrate.upgrade(url)
+    args = ("--name", "pbx", "--db", url)
+    env = {"AMI_TRACKER_SECRET": SECRET, "XDG_STATE_HOME": str(tmp_path)}
+    with trio.fail_after(90):
+        async with run_simulator(
+            FIXTURES / "load.ami.gz", username=USER, secret=SECRET, speed=10
+        ) as sim:
+            ami = ("--ami", f"ami://{USER}@{HOST}:{sim.port}")
+            killed = await Process.start(*ami, *args, **env)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(killed.drain)
+                await killed.wait_for(r"\[pbx\] resynced: ")
+                stored = 0
+                while stored < 2000:  # frames are being written: kill it mid-run
+                    await trio.sleep(0.2)
+                    stored = await trio.to_thread.run_sync(_stored, url)
+                killed.proc.kill()  # SIGKILL: no flush, no release, no logoff
+                assert await killed.proc.wait() == -signal.SIGKILL
+            before, (first,), _, _ = await trio.to_thread.run_sync(_log_of, url)
+            assert first == (0, before)
+
+            restarted = await Process.start(*ami, *args, **env)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(restarted.drain)
+                await restarted.wait_for(rf"persisting to sqlite:///\S+ from seq {before}\b")
+                await restarted.wait_for(r"\[pbx\] resynced: ")
+                await sim.sessions[-1].stream_done.wait()
+                restarted.proc.send_signal(signal.SIGTERM)
+                assert await restarted.proc.wait() == 0, restarted.err.decode()
+    next_seq, sessions, seqs, owners = await trio.to_thread.run_sync(_log_of, url)
+    assert sessions == [(0, before), (before, next_seq - before)]  # a new session, contiguous
+    assert seqs == list(range(next_seq))  # every seq once: no duplicate, no gap
+    assert len(set(owners[:before])) == len(set(owners[before:])) == 1
+    assert owners[0] != owners[-1]
+    assert next_seq - before > 30_000  # the whole capture again, in the new session

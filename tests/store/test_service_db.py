@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 from pathlib import Path
 
@@ -9,16 +10,18 @@ import pytest
 import trio
 
 from tests.helpers import FIXTURES
-from tests.runtime._support import HOST, SECRET, USER
+from tests.runtime._support import HOST, SECRET, USER, served_through_drops
 from tests.runtime.test_run_cli import Process
 from tests.runtime.test_service import samples, settings, tracker_of
+from tracker.ami import FrameKind
 from tracker.config import ConfigError
 from tracker.errors import StoreError
 from tracker.runtime import run_simulator
+from tracker.runtime.script import load_script
 from tracker.runtime.service import Service
 from tracker.runtime.tracker import Tracker
 from tracker.state import encode_world
-from tracker.store import open_store
+from tracker.store import load_call_records, open_store
 
 
 @pytest.fixture(autouse=True)
@@ -182,3 +185,41 @@ async def test_sigkill_mid_run_then_restart_continues_in_a_new_session(tmp_path:
     assert len(set(owners[:before])) == len(set(owners[before:])) == 1
     assert owners[0] != owners[-1]
     assert next_seq - before > 30_000  # the whole capture again, in the new session
+
+
+async def test_twenty_drops_store_one_session_per_connection_and_no_frame_twice(
+    store_url: str,
+) -> None:
+    """The simulator drops the connection at 20 random points of ``load.ami.gz`` (resuming
+    there): the stored log has a new session (the gap marker) per connection, every seq once,
+    each session starting with its banner, and every call of the capture in the reports."""
+    script = load_script(FIXTURES / "load.ami.gz")
+    drops = sorted(random.Random(7).sample(range(1, len(script.stream)), 20))
+    fast = {"backoff_initial": 0.01, "backoff_max": 0.1}
+    with trio.fail_after(120):
+        async with run_simulator(script, username=USER, secret=SECRET, drops=drops) as sim:
+            url = f"ami://{USER}@{HOST}:{sim.port}"
+            service = Service(settings(url, names=["pbx"], db=store_url, **fast))
+            async with trio.open_nursery() as nursery:
+                await nursery.start(service.run)
+                tracker = tracker_of(service)
+                await served_through_drops(sim)
+                await tracker.wait_folded(tracker.client.next_seq - 1)
+                service.stop()
+    assert tracker.stats.sessions == 21
+    with open_store(store_url) as store:
+        server = store.server("pbx")
+        sessions = store.sessions(server.id)
+        stored = list(store.iter_frames("pbx"))
+        records = load_call_records(store, server="pbx")
+    assert len(sessions) == 21
+    assert [s.first_seq for s in sessions[1:]] == [s.first_seq + s.frames for s in sessions[:-1]]
+    assert (
+        [f.seq for f in stored]
+        == list(range(server.next_seq))
+        == list(range(tracker.client.next_seq))
+    )
+    banners = [f.session_id for f in stored if f.frame.kind is FrameKind.BANNER]
+    assert banners == [s.id for s in sessions]
+    assert [f.session_id for f in stored if f.seq in {s.first_seq for s in sessions}] == banners
+    assert len(records) == tracker.world.calls_ended == 300

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from ..ami import Frame, FrameKind
+from ..ami import Frame, FrameKind, speedups
 from .base import AmiEvent, AmiResponse, ProtocolAnomaly, SessionStarted, UndecodableEvent
 from .base import UnknownEvent as UnknownEvent
 from .envelope import Envelope
@@ -33,7 +33,7 @@ _ONE = itertools.repeat(1)
 class _ClassInfo:
     """What decoding needs to know about one event class, computed once."""
 
-    __slots__ = ("cls", "known", "multi", "multi_items", "only_dict", "tag")
+    __slots__ = ("cls", "known", "multi", "multi_items", "nonstr", "only_dict", "tag")
 
     def __init__(self, cls: type[AmiEvent]) -> None:
         self.cls = cls
@@ -42,11 +42,14 @@ class _ClassInfo:
         self.tag = str(info.tag)
         multi: dict[str, bool] = {}  # wire name -> True for dict, False for list
         known = {"Event"}
+        nonstr: list[tuple[str, str]] = []
         hints = typing.get_type_hints(cls)
         for f in info.fields:
             if f.encode_name in (_EXTRA, _SCOPED):
                 continue
             known.add(f.encode_name)
+            if _typed_not_text(f.type):
+                nonstr.append((f.encode_name, f.name))
             origin = typing.get_origin(hints[f.name])
             if origin is dict:
                 multi[f.encode_name] = True
@@ -55,6 +58,8 @@ class _ClassInfo:
         self.known = frozenset(known)
         self.multi = multi
         self.multi_items = tuple(multi.items())
+        self.nonstr = tuple(nonstr)
+        """(wire, attribute) of number/enum fields: lax ``convert`` reads "null" there as None."""
         self.only_dict = next(iter(multi)) if len(multi) == 1 and all(multi.values()) else None
         """The wire name when the class models exactly one repeated header, as a dict."""
 
@@ -90,6 +95,8 @@ def _split_var(value: str) -> tuple[str, str]:
 
 _VARS: dict[tuple[str, ...], dict[str, str]] = {}
 _VARS_CACHE_SIZE = 4096
+_VARS_MAX_LEN = 1024
+"""Longer NAME=value lists (total characters) are split but not cached: bounded memory."""
 
 
 def _var_dict(values: list[str]) -> dict[str, str]:
@@ -109,6 +116,8 @@ def _cached_var_dict(values: list[str]) -> dict[str, str]:
     found = _VARS.get(key)
     if found is None:
         found = _var_dict(values)
+        if sum(map(len, values)) > _VARS_MAX_LEN:
+            return found
         if len(_VARS) >= _VARS_CACHE_SIZE:
             _VARS.clear()
         _VARS[key] = found
@@ -171,6 +180,14 @@ def _unmodelled(d: dict[str, Any], headers: Headers, info: _ClassInfo) -> None:
         d[_SCOPED] = scoped
 
 
+def _typed_not_text(t: msgspec.inspect.Type) -> bool:
+    """True for an optional number or enum field (not text, dict or list)."""
+    mi = msgspec.inspect
+    if isinstance(t, mi.UnionType):
+        return any(_typed_not_text(m) for m in t.types)
+    return isinstance(t, mi.IntType | mi.FloatType | mi.EnumType | mi.BoolType)
+
+
 def decode_headers(headers: Headers) -> AmiEvent:
     """Typed event for an ``Event:`` frame's headers (first header is ``Event``)."""
     name = headers[0][1] if headers else ""
@@ -178,24 +195,28 @@ def decode_headers(headers: Headers) -> AmiEvent:
     if info is None:
         return _unknown(name, headers)
     d: dict[str, Any] = dict(headers)
-    key = info.only_dict
-    if key is not None and key in d:
-        # the usual case inline (ChanVariable): what _repeats does when only that key repeats
-        values = [d[key]] if len(d) == len(headers) else [v for k, v in headers if k == key]
-        if len(values) == len(headers) - len(d) + 1:
-            found = _VARS.get(tuple(values))
-            d[key] = found if found is not None else _cached_var_dict(values)
-        else:
-            _repeats(d, headers, info)
-    elif info.multi_items or len(d) != len(headers):
-        _repeats(d, headers, info)
-    if not info.known.issuperset(d):
-        _unmodelled(d, headers, info)
-    if name != info.tag:
-        d["Event"] = info.tag
     try:
+        # all in the try: a wire header named like an internal key (__extra__) must not crash
+        key = info.only_dict
+        if key is not None and key in d:
+            # the usual case inline (ChanVariable): what _repeats does when only that key repeats
+            values = [d[key]] if len(d) == len(headers) else [v for k, v in headers if k == key]
+            if len(values) == len(headers) - len(d) + 1:
+                found = _VARS.get(tuple(values))
+                d[key] = found if found is not None else _cached_var_dict(values)
+            else:
+                _repeats(d, headers, info)
+        elif info.multi_items or len(d) != len(headers):
+            _repeats(d, headers, info)
+        if not info.known.issuperset(d):
+            _unmodelled(d, headers, info)
+        if name != info.tag:
+            d["Event"] = info.tag
         event: AmiEvent = _convert(d, info.cls, strict=False)
-    except (msgspec.ValidationError, ValueError, TypeError) as exc:
+        for wire, attr in info.nonstr:
+            if wire in d and getattr(event, attr) is None:
+                raise ValueError(f"Expected a value, got {d[wire]!r} - at `$.{wire}`")
+    except (msgspec.ValidationError, ValueError, TypeError, AttributeError) as exc:
         return UndecodableEvent(
             name=name, error=str(exc), headers=headers, action_id=_first(headers, "ActionID")
         )
@@ -274,7 +295,89 @@ def envelopes(
     for seq, frame in enumerate(frames, start_seq):
         kind = frame.kind
         if kind is _EVENT or kind is list_item:
-            item: Item = decode_headers(frame.headers)
+            item: Item = decode_headers_py(frame.headers)
         else:
             item = decode_frame(frame)
         yield new(Envelope, (seq, item, kind is list_item, received_at))
+
+
+# -- the compiled twin (tracker/ami/_speedups.c); decode_headers above stays the reference ----
+# field kinds, as numbered in _speedups.c
+_FAST_STR, _FAST_INT, _FAST_FLOAT, _FAST_ENUM, _FAST_DICT, _FAST_LIST, _FAST_EXTRA, _FAST_NO = (
+    range(8)
+)
+_FAST_SCOPED = 8
+
+
+def _fast_kind(t: msgspec.inspect.Type) -> tuple[int, dict[str, Any] | None]:
+    """How the compiled decoder converts a header for a field of type ``t`` (``_FAST_NO``:
+    it hands the event to :func:`decode_headers`)."""
+    mi = msgspec.inspect
+    if isinstance(t, mi.UnionType) and len(t.types) == 2 and isinstance(t.types[1], mi.NoneType):
+        t = t.types[0]
+    if isinstance(t, mi.StrType) and t == mi.StrType():
+        return _FAST_STR, None
+    if isinstance(t, mi.IntType) and t == mi.IntType():
+        return _FAST_INT, None
+    if isinstance(t, mi.FloatType) and t == mi.FloatType():
+        return _FAST_FLOAT, None
+    if isinstance(t, mi.EnumType) and all(isinstance(m.value, str) for m in t.cls):
+        # "null" converts to None in msgspec's lax mode: left to the Python decoder
+        return _FAST_ENUM, {m.value: m for m in t.cls if m.value != "null"}
+    if isinstance(t, mi.DictType) and t.key_type == t.value_type == mi.StrType():
+        return _FAST_DICT, None
+    if isinstance(t, mi.ListType) and t.item_type == mi.StrType():
+        return _FAST_LIST, None
+    return _FAST_NO, None
+
+
+def _fast_spec(name: str) -> tuple[Any, ...] | None:
+    """The compiled decoder's table for the event class named exactly ``name``, asked for on
+    its first event: (class, whether its slots may be filled directly (no ``__post_init__``),
+    its fields in order as (wire name, field name, kind, enum map, default, default factory));
+    ``()`` for a class it leaves to :func:`decode_headers`; None when ``name`` names no class
+    (not remembered, so names received cannot grow its table)."""
+    if name not in EVENT_TYPES:
+        return None
+    info = _info(name)
+    assert info is not None
+    struct = msgspec.inspect.type_info(info.cls)
+    assert isinstance(struct, msgspec.inspect.StructType)
+    if name != info.tag or any(f.required for f in struct.fields):
+        return ()
+    fields: list[tuple[Any, ...]] = []
+    for f in struct.fields:
+        factory = None if f.default_factory is msgspec.NODEFAULT else f.default_factory
+        default = (f.default, factory)
+        if f.encode_name == _EXTRA:
+            fields.append((None, f.name, _FAST_EXTRA, None, *default))
+        elif f.encode_name == _SCOPED:
+            fields.append((None, f.name, _FAST_SCOPED, None, *default))
+        else:
+            fields.append((f.encode_name, f.name, *_fast_kind(f.type), *default))
+    return (info.cls, not hasattr(info.cls, "__post_init__"), tuple(fields))
+
+
+decode_headers_py = decode_headers
+"""The pure-Python decoder, whichever one ``decode_headers`` is."""
+envelopes_py = envelopes
+"""The pure-Python ``envelopes``, whichever one ``envelopes`` is."""
+_compiled = speedups.compiled()
+compiled_decoder = (
+    _compiled.EventDecoder(
+        _fast_spec,
+        msgspec.NODEFAULT,
+        decode_headers_py,
+        Envelope,
+        decode_frame,
+        _EVENT,
+        _LIST_ITEM,
+    )
+    if _compiled is not None
+    else None
+)
+"""The compiled decoder (None when not built); the fallback it hands events to is the pure
+one, and it sends frames that are not events to :func:`decode_frame`."""
+if compiled_decoder is not None and speedups.ENABLED:
+    decode_headers = compiled_decoder.decode
+    envelopes = compiled_decoder.envelopes

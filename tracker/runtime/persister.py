@@ -19,6 +19,7 @@ of spilling.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import math
 import os
@@ -60,10 +61,22 @@ MEMORY_FRAMES = 200_000
 """Frames kept in memory while the database lags (~100 MB of AMI), then spilled to a file."""
 
 
-def default_spill_path(server: str) -> Path:
+def default_spill_path(server: str, url: str = "") -> Path:
+    """Spill file of one server into one database: frames spilled for database A must never be
+    written into database B at the next start, so the name carries a digest of the database
+    (its URL without the password; a SQLite file by its absolute path)."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", server)
-    return Path(base) / "ami-tracker" / f"spill-{safe}.bin"
+    return Path(base) / "ami-tracker" / f"spill-{safe}-{database_digest(url)}.bin"
+
+
+def database_digest(url: str) -> str:
+    """Short digest naming a database: the password is left out, a SQLite path made absolute."""
+    where = re.sub(r"://([^:/@]*):[^@]*@", r"://\1@", url)
+    if where.startswith("sqlite:///") and not where.startswith("sqlite:///:memory:"):
+        path, _, query = where[len("sqlite:///") :].partition("?")
+        where = "sqlite:///" + str(Path(path).resolve()) + ("?" + query if query else "")
+    return hashlib.sha256(where.encode()).hexdigest()[:12]
 
 
 @dataclasses.dataclass
@@ -124,7 +137,7 @@ class Persister:
         self.batch_frames = batch_frames
         self.flush_interval = flush_interval
         self.memory_frames = memory_frames
-        self.spill_path = spill_path if spill_path is not None else default_spill_path(server)
+        self.spill_path = spill_path if spill_path is not None else default_spill_path(server, url)
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.shutdown_timeout = shutdown_timeout

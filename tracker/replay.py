@@ -119,6 +119,9 @@ def replay_store(
 
 # -- captures into the store (the import producer) -------------------------------------------
 KEY_BYTES = 1 << 16
+FOLD_CHUNK = 1024
+"""Frames parsed, decoded and folded at a time (batches may be larger): small enough for the
+frames and envelopes of a chunk to stay in the CPU's caches (4096 measured ~10 % slower)."""
 
 
 def capture_key(path: PathLike) -> str:
@@ -173,16 +176,20 @@ def capture_batches(
     frames = iter_frames(path)
     first_time: float | None = None
     last: Frame | None = None
+    step = min(batch_frames, FOLD_CHUNK)
+    # the batch being gathered (frames, envelopes, changes, clocks), in folded chunks
+    got_frames: list[Frame] = []
+    got_envs: list[Envelope] = []
+    changes: list[Change] = []
+    clocks: list[float] = []
     while True:
-        chunk: list[Frame] = list(itertools.islice(frames, batch_frames))
+        chunk: list[Frame] = list(itertools.islice(frames, step))
         if not chunk:
             break
         last = chunk[-1]
         envs = list(envelopes(chunk, start_seq=seq))
         seq += len(chunk)
         start = 0
-        changes: list[Change] = []
-        clocks: list[float] = []
         due_seq, due_clock = policy.next_due()
         for i, env in enumerate(envs):
             changes += apply(env)
@@ -196,13 +203,18 @@ def capture_batches(
             due_seq, due_clock = policy.next_due()
             if snap:
                 end = i + 1
-                snapshot = encode_world(world)
-                yield Batch(session, chunk[start:end], envs[start:end], changes, clocks, snapshot)
+                got_frames += chunk[start:end]
+                got_envs += envs[start:end]
+                yield Batch(session, got_frames, got_envs, changes, clocks, encode_world(world))
                 start = end
-                changes = []
-                clocks = []
-        if start < len(envs):
-            yield Batch(session, chunk[start:], envs[start:], changes, clocks)
+                got_frames, got_envs, changes, clocks = [], [], [], []
+        got_frames += chunk[start:]
+        got_envs += envs[start:]
+        if len(got_frames) >= batch_frames:
+            yield Batch(session, got_frames, got_envs, changes, clocks)
+            got_frames, got_envs, changes, clocks = [], [], [], []
+    if got_frames:
+        yield Batch(session, got_frames, got_envs, changes, clocks)
     if last is not None:
         logoff = last.kind is FrameKind.RESPONSE and last.name == "Goodbye"
         notes: dict[str, Any] = {

@@ -202,3 +202,21 @@ def test_time_ranges(capsys: pytest.CaptureFixture[str], store_url: str, tmp_pat
     code, at_iso, _ = run(capsys, "replay", "--db", store_url, "--at", iso, "--json")
     _, until, _ = run(capsys, "replay", str(path), "--until", str(hi), "--json")
     assert code == 0 and json.loads(at_iso) == json.loads(until)
+
+
+def test_sqlite_files_use_wal(sqlite_url: str) -> None:
+    """A store file is in WAL mode (kept in the file) with synchronous=NORMAL on every
+    connection: no fsync per commit, readers beside the writer."""
+    from tracker.store.engine import create
+
+    migrate.upgrade(sqlite_url)
+    path = sqlite_url.removeprefix("sqlite:///")
+    plain = sqlite3.connect(path)
+    try:
+        assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        plain.close()
+    engine = create(sqlite_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    engine.dispose()

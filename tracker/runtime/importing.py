@@ -37,20 +37,25 @@ async def import_captures(
     projections: Sequence[Projection] | None = None,
     snapshot_frames: int = 2000,
     snapshot_seconds: float = 300.0,
-    batch_frames: int = 1024,
+    batch_frames: int = 4096,
     spill_path: Path | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
     """Import ``paths`` in order into ``server``'s log at ``url`` (idempotent per capture);
-    ``projections`` default to the reporting tables' (when this build has them)."""
+    ``projections`` default to the reporting tables' (when this build has them).
+
+    Capture batches of ``batch_frames`` (cut earlier where a snapshot is due): the writer
+    runs the projection and updates the session once per batch, so large batches mean fewer
+    statements (round trips to PostgreSQL); a transaction takes two batches, at most eight
+    wait in memory."""
     if projections is None:
         projections = default_projections()
     persister = Persister(
         url,
         server,
         projections=projections,
-        batch_frames=4 * batch_frames,
-        memory_frames=32 * batch_frames,
+        batch_frames=2 * batch_frames,
+        memory_frames=8 * batch_frames,
         snapshot_frames=snapshot_frames,
         snapshot_seconds=snapshot_seconds,
         spill_path=spill_path,

@@ -96,8 +96,8 @@ def encode_block(
         raise ValueError("one clock per frame")
     raws = list(map(_RAW, frames))
     lengths = array.array("I", map(len, raws))
-    kinds = bytes(map(_KIND, map(_KIND_OF, frames)))
-    problems = {i: f.problem or "" for i, f in enumerate(frames) if f.kind is FrameKind.ANOMALY}
+    kinds = bytes(map(_KIND, map(id, map(_KIND_OF, frames))))
+    problems = {i: frames[i].problem or "" for i in _positions(kinds, _ANOMALY)}
     if received is not None and received.count(None) < len(received):
         recv: list[float | None] | None = list(received)
     else:
@@ -110,7 +110,18 @@ def encode_block(
 
 _RAW = operator.attrgetter("raw")
 _KIND_OF = operator.attrgetter("kind")
-_KIND = {kind: code for kind, code in KIND_CODES.items()}.__getitem__
+_KIND = {id(kind): code for kind, code in KIND_CODES.items()}.__getitem__
+"""By the member's id: hashing an Enum member runs Python code (``Enum.__hash__``), an
+``int`` does not, and this runs for every stored frame."""
+_ANOMALY = KIND_CODES[FrameKind.ANOMALY]
+
+
+def _positions(data: bytes, byte: int) -> Iterator[int]:
+    """Indexes of ``byte`` in ``data`` (a C-level scan; anomalies are rare)."""
+    i = data.find(byte)
+    while i >= 0:
+        yield i
+        i = data.find(byte, i + 1)
 
 
 def _le(values: array.array[Any]) -> bytes:

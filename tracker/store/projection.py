@@ -131,6 +131,13 @@ def _update_open(table: Table, keys: tuple[str, ...], state: str) -> Update:
     )
 
 
+@functools.cache
+def _update_latest(table: Table, keys: tuple[str, ...], state: str) -> Update:
+    """Update the row :func:`_find` would find, in one statement (one round trip, not two)."""
+    latest = _find(table, keys, state, ()).correlate(None).scalar_subquery()
+    return update(table).where(table.c.id == latest).returning(table.c.id)
+
+
 class _Batch:
     """One batch being projected: the connection, ids, and lazily the envelopes by seq."""
 
@@ -162,6 +169,12 @@ class _Batch:
         ``state`` (see ``_OPEN``), with its id and the ``extra`` columns."""
         params = {"w_server_id": self.server_id, **{f"w_{k}": v for k, v in keys.items()}}
         return self.conn.execute(_find(table, tuple(keys), state, extra), params).first()
+
+    def set_latest(self, table: Table, state: str, keys: dict[str, Any], **values: Any) -> bool:
+        """Update the row :meth:`open_row` would return; False if there is none."""
+        params = {"w_server_id": self.server_id, **{f"w_{k}": v for k, v in keys.items()}}
+        stmt = _update_latest(table, tuple(keys), state)
+        return self.conn.execute(stmt, {**params, **values}).first() is not None
 
     def set(self, table: Table, row_id: int, **values: Any) -> None:
         self.conn.execute(_update_by_id(table), {"w_id": row_id, **values})
@@ -234,14 +247,10 @@ def _cancel_offers(b: _Batch, queue: str, uniqueid: str, at: float) -> None:
 
 
 def _queue_abandon(b: _Batch, c: QueueCallerAbandoned) -> None:
-    found = b.open_row(QUEUE_CALLS, "waiting", queue=c.queue, uniqueid=c.uniqueid)
+    keys = {"queue": c.queue, "uniqueid": c.uniqueid}
     values = {"outcome": "abandoned", "left_at": to_datetime(c.at), "wait": c.wait}
-    if found is None:
-        b.insert(
-            QUEUE_CALLS, queue=c.queue, uniqueid=c.uniqueid, channel="", joined_late=True, **values
-        )
-    else:
-        b.set(QUEUE_CALLS, found.id, **values)
+    if not b.set_latest(QUEUE_CALLS, "waiting", keys, **values):
+        b.insert(QUEUE_CALLS, **keys, channel="", joined_late=True, **values)
     _cancel_offers(b, c.queue, c.uniqueid, c.at)
 
 
@@ -263,24 +272,14 @@ def _agent_connect(b: _Batch, c: AgentConnected) -> None:
         "interface": c.interface,
         "connected_at": to_datetime(c.at),
     }
-    found = b.open_row(QUEUE_CALLS, "not_connected", queue=c.queue, uniqueid=c.uniqueid)
-    if found is None:
-        b.insert(
-            QUEUE_CALLS, queue=c.queue, uniqueid=c.uniqueid, channel="", joined_late=True, **values
-        )
-    else:
-        if c.wait is not None:
-            values["wait"] = c.wait
-        b.set(QUEUE_CALLS, found.id, **values)
-    offer = b.open_row(
-        OFFERS,
-        "ringing_or_canceled",
-        queue=c.queue,
-        uniqueid=c.uniqueid,
-        interface=c.interface,
+    keys = {"queue": c.queue, "uniqueid": c.uniqueid}
+    waited = {"wait": c.wait} if c.wait is not None else {}
+    if not b.set_latest(QUEUE_CALLS, "not_connected", keys, **values, **waited):
+        b.insert(QUEUE_CALLS, **keys, channel="", joined_late=True, **values)
+    offer = {**keys, "interface": c.interface}
+    b.set_latest(
+        OFFERS, "ringing_or_canceled", offer, outcome="connected", ended_at=values["connected_at"]
     )
-    if offer is not None:
-        b.set(OFFERS, offer.id, outcome="connected", ended_at=to_datetime(c.at))
 
 
 def _agent_complete(b: _Batch, c: AgentCompleted) -> None:
@@ -334,10 +333,9 @@ def _offer_ended(b: _Batch, c: AgentRingNoAnswer | AgentDumped) -> None:
     if isinstance(c, AgentRingNoAnswer):
         values["ring_time"] = c.ring_time
     keys = {"queue": c.queue, "uniqueid": c.uniqueid, "interface": c.interface}
-    found = b.open_row(OFFERS, "ringing", **keys)
-    if found is not None:
-        b.set(OFFERS, found.id, **values)
-    elif isinstance(c, AgentRingNoAnswer):
+    if b.set_latest(OFFERS, "ringing", keys, **values):
+        return
+    if isinstance(c, AgentRingNoAnswer):
         b.insert(OFFERS, member_name=c.member_name, **keys, **values)
 
 

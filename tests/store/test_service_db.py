@@ -30,6 +30,16 @@ def spill_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
 
 
+async def _after_a_write(service: Service) -> bytes:
+    """The metrics once the persister has finished a write (it flushes at least once a second;
+    the fold may well end before the first write does)."""
+    while True:
+        body, _ = service.metrics.exposition()
+        if samples(body.decode(), "ami_tracker_persister_write_seconds_count").get("pbx", 0) >= 1:
+            return body
+        await trio.sleep(0.05)
+
+
 async def _serve(capture: str, db: str) -> tuple[Tracker, str]:
     """Run a service on ``capture`` into ``db`` until the capture was sent; stop it."""
     with trio.fail_after(60):
@@ -41,7 +51,7 @@ async def _serve(capture: str, db: str) -> tuple[Tracker, str]:
                 await tracker.wait_synced()
                 await sim.sessions[0].stream_done.wait()
                 await tracker.wait_folded(tracker.client.next_seq - 1)
-                body, _ = service.metrics.exposition()
+                body = await _after_a_write(service)
                 service.stop()
     return tracker, body.decode()
 

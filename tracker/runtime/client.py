@@ -28,7 +28,7 @@ from typing import NamedTuple, NoReturn
 
 import trio
 
-from ..ami import ActionResult, AmiConnection, Frame, FrameKind
+from ..ami import ActionResult, AmiConnection, Frame, FrameKind, State
 from ..errors import (
     ActionTimeoutError,
     AuthenticationError,
@@ -412,6 +412,11 @@ class AmiClient:
     ) -> ActionResult:
         waiter = _Waiter()
         async with s.send_lock:
+            if s.error is not None or s.conn.state is State.CLOSED:
+                # the session is ending (the peer closed, or it failed): a lost connection,
+                # not a local protocol mistake
+                why = f"session ended ({s.error})" if s.error else "the peer closed the connection"
+                raise ConnectionLostError(f"{self.target.redacted}: {why}")
             aid = spec.action_id or s.conn.next_action_id()
             data = s.conn.send_action(
                 spec.name,

@@ -23,6 +23,7 @@ from ._common import PROG, CliError, local_time, warn
 if TYPE_CHECKING:
     import trio
 
+    from ..errors import TrackerError
     from ..runtime.client import AmiClient
     from ..runtime.tracker import ChangeBatch, Tracker
     from ..runtime.url import AmiTarget
@@ -144,18 +145,13 @@ def _client(target: AmiTarget, events: str | None) -> AmiClient:
     """The tracker's client, saying on stderr each time it is about to retry."""
     from ..runtime.client import AmiClient
 
-    class RetryReportingClient(AmiClient):
-        def _backoff(self, attempt: int) -> float:
-            delay = super()._backoff(attempt)
-            if not self.closing:
-                warn(
-                    "watch",
-                    f"retrying {self.target.redacted} in {delay:.1f}s "
-                    f"(attempt {attempt + 2}; Ctrl-C stops)",
-                )
-            return delay
+    def say_retry(attempt: int, delay: float, reason: TrackerError) -> None:
+        warn(
+            "watch",
+            f"retrying {target.redacted} in {delay:.1f}s (attempt {attempt + 1}; Ctrl-C stops)",
+        )
 
-    return RetryReportingClient(target, events=events)
+    return AmiClient(target, events=events, on_retry=say_retry)
 
 
 async def _stop_on_signal(scope: trio.CancelScope) -> None:

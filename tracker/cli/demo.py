@@ -18,7 +18,14 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ._common import CAPTURE_METAVAR, PROG, CliError, positive_factor, positive_seconds
+from ._common import (
+    CAPTURE_METAVAR,
+    PROG,
+    CliError,
+    add_reconcile_interval,
+    positive_factor,
+    positive_seconds,
+)
 
 if TYPE_CHECKING:
     from ..runtime.tracker import ChangeBatch, Subscription, Tracker
@@ -57,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="give up when the tracker has not logged in and resynced after SECONDS "
         f"(default {DEFAULT_TIMEOUT:g})",
     )
+    add_reconcile_interval(p, "; --timeout bounds the first connection")
     p.set_defaults(func=run)
 
 
@@ -91,7 +99,11 @@ async def _report_sync(tracker: Tracker) -> None:
 
 
 async def _demo(
-    path: Path, speed: float | None, give_up_after: float, anomalies: list[Anomaly]
+    path: Path,
+    speed: float | None,
+    give_up_after: float,
+    anomalies: list[Anomaly],
+    reconcile_interval: float | None = None,
 ) -> Tracker:
     import trio
 
@@ -109,7 +121,7 @@ async def _demo(
         pace = "as fast as possible" if speed is None else f"at {speed:g}x"
         print(f"serving {path.name} on 127.0.0.1:{port} {pace}", file=sys.stderr, flush=True)
         write_table(sys.stdout, [])
-        tracker = Tracker(AmiClient(url, keepalive=None))
+        tracker = Tracker(AmiClient(url, keepalive=None), reconcile_interval=reconcile_interval)
         changes = tracker.subscribe(buffer=100_000)  # before connecting: no call is missed
         async with trio.open_nursery() as printing:
             printing.start_soon(_print_calls, changes, anomalies)  # ends when the tracker stops
@@ -162,7 +174,14 @@ def run(args: argparse.Namespace) -> int:
     check_capture(path)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG} demo: %(message)s")
     anomalies: list[Anomaly] = []
-    tracker = trio.run(_demo, path, None if args.fast else args.speed, args.timeout, anomalies)
+    tracker = trio.run(
+        _demo,
+        path,
+        None if args.fast else args.speed,
+        args.timeout,
+        anomalies,
+        args.reconcile_interval or None,
+    )
     summary = state_summary(
         tracker.world,
         frames=tracker.stats.frames,

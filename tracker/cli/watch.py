@@ -18,7 +18,7 @@ import sys
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._common import PROG, CliError, local_time, warn
+from ._common import PROG, CliError, add_reconcile_interval, local_time, positive_seconds, warn
 
 if TYPE_CHECKING:
     import trio
@@ -57,6 +57,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(default: the URL's ?events=, else on)",
     )
     p.add_argument("--no-resync", action="store_true", help="do not query state on (re)connect")
+    add_reconcile_interval(p)
+    p.add_argument(
+        "--first-connect-timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="give up (exit 1) when no session has logged in after SECONDS "
+        "(default: retry until stopped); a lost session is always retried",
+    )
     p.set_defaults(func=run)
 
 
@@ -178,7 +186,12 @@ async def _watch(
     from ..runtime.tracker import Tracker
 
     print(f"watching {target.redacted}", file=sys.stderr, flush=True)
-    tracker = Tracker(_client(target, args.events), resync=not args.no_resync)
+    tracker = Tracker(
+        _client(target, args.events),
+        resync=not args.no_resync,
+        reconcile_interval=args.reconcile_interval or None,
+        first_connect_timeout=args.first_connect_timeout,
+    )
     async with trio.open_nursery() as nursery:
         stop = trio.CancelScope()
         nursery.start_soon(_stop_on_signal, stop)

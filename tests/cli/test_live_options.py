@@ -5,7 +5,6 @@ subprocesses over loopback TCP to the project's simulator."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 from collections.abc import Callable
 
@@ -13,20 +12,13 @@ import pytest
 import trio
 
 from tests.helpers import FIXTURES
-from tests.runtime._support import SECRET, USER, url
+from tests.runtime._support import SECRET, USER, free_port, url
 from tracker.cli import build_parser
 from tracker.cli._common import RECONCILE_INTERVAL
 from tracker.runtime import AmiSimulator, run_simulator
 from tracker.runtime import tracker as live
 
 from ._support import CLI, REPO, cli_env, last_error_line, main_fails, run_cli
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def test_the_cli_default_is_the_trackers() -> None:
@@ -56,7 +48,7 @@ def test_bad_values_are_one_line_usage_errors(
 
 
 def test_watch_gives_up_after_first_connect_timeout_and_says_why() -> None:
-    port = _free_port()
+    port = free_port()
     done = run_cli("watch", "--ami", url(port), "--first-connect-timeout", "0.5", timeout=30)
     assert done.returncode == 1, done.stderr
     line = last_error_line(done.stderr, "watch")

@@ -3,8 +3,6 @@ connect failures. Real TCP to the project's simulator."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import trio
 
@@ -15,15 +13,7 @@ from tracker.runtime import AmiClient, run_simulator
 from tracker.runtime.actions import ActionSpec
 from tracker.runtime.tracker import Tracker
 
-from ._support import SECRET, USER, tcp_server, url
-
-
-def _free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
+from ._support import SECRET, USER, free_port, tcp_server, url
 
 
 async def test_tracker_reconnects_to_a_server_that_closes_at_the_end() -> None:
@@ -97,7 +87,7 @@ async def test_on_retry_hears_each_failed_connect_with_a_readable_reason() -> No
         if attempt == 3:
             third.set()
 
-    client = AmiClient(url(_free_port()), backoff_initial=0.01, backoff_max=0.02, on_retry=on_retry)
+    client = AmiClient(url(free_port()), backoff_initial=0.01, backoff_max=0.02, on_retry=on_retry)
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(client.run)
@@ -112,7 +102,7 @@ async def test_on_retry_hears_each_failed_connect_with_a_readable_reason() -> No
 
 
 async def test_connect_timeout_error_says_why_the_attempts_failed() -> None:
-    port = _free_port()
+    port = free_port()
     client = AmiClient(url(port), backoff_initial=0.01, backoff_max=0.02)
     with trio.fail_after(10), pytest.raises(ConnectTimeoutError) as caught:
         await Tracker(client, first_connect_timeout=0.3).run()

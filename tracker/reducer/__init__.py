@@ -110,6 +110,14 @@ class Reducer:
             handler(ctx, item)
         return changes
 
+    def time_of(self, env: Envelope) -> float:
+        """The time ``apply(env)`` would fold ``env`` at (the World's clock right after it),
+        without folding it. A point-in-time fold stops before the first envelope later than its
+        limit by this judged time, never by a raw ``Timestamp`` (one far-future outlier is
+        folded at the current clock)."""
+        ts = getattr(env.item, "timestamp", None)
+        return clock.judged_time(self._ctx, env.item, env.received_at if ts is None else ts)
+
     def fold(self, envelopes: Iterable[Envelope]) -> World:
         for env in envelopes:
             self.apply(env)

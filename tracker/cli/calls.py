@@ -23,6 +23,7 @@ from ._common import (
     point_in_time,
     print_table,
 )
+from ._store_calls import store_options, stored_calls
 
 FORMATS = ("jsonl", "table", "csv")
 PARTIES = ("caller", "callee")
@@ -66,8 +67,10 @@ TABLE_RIGHT = (2, 3)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("calls", help="ended call records from captures (offline fold)")
-    p.add_argument("captures", nargs="+", metavar=CAPTURE_METAVAR, help=CAPTURES_HELP)
+    p = subparsers.add_parser(
+        "calls", help="ended call records from captures (offline fold) or a database (--db)"
+    )
+    p.add_argument("captures", nargs="*", metavar=CAPTURE_METAVAR, help=CAPTURES_HELP)
     p.add_argument(
         "--format",
         choices=FORMATS,
@@ -76,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "table: aligned columns for people",
     )
     p.add_argument("--until", type=point_in_time, metavar=UNTIL_METAVAR, help=UNTIL_HELP)
+    store_options(p)
     p.set_defaults(func=run)
 
 
@@ -152,9 +156,13 @@ def run(args: argparse.Namespace) -> int:
     from ..query import call_record
     from .replay import fold_captures
 
-    result = fold_captures(args)
-    calls = sorted(result.call_records, key=lambda c: c.start)  # stable: ties keep end order
-    records = [call_record(c) | {"durations_known": result.timestamped} for c in calls]
+    if args.db is not None or not args.captures:
+        calls, known = stored_calls(args)  # the reporting tables, in the same order
+    else:
+        result = fold_captures(args)
+        calls = sorted(result.call_records, key=lambda c: c.start)  # stable: ties keep end order
+        known = result.timestamped
+    records = [call_record(c) | {"durations_known": known} for c in calls]
     out = sys.stdout
     if args.format == "jsonl":
         for rec in records:

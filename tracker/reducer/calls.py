@@ -64,6 +64,7 @@ from ..state.call import (
     CallEnded,
     CallLegAdded,
     CallStarted,
+    Leg,
     Parking,
     Party,
     QueueEntered,
@@ -124,7 +125,9 @@ def leg_added(ctx: Context, ch: Channel) -> None:
     if first:
         ch.caller_side = True
     if call is None:
-        call = Call(linkedid=linkedid, start=ch.created, joined_late=ch.from_list)
+        call = Call(
+            linkedid=linkedid, start=ch.created, joined_late=ch.from_list, first_seq=ctx.seq
+        )
         calls[linkedid] = call
         if first:
             call.caller = party_of(ch)
@@ -137,6 +140,22 @@ def leg_added(ctx: Context, ch: Channel) -> None:
     ctx.emit(CallLegAdded(seq=ctx.seq, at=ctx.at, linkedid=linkedid, uniqueid=ch.uniqueid))
 
 
+def _leg(ch: Channel, *, hungup: float | None, moved_to: str | None = None) -> Leg:
+    return Leg(
+        uniqueid=ch.uniqueid,
+        channel=ch.name,
+        num=_clean(ch.caller_num),
+        name=_clean(ch.caller_name),
+        created=ch.created,
+        answered=ch.answered,
+        hungup=hungup,
+        cause=ch.hangup_cause if hungup is not None else None,
+        cause_txt=ch.hangup_cause_txt if hungup is not None else "",
+        dialed_by=ch.dialed_by,
+        moved_to=moved_to,
+    )
+
+
 def leg_removed(
     ctx: Context, ch: Channel, *, disconnected: bool = False, reconciled: bool = False
 ) -> None:
@@ -146,6 +165,7 @@ def leg_removed(
     uid = ch.uniqueid
     if uid in call.live:
         call.live.remove(uid)
+        call.ended_legs.append(_leg(ch, hungup=ctx.at))
     if uid == call.linkedid or call.hangup_cause is None:
         call.hangup_cause = ch.hangup_cause
         call.hangup_cause_txt = ch.hangup_cause_txt
@@ -162,6 +182,7 @@ def leg_moved(ctx: Context, ch: Channel, old: str) -> None:
     call = ctx.world.calls.get(old)
     if call is not None and ch.uniqueid in call.live:
         call.live.remove(ch.uniqueid)
+        call.ended_legs.append(_leg(ch, hungup=None, moved_to=ch.linkedid))
         if not call.live:
             end(ctx, call)
     leg_added(ctx, ch)
@@ -193,6 +214,7 @@ def end(ctx: Context, call: Call) -> None:
     """The last leg is gone: finish the record, emit it, drop the call."""
     world = ctx.world
     call.end = ctx.at
+    call.last_seq = ctx.seq
     call.duration = max(0.0, ctx.at - call.start)
     call.billsec = max(0.0, ctx.at - call.answer) if call.answer is not None else 0.0
     call.disposition = disposition(call)

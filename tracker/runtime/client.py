@@ -213,6 +213,7 @@ class AmiClient:
     async def _establish(self) -> _Session:
         """Open a connection, check the banner, log in; deliver the handshake frames."""
         stream = await self._open_stream()
+        log.info("connected to %s", self.target.redacted)
         try:
             conn = AmiConnection(action_id_prefix=self._prefix)
             session = _Session(stream, conn)

@@ -25,7 +25,7 @@ import os
 import re
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -132,6 +132,8 @@ class Persister:
         """Retry every failed write (live: nothing may be lost); False: only a database that
         is unreachable, locked, full or read-only, and raise the rest (import)."""
         self.stats = PersisterStats()
+        self.on_write: Callable[[float], None] | None = None
+        """Called with the seconds each successful database write took (metrics)."""
         self.store: Store | None = None
         self._writer: BatchWriter | None = None
         self._spill: SpillFile | None = None
@@ -336,6 +338,7 @@ class Persister:
             return True
         writer = self._writer
         assert writer is not None
+        began = trio.current_time()
         try:
             result = await trio.to_thread.run_sync(writer.write, batches, limiter=self._limiter)
         except Exception as exc:  # the database is down, full, read-only...: retry later
@@ -357,6 +360,8 @@ class Persister:
             log.warning("store writes resumed")
             stats.last_error = None
         stats.writes += 1
+        if self.on_write is not None:
+            self.on_write(trio.current_time() - began)
         stats.batches_written += len(batches)
         stats.frames_written += result.written
         stats.snapshots += result.snapshots

@@ -59,6 +59,25 @@ class Parking(msgspec.Struct, kw_only=True, gc=False):
     """``parked``, ``retrieved``, ``timeout`` or ``giveup``."""
 
 
+class Leg(msgspec.Struct, kw_only=True, gc=False):
+    """One channel of a call, as it left the call (hung up, or moved to another call)."""
+
+    uniqueid: str
+    channel: str
+    num: str = ""
+    name: str = ""
+    created: float
+    answered: float | None = None
+    hungup: float | None = None
+    """Hangup time; None when the channel moved to another call instead (``moved_to``)."""
+    cause: int | None = None
+    cause_txt: str = ""
+    dialed_by: str | None = None
+    """Uniqueid of the channel that dialled this one ("" for an Originate, None if not dialled)."""
+    moved_to: str | None = None
+    """Linkedid of the call the channel moved to (bridge propagation)."""
+
+
 class Call(msgspec.Struct, kw_only=True, gc=False):
     """A call: every channel sharing a Linkedid, from the first one's creation to the last hangup.
 
@@ -109,6 +128,12 @@ class Call(msgspec.Struct, kw_only=True, gc=False):
     longer had it, but its Hangup never arrived (end time = the list's time)."""
     joined_late: bool = False
     """First seen in a resync list: start is estimated, an earlier answer time is unknown."""
+    first_seq: int = -1
+    """Seq of the frame that started the call (its first channel)."""
+    last_seq: int = -1
+    """Seq of the frame that ended it: every frame of the call lies in ``first_seq..last_seq``."""
+    ended_legs: list[Leg] = msgspec.field(default_factory=list)
+    """Each channel as it left the call, in leaving order (the store's ``call_legs``)."""
 
 
 CallRecord = Call

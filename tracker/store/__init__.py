@@ -8,6 +8,7 @@ the state at any point can be rebuilt and every capture exported again. See
 from __future__ import annotations
 
 from .engine import SchemaError, describe, redact
+from .reporting_query import call_records, load_call_records
 from .schema import AnomalyRow, FrameBlock, Projection, Server, Session, Snapshot
 from .store import PrunedError, ServerInfo, SessionRow, Store, StoredFrame, WorldAt, open_store
 from .writer import Batch, BatchWriter, SessionInfo, SnapshotPolicy, WriteResult
@@ -31,7 +32,9 @@ __all__ = [
     "StoredFrame",
     "WorldAt",
     "WriteResult",
+    "call_records",
     "describe",
+    "load_call_records",
     "open_store",
     "redact",
 ]

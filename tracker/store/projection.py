@@ -1,0 +1,650 @@
+"""The reporting projection: change records (and a few raw events) -> reporting rows.
+
+``project_batch`` runs inside the transaction that stores a batch's frames, so the reporting
+tables are never ahead of or behind the raw log; it is not idempotent by itself (the recorder
+never hands it a batch twice). Its state between batches lives in the tables: an open fact (a
+waiting queue caller, a paused member, a parked call) is a row whose end is NULL, closed by a
+later change. Call records are written whole when the call ends (``CallEnded``), with their legs
+and transfers; queue, member, conference and parking facts are written as they happen.
+Asterisk's own ``Cdr`` and ``CEL`` events are copied from the envelopes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import msgspec
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..events import CEL, Cdr
+from ..events.base import AmiEvent
+from ..events.envelope import Envelope
+from ..state import Change
+from ..state.call import Call, CallEnded
+from ..state.conference import ConferenceReconciled, ParticipantJoined, ParticipantLeft
+from ..state.parking import (
+    CallParked,
+    CallUnparked,
+    ParkedCallGaveUp,
+    ParkedCallSwapped,
+    ParkingReconciled,
+    ParkingTimedOut,
+)
+from ..state.queue import (
+    AgentCalled,
+    AgentCompleted,
+    AgentConnected,
+    AgentDumped,
+    AgentRingNoAnswer,
+    QueueCallerAbandoned,
+    QueueCallerJoined,
+    QueueCallerLeft,
+    QueueMemberAdded,
+    QueueMemberPaused,
+    QueueMemberRemoved,
+    QueueReconciled,
+)
+from .reporting import ASTERISK_CDR as CDR
+from .reporting import ASTERISK_CEL as CEL_TABLE
+from .reporting import CALL_LEGS as LEGS
+from .reporting import CALLS, QUEUE_CALLS, TRANSFERS
+from .reporting import CONFERENCE_PARTICIPATIONS as PARTICIPATIONS
+from .reporting import PARKED_CALLS as PARKED
+from .reporting import QUEUE_MEMBER_PAUSES as PAUSES
+from .reporting import QUEUE_MEMBER_SESSIONS as MEMBERS
+from .reporting import QUEUE_OFFERS as OFFERS
+from .reporting_rows import call_rows
+from .reporting_types import to_datetime
+
+_BASE_FIELDS = frozenset(f.name for f in msgspec.structs.fields(AmiEvent))
+CEL_COLUMNS = {
+    "caller_i_dnum": "cid_num",
+    "caller_i_dname": "cid_name",
+    "caller_i_dani": "cid_ani",
+    "caller_i_drdnis": "cid_rdnis",
+    "caller_i_ddnid": "cid_dnid",
+    "extra_": "event_extra",
+}
+"""CEL event fields whose column is named as in cel.conf rather than after the header."""
+
+
+_OPEN: dict[str, Callable[[Table], ColumnElement[bool]]] = {
+    "waiting": lambda t: t.c.outcome == "waiting",
+    "not_left": lambda t: t.c.left_at.is_(None),
+    "not_connected": lambda t: t.c.connected_at.is_(None),
+    "talking": lambda t: and_(t.c.connected_at.is_not(None), t.c.completed_at.is_(None)),
+    "ringing": lambda t: t.c.outcome == "ringing",
+    "ringing_or_canceled": lambda t: t.c.outcome.in_(("ringing", "canceled")),
+    "not_ended": lambda t: t.c.ended_at.is_(None),
+    "not_removed": lambda t: t.c.removed_at.is_(None),
+    "not_unpaused": lambda t: t.c.unpaused_at.is_(None),
+}
+"""What makes a fact row open (not finished yet), by name."""
+
+
+@functools.cache
+def _find(table: Table, keys: tuple[str, ...], state: str, extra: tuple[str, ...]) -> Select[Any]:
+    """The latest open row of a server whose ``keys`` columns equal ``w_<key>`` parameters.
+
+    Statements are built once and reused with parameters: this runs for every queue, member,
+    conference and parking change, and building a statement costs more than running it.
+    """
+    return (
+        select(table.c.id, *(table.c[name] for name in extra))
+        .where(
+            table.c.server_id == bindparam("w_server_id"),
+            *(table.c[key] == bindparam(f"w_{key}") for key in keys),
+            _OPEN[state](table),
+        )
+        .order_by(table.c.id.desc())
+        .limit(1)
+    )
+
+
+@functools.cache
+def _update_by_id(table: Table) -> Update:
+    return update(table).where(table.c.id == bindparam("w_id"))
+
+
+@functools.cache
+def _update_open(table: Table, keys: tuple[str, ...], state: str) -> Update:
+    return update(table).where(
+        table.c.server_id == bindparam("w_server_id"),
+        *(table.c[key] == bindparam(f"w_{key}") for key in keys),
+        _OPEN[state](table),
+    )
+
+
+class _Batch:
+    """One batch being projected: the connection, ids, and lazily the envelopes by seq."""
+
+    def __init__(
+        self, conn: Connection, server_id: int, session_id: int, envelopes: Sequence[Envelope]
+    ) -> None:
+        self.conn = conn
+        self.server_id = server_id
+        self.session_id = session_id
+        self.envelopes = envelopes
+        self.calls: list[Call] = []
+
+    def event(self, seq: int) -> Any:
+        """The item of the frame ``seq`` of this batch (None if not in it)."""
+        envelopes = self.envelopes
+        i = seq - envelopes[0].seq if envelopes else -1
+        if 0 <= i < len(envelopes) and envelopes[i].seq == seq:
+            return envelopes[i].item  # consecutive seqs: the usual case
+        return next((env.item for env in envelopes if env.seq == seq), None)
+
+    def ids(self) -> dict[str, int]:
+        return {"server_id": self.server_id, "session_id": self.session_id}
+
+    def insert(self, table: Table, **values: Any) -> None:
+        self.conn.execute(insert(table), {**self.ids(), **values})
+
+    def open_row(self, table: Table, state: str, *extra: str, **keys: Any) -> Row[Any] | None:
+        """The latest row of this server matching ``keys`` that is open in the sense of
+        ``state`` (see ``_OPEN``), with its id and the ``extra`` columns."""
+        params = {"w_server_id": self.server_id, **{f"w_{k}": v for k, v in keys.items()}}
+        return self.conn.execute(_find(table, tuple(keys), state, extra), params).first()
+
+    def set(self, table: Table, row_id: int, **values: Any) -> None:
+        self.conn.execute(_update_by_id(table), {"w_id": row_id, **values})
+
+    def set_open(self, table: Table, state: str, keys: dict[str, Any], **values: Any) -> None:
+        """Update every open row matching ``keys``."""
+        params = {"w_server_id": self.server_id, **{f"w_{k}": v for k, v in keys.items()}}
+        self.conn.execute(_update_open(table, tuple(keys), state), {**params, **values})
+
+
+def _seconds(start: datetime | None, at: float) -> float | None:
+    return None if start is None else at - start.timestamp()
+
+
+# ---- calls ----------------------------------------------------------------------------------
+
+
+def _call_ended(b: _Batch, c: CallEnded) -> None:
+    b.calls.append(c.record)
+
+
+def _write_calls(b: _Batch) -> None:
+    if not b.calls:
+        return
+    rows, legs, transfers = [], [], []
+    for call in b.calls:
+        row, call_legs, call_transfers = call_rows(
+            call, server_id=b.server_id, session_id=b.session_id
+        )
+        rows.append(row)
+        legs.append(call_legs)
+        transfers.append(call_transfers)
+    ids = b.conn.execute(
+        insert(CALLS).returning(CALLS.c.id, sort_by_parameter_order=True), rows
+    ).scalars()
+    leg_rows: list[dict[str, Any]] = []
+    transfer_rows: list[dict[str, Any]] = []
+    for call_id, call_legs, call_transfers in zip(ids, legs, transfers, strict=True):
+        leg_rows.extend({**r, "call_id": call_id} for r in call_legs)
+        transfer_rows.extend({**r, "call_id": call_id} for r in call_transfers)
+    if leg_rows:
+        b.conn.execute(insert(LEGS), leg_rows)
+    if transfer_rows:
+        b.conn.execute(insert(TRANSFERS), transfer_rows)
+
+
+# ---- queue callers and offers -----------------------------------------------------------------
+
+
+def _queue_join(b: _Batch, c: QueueCallerJoined) -> None:
+    item = b.event(c.seq)
+    b.insert(
+        QUEUE_CALLS,
+        queue=c.queue,
+        uniqueid=c.uniqueid,
+        linkedid=getattr(item, "linkedid", None),
+        channel=c.channel,
+        caller_num=c.caller_id_num,
+        caller_name=c.caller_id_name,
+        position=c.position,
+        joined_at=to_datetime(c.at),
+        outcome="waiting",
+        joined_late=False,
+    )
+
+
+def _cancel_offers(b: _Batch, queue: str, uniqueid: str, at: float) -> None:
+    keys = {"queue": queue, "uniqueid": uniqueid}
+    b.set_open(OFFERS, "ringing", keys, outcome="canceled", ended_at=to_datetime(at))
+
+
+def _queue_abandon(b: _Batch, c: QueueCallerAbandoned) -> None:
+    found = b.open_row(QUEUE_CALLS, "waiting", queue=c.queue, uniqueid=c.uniqueid)
+    values = {"outcome": "abandoned", "left_at": to_datetime(c.at), "wait": c.wait}
+    if found is None:
+        b.insert(
+            QUEUE_CALLS, queue=c.queue, uniqueid=c.uniqueid, channel="", joined_late=True, **values
+        )
+    else:
+        b.set(QUEUE_CALLS, found.id, **values)
+    _cancel_offers(b, c.queue, c.uniqueid, c.at)
+
+
+def _queue_leave(b: _Batch, c: QueueCallerLeft) -> None:
+    found = b.open_row(QUEUE_CALLS, "not_left", "outcome", queue=c.queue, uniqueid=c.uniqueid)
+    if found is not None:
+        values: dict[str, Any] = {"left_at": to_datetime(c.at)}
+        if found.outcome == "waiting":
+            # "exited" until an AgentConnect (which follows the leave) says it was answered.
+            values.update(outcome="exited", wait=c.wait)
+        b.set(QUEUE_CALLS, found.id, **values)
+    _cancel_offers(b, c.queue, c.uniqueid, c.at)
+
+
+def _agent_connect(b: _Batch, c: AgentConnected) -> None:
+    values: dict[str, Any] = {
+        "outcome": "answered",
+        "agent": c.member_name,
+        "interface": c.interface,
+        "connected_at": to_datetime(c.at),
+    }
+    found = b.open_row(QUEUE_CALLS, "not_connected", queue=c.queue, uniqueid=c.uniqueid)
+    if found is None:
+        b.insert(
+            QUEUE_CALLS, queue=c.queue, uniqueid=c.uniqueid, channel="", joined_late=True, **values
+        )
+    else:
+        if c.wait is not None:
+            values["wait"] = c.wait
+        b.set(QUEUE_CALLS, found.id, **values)
+    offer = b.open_row(
+        OFFERS,
+        "ringing_or_canceled",
+        queue=c.queue,
+        uniqueid=c.uniqueid,
+        interface=c.interface,
+    )
+    if offer is not None:
+        b.set(OFFERS, offer.id, outcome="connected", ended_at=to_datetime(c.at))
+
+
+def _agent_complete(b: _Batch, c: AgentCompleted) -> None:
+    found = b.open_row(QUEUE_CALLS, "talking", "connected_at", queue=c.queue, uniqueid=c.uniqueid)
+    if found is not None:
+        b.set(
+            QUEUE_CALLS,
+            found.id,
+            completed_at=to_datetime(c.at),
+            talk=_seconds(found.connected_at, c.at),
+            complete_reason=c.reason,
+        )
+        return
+    # A call connected before we were (a resync showed the member in a call): keep it, with
+    # Asterisk's own talk and hold times standing in for ours.
+    connected = None if c.talk_time is None else c.at - c.talk_time
+    joined = None if connected is None or c.hold_time is None else connected - c.hold_time
+    b.insert(
+        QUEUE_CALLS,
+        queue=c.queue,
+        uniqueid=c.uniqueid,
+        channel="",
+        joined_at=to_datetime(joined),
+        wait=None if c.hold_time is None else float(c.hold_time),
+        outcome="answered",
+        agent=c.member_name,
+        interface=c.interface,
+        connected_at=to_datetime(connected),
+        completed_at=to_datetime(c.at),
+        talk=None if c.talk_time is None else float(c.talk_time),
+        complete_reason=c.reason,
+        joined_late=True,
+    )
+
+
+def _agent_called(b: _Batch, c: AgentCalled) -> None:
+    b.insert(
+        OFFERS,
+        queue=c.queue,
+        uniqueid=c.uniqueid,
+        interface=c.interface,
+        member_name=c.member_name,
+        called_at=to_datetime(c.at),
+        outcome="ringing",
+    )
+
+
+def _offer_ended(b: _Batch, c: AgentRingNoAnswer | AgentDumped) -> None:
+    outcome = "ringnoanswer" if type(c) is AgentRingNoAnswer else "dumped"
+    values: dict[str, Any] = {"outcome": outcome, "ended_at": to_datetime(c.at)}
+    if isinstance(c, AgentRingNoAnswer):
+        values["ring_time"] = c.ring_time
+    keys = {"queue": c.queue, "uniqueid": c.uniqueid, "interface": c.interface}
+    found = b.open_row(OFFERS, "ringing", **keys)
+    if found is not None:
+        b.set(OFFERS, found.id, **values)
+    elif isinstance(c, AgentRingNoAnswer):
+        b.insert(OFFERS, member_name=c.member_name, **keys, **values)
+
+
+# ---- queue members ------------------------------------------------------------------------------
+
+
+def _pause_sync(
+    b: _Batch, queue: str, interface: str, name: str, paused: bool, reason: str, at: float
+) -> None:
+    """Open, close or re-reason the member's paused interval to match ``paused``/``reason``."""
+    found = b.open_row(
+        PAUSES, "not_unpaused", "paused_at", "reason", queue=queue, interface=interface
+    )
+    if found is not None:
+        if paused and found.reason == reason:
+            return
+        b.set(PAUSES, found.id, unpaused_at=to_datetime(at), seconds=_seconds(found.paused_at, at))
+    if paused:
+        b.insert(
+            PAUSES,
+            queue=queue,
+            interface=interface,
+            member_name=name,
+            paused_at=to_datetime(at),
+            reason=reason,
+        )
+
+
+def _member_added(b: _Batch, c: QueueMemberAdded) -> None:
+    b.insert(
+        MEMBERS,
+        queue=c.queue,
+        interface=c.interface,
+        member_name=c.member_name,
+        added_at=to_datetime(c.at),
+        removed_by_resync=False,
+    )
+    if c.paused:
+        reason = getattr(b.event(c.seq), "paused_reason", None) or ""
+        _pause_sync(b, c.queue, c.interface, c.member_name, True, reason, c.at)
+
+
+def _member_gone(b: _Batch, queue: str, interface: str, at: float, *, resync: bool) -> None:
+    keys = {"queue": queue, "interface": interface}
+    b.set_open(MEMBERS, "not_removed", keys, removed_at=to_datetime(at), removed_by_resync=resync)
+    _pause_sync(b, queue, interface, "", False, "", at)
+
+
+def _member_removed(b: _Batch, c: QueueMemberRemoved) -> None:
+    _member_gone(b, c.queue, c.interface, c.at, resync=False)
+
+
+def _member_paused(b: _Batch, c: QueueMemberPaused) -> None:
+    _pause_sync(b, c.queue, c.interface, c.member_name, c.paused, c.reason, c.at)
+
+
+def _queue_reconciled(b: _Batch, c: QueueReconciled) -> None:
+    """A QueueStatus reply corrected our state: members and callers we had not seen."""
+    item = b.event(c.seq)
+    if c.subject == "member":
+        if c.action == "removed":
+            _member_gone(b, c.queue, c.key, c.at, resync=True)
+            return
+        name = getattr(item, "name_", None) or c.key
+        if c.action == "created":
+            b.insert(
+                MEMBERS,
+                queue=c.queue,
+                interface=c.key,
+                member_name=name,
+                added_at=None,
+                removed_by_resync=False,
+            )
+        paused = bool(getattr(item, "paused", 0))
+        reason = getattr(item, "paused_reason", None) or ""
+        _pause_sync(b, c.queue, c.key, name, paused, reason, c.at)
+    elif c.subject == "caller":
+        if c.action == "created":
+            b.insert(
+                QUEUE_CALLS,
+                queue=c.queue,
+                uniqueid=c.key,
+                channel=getattr(item, "channel", None) or "",
+                caller_num=getattr(item, "caller_id_num", None),
+                caller_name=getattr(item, "caller_id_name", None),
+                position=getattr(item, "position", None),
+                joined_at=None,
+                outcome="waiting",
+                joined_late=True,
+            )
+        elif c.action == "removed":
+            keys = {"queue": c.queue, "uniqueid": c.key}
+            b.set_open(QUEUE_CALLS, "waiting", keys, outcome="unknown", left_at=to_datetime(c.at))
+            _cancel_offers(b, c.queue, c.key, c.at)
+
+
+# ---- conferences and parking -------------------------------------------------------------------
+
+
+def _participant_joined(b: _Batch, c: ParticipantJoined) -> None:
+    b.insert(
+        PARTICIPATIONS,
+        conference=c.conference,
+        uniqueid=c.uniqueid,
+        linkedid=getattr(b.event(c.seq), "linkedid", None),
+        channel=c.channel,
+        caller_num=c.caller_id_num,
+        admin=c.admin,
+        joined_at=to_datetime(c.at),
+    )
+
+
+def _participant_left(b: _Batch, conference: str, uniqueid: str, channel: str, at: float) -> None:
+    found = b.open_row(
+        PARTICIPATIONS, "not_left", "joined_at", conference=conference, uniqueid=uniqueid
+    )
+    if found is None:
+        b.insert(
+            PARTICIPATIONS,
+            conference=conference,
+            uniqueid=uniqueid,
+            channel=channel,
+            admin=False,
+            joined_at=None,
+            left_at=to_datetime(at),
+        )
+    else:
+        b.set(
+            PARTICIPATIONS, found.id, left_at=to_datetime(at), seconds=_seconds(found.joined_at, at)
+        )
+
+
+def _left(b: _Batch, c: ParticipantLeft) -> None:
+    _participant_left(b, c.conference, c.uniqueid, c.channel, c.at)
+
+
+def _conference_reconciled(b: _Batch, c: ConferenceReconciled) -> None:
+    if c.subject != "participant":
+        return
+    if c.action == "created":
+        item = b.event(c.seq)
+        b.insert(
+            PARTICIPATIONS,
+            conference=c.conference,
+            uniqueid=c.key,
+            linkedid=getattr(item, "linkedid", None),
+            channel=getattr(item, "channel", None) or "",
+            caller_num=getattr(item, "caller_id_num", None),
+            admin=str(getattr(item, "admin", "")).lower() in ("yes", "1", "true"),
+            joined_at=None,
+        )
+    elif c.action == "removed":
+        _participant_left(b, c.conference, c.key, "", c.at)
+
+
+def _parked(b: _Batch, c: CallParked) -> None:
+    b.insert(
+        PARKED,
+        lot=c.lot,
+        space=c.space,
+        parkee_uniqueid=c.parkee_uniqueid,
+        parkee_channel=c.parkee_channel,
+        parkee_linkedid=getattr(b.event(c.seq), "parkee_linkedid", None),
+        parker_dial_string=c.parker_dial_string,
+        timeout=c.timeout,
+        parked_at=to_datetime(c.at),
+        outcome="parked",
+    )
+
+
+_PARK_OUTCOME = {CallUnparked: "retrieved", ParkingTimedOut: "timeout", ParkedCallGaveUp: "giveup"}
+
+
+def _unparked(b: _Batch, c: CallUnparked | ParkingTimedOut | ParkedCallGaveUp) -> None:
+    found = b.open_row(
+        PARKED, "not_ended", "parked_at", lot=c.lot, parkee_uniqueid=c.parkee_uniqueid
+    )
+    if found is None:
+        return
+    values: dict[str, Any] = {
+        "outcome": _PARK_OUTCOME[type(c)],
+        "ended_at": to_datetime(c.at),
+        "seconds": _seconds(found.parked_at, c.at),
+    }
+    if isinstance(c, CallUnparked):
+        values.update(
+            retriever_uniqueid=c.retriever_uniqueid, retriever_channel=c.retriever_channel
+        )
+    b.set(PARKED, found.id, **values)
+
+
+def _parking_reconciled(b: _Batch, c: ParkingReconciled) -> None:
+    """A ParkedCalls reply named a parked call we had not seen, or no longer lists one."""
+    if not c.space:
+        return  # a lot
+    if c.action == "created":
+        item = b.event(c.seq)
+        b.insert(
+            PARKED,
+            lot=c.lot,
+            space=c.space,
+            parkee_uniqueid=getattr(item, "parkee_uniqueid", None),
+            parkee_channel=getattr(item, "parkee_channel", None),
+            parkee_linkedid=getattr(item, "parkee_linkedid", None),
+            parker_dial_string=getattr(item, "parker_dial_string", None),
+            timeout=getattr(item, "parking_timeout", None),
+            parked_at=to_datetime(c.at - (getattr(item, "parking_duration", None) or 0)),
+            outcome="parked",
+        )
+    elif c.action == "removed":
+        keys = {"lot": c.lot, "space": c.space}
+        b.set_open(PARKED, "not_ended", keys, outcome="unknown", ended_at=to_datetime(c.at))
+
+
+def _swapped(b: _Batch, c: ParkedCallSwapped) -> None:
+    keys = {"lot": c.lot, "parkee_uniqueid": c.previous_uniqueid}
+    b.set_open(PARKED, "not_ended", keys, parkee_uniqueid=c.parkee_uniqueid)
+
+
+_HANDLERS: dict[type[Any], Callable[[_Batch, Any], None]] = {
+    CallEnded: _call_ended,
+    QueueCallerJoined: _queue_join,
+    QueueCallerAbandoned: _queue_abandon,
+    QueueCallerLeft: _queue_leave,
+    AgentConnected: _agent_connect,
+    AgentCompleted: _agent_complete,
+    AgentCalled: _agent_called,
+    AgentRingNoAnswer: _offer_ended,
+    AgentDumped: _offer_ended,
+    QueueMemberAdded: _member_added,
+    QueueMemberRemoved: _member_removed,
+    QueueMemberPaused: _member_paused,
+    QueueReconciled: _queue_reconciled,
+    ParticipantJoined: _participant_joined,
+    ParticipantLeft: _left,
+    ConferenceReconciled: _conference_reconciled,
+    CallParked: _parked,
+    CallUnparked: _unparked,
+    ParkingTimedOut: _unparked,
+    ParkedCallGaveUp: _unparked,
+    ParkedCallSwapped: _swapped,
+    ParkingReconciled: _parking_reconciled,
+}
+"""Change record class -> writer (every other change leaves the reporting tables alone)."""
+
+
+# ---- Asterisk's own records ------------------------------------------------------------------
+
+
+@functools.cache
+def _columns_of(kind: type[Any], table: Table) -> tuple[tuple[str, str], ...]:
+    """(field, column) for every field of event class ``kind`` that ``table`` has a column for."""
+    renames = CEL_COLUMNS if table is CEL_TABLE else {}
+    pairs = []
+    for field in msgspec.structs.fields(kind):
+        column = renames.get(field.name, field.name)
+        if field.name not in _BASE_FIELDS and column in table.c:
+            pairs.append((field.name, column))
+    return tuple(pairs)
+
+
+def _asterisk_row(b: _Batch, env: Envelope, table: Table) -> dict[str, Any]:
+    item = env.item
+    row: dict[str, Any] = {
+        **b.ids(),
+        "seq": env.seq,
+        "at": to_datetime(getattr(item, "timestamp", None) or env.received_at),
+        "extra": dict(getattr(item, "extra", {})),
+    }
+    for field, column in _columns_of(type(item), table):
+        value = getattr(item, field)
+        row[column] = value.value if isinstance(value, Enum) else value
+    return row
+
+
+def _write_asterisk_records(b: _Batch) -> None:
+    cdr: list[dict[str, Any]] = []
+    cel: list[dict[str, Any]] = []
+    for env in b.envelopes:
+        kind = type(env.item)
+        if kind is Cdr:
+            cdr.append(_asterisk_row(b, env, CDR))
+        elif kind is CEL:
+            cel.append(_asterisk_row(b, env, CEL_TABLE))
+    if cdr:
+        b.conn.execute(insert(CDR), cdr)
+    if cel:
+        b.conn.execute(insert(CEL_TABLE), cel)
+
+
+def project_batch(
+    conn: Connection,
+    *,
+    server_id: int,
+    session_id: int,
+    envelopes: Sequence[Envelope],
+    changes: Sequence[Change],
+) -> None:
+    """Write the reporting rows of one batch (a :class:`tracker.store.schema.Projection`)."""
+    batch = _Batch(conn, server_id, session_id, envelopes)
+    handlers = _HANDLERS
+    for change in changes:
+        handler = handlers.get(type(change))
+        if handler is not None:
+            handler(batch, change)
+    _write_calls(batch)
+    _write_asterisk_records(batch)
+
+
+__all__ = ["project_batch"]

@@ -249,6 +249,7 @@ def _response(frame: Frame) -> AmiResponse:
 
 _EVENT = FrameKind.EVENT
 _LIST_ITEM = FrameKind.LIST_ITEM
+_ANOMALY = FrameKind.ANOMALY
 
 
 def decode_frame(frame: Frame) -> Item:
@@ -277,4 +278,5 @@ def envelopes(
             item: Item = decode_headers(frame.headers)
         else:
             item = decode_frame(frame)
-        yield new(Envelope, (seq, item, kind is list_item, received_at))
+        problem = frame.problem if kind is not _ANOMALY else None  # an anomaly's is in its item
+        yield new(Envelope, (seq, item, kind is list_item, received_at, problem))

@@ -17,3 +17,6 @@ class Envelope(NamedTuple):
     """True when the frame answers a list action (it reuses a live event name)."""
     received_at: float | None = None
     """Receive time stamped by the runtime (None for bare captures): used when no Timestamp."""
+    problem: str | None = None
+    """What the codec noted on a frame that still carries its item (``Frame.problem`` of a
+    non-anomaly frame: a list over its bounds); the fold records it as an anomaly."""

@@ -102,6 +102,8 @@ class Reducer:
                     world.clock_candidate = None  # an outlier: the stream agrees with the clock
             else:
                 clock.judge(ctx, ts)
+        if env.problem is not None:
+            protocol.frame_problem(ctx, env.problem)
         cls = type(item)
         handlers = (self._list if list_item else self._live).get(cls)
         if handlers is None:

@@ -355,15 +355,16 @@ class AmiClient:
         self._seq += 1
         self.stats.frames += 1
         kind = frame.kind
-        if frame.problem is not None and kind is not FrameKind.ANOMALY:
+        problem = frame.problem if kind is not FrameKind.ANOMALY else None
+        if problem is not None:
             self.stats.list_overflows += 1
-            log.warning("%s: %s", self.target.redacted, frame.problem)
+            log.warning("%s: %s", self.target.redacted, problem)
         size = len(frame.raw)
         if self._queued + size > self.buffer_bytes:
             self._trim()
             if self._queued and self._queued + size > self.buffer_bytes:
                 self._overload(seq, f"{self.buffer_bytes} bytes")
-        env = Envelope(seq, decode(frame), kind is FrameKind.LIST_ITEM, time.time())
+        env = Envelope(seq, decode(frame), kind is FrameKind.LIST_ITEM, time.time(), problem)
         try:
             self._send_ch.send_nowait(Received(frame, env))
         except trio.WouldBlock:

@@ -192,17 +192,27 @@ async def _watch(
         reconcile_interval=args.reconcile_interval or None,
         first_connect_timeout=args.first_connect_timeout,
     )
+    ran = trio.Event()
+
+    async def run_tracker() -> None:
+        try:
+            await tracker.run()
+        finally:
+            ran.set()
+
     async with trio.open_nursery() as nursery:
         stop = trio.CancelScope()
         nursery.start_soon(_stop_on_signal, stop)
         with tracker.subscribe(buffer=4096) as changes:
-            nursery.start_soon(tracker.run)
+            nursery.start_soon(run_tracker)
             nursery.start_soon(_report_sync, tracker)
             with stop:
                 async for batch in changes:
                     write_batch(sys.stdout, batch, args.json, only)
         if tracker.client.session_started.is_set():
             await tracker.aclose()  # log off; the fold consumes what was received
+        elif not stop.cancel_called:
+            await ran.wait()  # it stopped by itself (--first-connect-timeout): let it say why
         nursery.cancel_scope.cancel()  # never connected: stop retrying
     return tracker
 

@@ -26,12 +26,13 @@ from _common import (
     streams,
     timed,
 )
+from _tracker_codecs import Codec, codecs
 
 from tracker.ami import AmiConnection, Frame
 
 
-def tracker_frames(parts: Iterable[bytes]) -> Iterator[Frame]:
-    conn = AmiConnection()
+def tracker_frames(parts: Iterable[bytes], codec: Codec | None = None) -> Iterator[Frame]:
+    conn = AmiConnection() if codec is None else codec.connection()
     for part in parts:
         conn.receive_data(part)
         yield from conn
@@ -136,14 +137,26 @@ def bench(label: str, data: bytes, rounds: int) -> list[Row]:
         del kept
         rows.append(row)
 
-    add(
-        "tracker frames (AmiConnection)",
-        lambda: count(tracker_frames(parts)),
-        lambda: list(tracker_frames(parts)),
-    )
-    typed = typed_pipeline()
-    if typed is not None:
-        add("tracker typed events", lambda: count(typed(parts)), lambda: list(typed(parts)))
+    for codec in codecs():
+        tag = f", {codec.name}" if codec.name else ""
+
+        def frames(codec: Codec = codec) -> Iterator[Frame]:
+            return tracker_frames(parts, codec)
+
+        add(f"tracker frames (AmiConnection{tag})", lambda: count(frames()), lambda: list(frames()))
+        if codec.envelopes is not None:
+
+            def typed(codec: Codec = codec) -> Iterator[Any]:
+                assert codec.envelopes is not None
+                return (env.item for env in codec.envelopes(tracker_frames(parts, codec)))
+
+            add(
+                f"tracker typed events ({codec.name or 'envelopes'})",
+                lambda: count(typed()),
+                lambda: list(typed()),
+            )
+        elif (old := typed_pipeline()) is not None:
+            add("tracker typed events", lambda: count(old(parts)), lambda: list(old(parts)))
     pano = panoramisk_parser()
     if pano is not None:
         add(
@@ -170,12 +183,16 @@ def worst_cases() -> list[tuple[str, bytes]]:
 
 def bench_worst(rounds: int) -> list[Row]:
     rows: list[Row] = []
-    for label, data in worst_cases():
-        for how, parts in (("1 feed", [data]), ("64K feeds", list(chunks(data)))):
-            n, secs = timed(lambda parts=parts: count(tracker_frames(parts)), rounds)
-            row = Row(f"tracker frames [{label}, {how}]", n, secs)
-            row.note = f"{len(data) / secs / 1e6:,.1f} MB/s"
-            rows.append(row)
+    for codec in codecs():
+        tag = f" ({codec.name})" if codec.name else ""
+        for label, data in worst_cases():
+            for how, parts in (("1 feed", [data]), ("64K feeds", list(chunks(data)))):
+                n, secs = timed(
+                    lambda parts=parts, codec=codec: count(tracker_frames(parts, codec)), rounds
+                )
+                row = Row(f"tracker frames{tag} [{label}, {how}]", n, secs)
+                row.note = f"{len(data) / secs / 1e6:,.1f} MB/s"
+                rows.append(row)
     return rows
 
 

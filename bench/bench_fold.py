@@ -24,6 +24,7 @@ from _common import (
     streams,
     timed,
 )
+from _tracker_codecs import codecs
 from bench_codec import panoramisk_parser, tracker_frames
 
 
@@ -103,11 +104,15 @@ def bench(label: str, data: bytes, rounds: int) -> list[Row]:
         rows.append(Row(f"tracker fold [{label}]", n, secs, peak_mb(fold_only), world_note(world)))
         del envs
 
-        def parse_fold() -> int:
-            return fold(reducer_cls, envelopes(tracker_frames(parts)))[0]
+        for codec in codecs():
+            envs_of = codec.envelopes or envelopes
 
-        n, secs = timed(parse_fold, rounds)
-        rows.append(Row(f"tracker parse+fold [{label}]", n, secs, peak_mb(parse_fold)))
+            def parse_fold(codec: Any = codec, envs_of: Any = envs_of) -> int:
+                return fold(reducer_cls, envs_of(tracker_frames(parts, codec)))[0]
+
+            n, secs = timed(parse_fold, rounds)
+            name = f"tracker parse+fold ({codec.name}) [{label}]" if codec.name else ""
+            rows.append(Row(name or f"tracker parse+fold [{label}]", n, secs, peak_mb(parse_fold)))
 
         replay_fold = optional("tracker.replay", "fold", why="tracker.replay.fold row")
         if replay_fold is not None:

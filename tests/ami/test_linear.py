@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers import FIXTURES, load
 from tracker.ami import FrameKind, FrameParser
+from tracker.ami.parser import PyFrameParser
 
 BANNER = b"Asterisk Call Manager/22.0.0\r\n"
 MB = 1 << 20
@@ -53,8 +54,12 @@ def _bounds(buf: bytearray, start: int | None, end: int | None) -> tuple[int, in
 
 
 def work(data: bytes, step: int, **kwargs: Any) -> tuple[int, int]:
-    """(counted work, frames) of framing ``data`` fed in pieces of ``step`` bytes."""
-    parser = FrameParser(**kwargs)
+    """(counted work, frames) of framing ``data`` fed in pieces of ``step`` bytes.
+
+    The pure-Python framer (its buffer is instrumented); the compiled one counts its own work:
+    tests/test_speedups_differential.py runs the same cases on it.
+    """
+    parser = PyFrameParser(**kwargs)
     buf = parser._buf = CountingBuffer()
     frames = 0
     raw = []
@@ -124,8 +129,10 @@ def test_one_byte_at_a_time_stays_linear() -> None:
 def test_line_break_runs_are_capped_at_the_frame_limit() -> None:
     """A run of line breaks is handed out in pieces of max_frame_size, whatever the chunking."""
     data = b"Event: A\r\n\r\n" + b"\r\n" * 1500 + b"Event: B\r\n\r\n"
-    for step in (len(data), 7, 1):
-        parser = FrameParser(max_frame_size=1024, expect_banner=False)
+    for step, parser_cls in (
+        (s, p) for s in (len(data), 7, 1) for p in (FrameParser, PyFrameParser)
+    ):
+        parser = parser_cls(max_frame_size=1024, expect_banner=False)
         out = []
         for i in range(0, len(data), step):
             parser.feed(data[i : i + step])

@@ -12,6 +12,7 @@ from importlib.metadata import version
 import pytest
 
 from tests.helpers import FIXTURES
+from tracker.ami import speedups_status
 from tracker.cli import SUBCOMMANDS, build_parser, main
 
 from ._support import REPO, cli_env, main_fails, run_cli
@@ -21,7 +22,10 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0
-    assert capsys.readouterr().out == f"ami-tracker {version('ami-tracker')}\n"
+    assert capsys.readouterr().out == (
+        f"ami-tracker {version('ami-tracker')}\n{speedups_status()}\n"
+    )
+    assert speedups_status().startswith("codec: ")
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

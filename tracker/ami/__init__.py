@@ -6,6 +6,7 @@ from .connection import DEFAULT_MAX_LIST_ITEMS, DEFAULT_MAX_OPEN_LISTS, AmiConne
 from .encode import encode_action, encode_headers
 from .frame import ActionResult, Frame, FrameKind, Headers
 from .parser import DEFAULT_MAX_FRAME_SIZE, FrameParser, build_frame, parse_headers
+from .speedups import speedups_status
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
@@ -22,4 +23,5 @@ __all__ = [
     "encode_action",
     "encode_headers",
     "parse_headers",
+    "speedups_status",
 ]

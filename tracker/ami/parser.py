@@ -7,16 +7,21 @@ corrupt a multi-byte character; each frame is then decoded as UTF-8, or latin-1 
 
 from __future__ import annotations
 
+from . import speedups
 from .frame import Frame, FrameKind, Headers
 
 TERMINATOR = b"\r\n\r\n"
 DEFAULT_MAX_FRAME_SIZE = 1 << 20
+MIN_FRAME_SIZE = 16
+"""Below this the oversized-frame rule (hand out all but the last 3 bytes) makes no sense."""
 _BATCH_MIN = 4096
 """Buffered bytes after a frame from which the framer cuts the next frames in one split."""
 _BATCH_MAX = 1 << 18
 """Bytes one split looks at: bounds its copy, and the work is linear whatever the input."""
 _STRAY = "line breaks between frames"
 _LINE_CACHE_SIZE = 8192
+_LINE_CACHE_MAX_LEN = 512
+"""Longer lines are parsed but not cached, so the cache holds at most ~4 MiB whatever the stream."""
 """Distinct header lines a parser remembers (then it starts afresh): bounds its memory."""
 
 _KIND_BY_FIRST_KEY = {
@@ -107,6 +112,18 @@ def build_frame(raw: bytes, body: bytes) -> Frame:
     return Frame(kind, raw, headers, fallback=fallback, action_id=action_id)  # type: ignore[arg-type]
 
 
+def banner_frame(raw: bytes) -> Frame | None:
+    """The banner frame for its line ``raw``, or None when the line is a header (no banner)."""
+    text, fallback = decode_text(raw.rstrip(b"\r\n"))
+    if ": " in text:
+        return None
+    return Frame(FrameKind.BANNER, raw, (("Banner", text),), fallback=fallback)
+
+
+def anomaly_frame(raw: bytes, problem: str) -> Frame:
+    return Frame(FrameKind.ANOMALY, raw, problem=problem)
+
+
 class _LineCache(dict[str, tuple[str, str]]):
     """Header line -> ``(key, value)``, bounded; a miss is parsed and checked by ``__missing__``.
 
@@ -128,7 +145,7 @@ class _LineCache(dict[str, tuple[str, str]]):
             self.bad = True
             return ("", line)
         pair = (key, value)
-        if key != "Timestamp":
+        if key != "Timestamp" and len(line) <= _LINE_CACHE_MAX_LEN:
             if len(self) >= _LINE_CACHE_SIZE:
                 self.clear()
             self[line] = pair
@@ -177,6 +194,8 @@ class FrameParser:
     def __init__(
         self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, expect_banner: bool = True
     ) -> None:
+        if max_frame_size < MIN_FRAME_SIZE:
+            raise ValueError(f"max_frame_size must be at least {MIN_FRAME_SIZE}")
         self.max_frame_size = max_frame_size
         self._buf = bytearray()
         self._pos = 0  # start of the unconsumed data in _buf
@@ -306,12 +325,12 @@ class FrameParser:
         raw = bytes(buf[start:stop])
         self._pos = self._scan = stop
         self._await_banner = False
-        text, fallback = decode_text(raw.rstrip(b"\r\n"))
-        if ": " in text:
+        frame = banner_frame(raw)
+        if frame is None:
             # no banner: this stream starts with a frame. Re-frame from the start.
             self._pos = self._scan = start
             return self.next_frame()
-        return Frame(FrameKind.BANNER, raw, (("Banner", text),), fallback=fallback)
+        return frame
 
     def _stray_line_breaks(self) -> Frame | None:
         """One anomaly for a run of CR/LF bytes between frames (``max_frame_size`` at most).
@@ -358,3 +377,13 @@ class FrameParser:
             return Frame(FrameKind.ANOMALY, raw, problem=problem or "oversized frame (continued)")
         self._scan = max(start, len(buf) - 3)
         return None
+
+
+# -- the compiled twin (tracker/ami/_speedups.c); this module stays the reference ----------
+PyFrameParser = FrameParser
+"""The pure-Python framer, whichever one ``FrameParser`` is."""
+_compiled = speedups.compiled()
+if _compiled is not None:
+    _compiled.configure(Frame, _KIND_BY_FIRST_KEY, build_frame, banner_frame, anomaly_frame)
+    if speedups.ENABLED:
+        FrameParser = _compiled.FrameParser  # type: ignore[misc]

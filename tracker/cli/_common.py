@@ -37,14 +37,17 @@ class Parser(argparse.ArgumentParser):
 
 
 def version_text() -> str:
-    """``ami-tracker --version``: the installed package's version."""
+    """``ami-tracker --version``: the installed package's version, and which codec runs
+    (the compiled one, or the pure-Python one and why)."""
     from importlib.metadata import PackageNotFoundError, version
+
+    from ..ami import speedups_status
 
     try:
         number = version(DIST)
     except PackageNotFoundError:  # running from a checkout that was never installed
         from .. import __version__ as number
-    return f"{PROG} {number}"
+    return f"{PROG} {number}\n{speedups_status()}"
 
 
 class VersionAction(argparse.Action):

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from ..ami import Frame, FrameKind
+from ..ami import Frame, FrameKind, speedups
 from .base import AmiEvent, AmiResponse, ProtocolAnomaly, SessionStarted, UndecodableEvent
 from .base import UnknownEvent as UnknownEvent
 from .envelope import Envelope
@@ -90,6 +90,8 @@ def _split_var(value: str) -> tuple[str, str]:
 
 _VARS: dict[tuple[str, ...], dict[str, str]] = {}
 _VARS_CACHE_SIZE = 4096
+_VARS_MAX_LEN = 1024
+"""Longer NAME=value lists (total characters) are split but not cached: bounded memory."""
 
 
 def _var_dict(values: list[str]) -> dict[str, str]:
@@ -109,6 +111,8 @@ def _cached_var_dict(values: list[str]) -> dict[str, str]:
     found = _VARS.get(key)
     if found is None:
         found = _var_dict(values)
+        if sum(map(len, values)) > _VARS_MAX_LEN:
+            return found
         if len(_VARS) >= _VARS_CACHE_SIZE:
             _VARS.clear()
         _VARS[key] = found
@@ -178,24 +182,25 @@ def decode_headers(headers: Headers) -> AmiEvent:
     if info is None:
         return _unknown(name, headers)
     d: dict[str, Any] = dict(headers)
-    key = info.only_dict
-    if key is not None and key in d:
-        # the usual case inline (ChanVariable): what _repeats does when only that key repeats
-        values = [d[key]] if len(d) == len(headers) else [v for k, v in headers if k == key]
-        if len(values) == len(headers) - len(d) + 1:
-            found = _VARS.get(tuple(values))
-            d[key] = found if found is not None else _cached_var_dict(values)
-        else:
-            _repeats(d, headers, info)
-    elif info.multi_items or len(d) != len(headers):
-        _repeats(d, headers, info)
-    if not info.known.issuperset(d):
-        _unmodelled(d, headers, info)
-    if name != info.tag:
-        d["Event"] = info.tag
     try:
+        # all in the try: a wire header named like an internal key (__extra__) must not crash
+        key = info.only_dict
+        if key is not None and key in d:
+            # the usual case inline (ChanVariable): what _repeats does when only that key repeats
+            values = [d[key]] if len(d) == len(headers) else [v for k, v in headers if k == key]
+            if len(values) == len(headers) - len(d) + 1:
+                found = _VARS.get(tuple(values))
+                d[key] = found if found is not None else _cached_var_dict(values)
+            else:
+                _repeats(d, headers, info)
+        elif info.multi_items or len(d) != len(headers):
+            _repeats(d, headers, info)
+        if not info.known.issuperset(d):
+            _unmodelled(d, headers, info)
+        if name != info.tag:
+            d["Event"] = info.tag
         event: AmiEvent = _convert(d, info.cls, strict=False)
-    except (msgspec.ValidationError, ValueError, TypeError) as exc:
+    except (msgspec.ValidationError, ValueError, TypeError, AttributeError) as exc:
         return UndecodableEvent(
             name=name, error=str(exc), headers=headers, action_id=_first(headers, "ActionID")
         )
@@ -249,7 +254,6 @@ def _response(frame: Frame) -> AmiResponse:
 
 _EVENT = FrameKind.EVENT
 _LIST_ITEM = FrameKind.LIST_ITEM
-_ANOMALY = FrameKind.ANOMALY
 
 
 def decode_frame(frame: Frame) -> Item:
@@ -275,8 +279,89 @@ def envelopes(
     for seq, frame in enumerate(frames, start_seq):
         kind = frame.kind
         if kind is _EVENT or kind is list_item:
-            item: Item = decode_headers(frame.headers)
+            item: Item = decode_headers_py(frame.headers)
         else:
             item = decode_frame(frame)
-        problem = frame.problem if kind is not _ANOMALY else None  # an anomaly's is in its item
-        yield new(Envelope, (seq, item, kind is list_item, received_at, problem))
+        yield new(Envelope, (seq, item, kind is list_item, received_at, frame.problem))
+
+
+# -- the compiled twin (tracker/ami/_speedups.c); decode_headers above stays the reference ----
+# field kinds, as numbered in _speedups.c
+_FAST_STR, _FAST_INT, _FAST_FLOAT, _FAST_ENUM, _FAST_DICT, _FAST_LIST, _FAST_EXTRA, _FAST_NO = (
+    range(8)
+)
+_FAST_SCOPED = 8
+
+
+def _fast_kind(t: msgspec.inspect.Type) -> tuple[int, dict[str, Any] | None]:
+    """How the compiled decoder converts a header for a field of type ``t`` (``_FAST_NO``:
+    it hands the event to :func:`decode_headers`)."""
+    mi = msgspec.inspect
+    if isinstance(t, mi.UnionType) and len(t.types) == 2 and isinstance(t.types[1], mi.NoneType):
+        t = t.types[0]
+    if isinstance(t, mi.StrType) and t == mi.StrType():
+        return _FAST_STR, None
+    if isinstance(t, mi.IntType) and t == mi.IntType():
+        return _FAST_INT, None
+    if isinstance(t, mi.FloatType) and t == mi.FloatType():
+        return _FAST_FLOAT, None
+    if isinstance(t, mi.EnumType) and all(isinstance(m.value, str) for m in t.cls):
+        # "null" converts to None in msgspec's lax mode: left to the Python decoder
+        return _FAST_ENUM, {m.value: m for m in t.cls if m.value != "null"}
+    if isinstance(t, mi.DictType) and t.key_type == t.value_type == mi.StrType():
+        return _FAST_DICT, None
+    if isinstance(t, mi.ListType) and t.item_type == mi.StrType():
+        return _FAST_LIST, None
+    return _FAST_NO, None
+
+
+def _fast_spec(name: str) -> tuple[Any, ...] | None:
+    """The compiled decoder's table for the event class named exactly ``name``, asked for on
+    its first event: (class, whether its slots may be filled directly (no ``__post_init__``),
+    its fields in order as (wire name, field name, kind, enum map, default, default factory));
+    ``()`` for a class it leaves to :func:`decode_headers`; None when ``name`` names no class
+    (not remembered, so names received cannot grow its table)."""
+    if name not in EVENT_TYPES:
+        return None
+    info = _info(name)
+    assert info is not None
+    struct = msgspec.inspect.type_info(info.cls)
+    assert isinstance(struct, msgspec.inspect.StructType)
+    if name != info.tag or any(f.required for f in struct.fields):
+        return ()
+    fields: list[tuple[Any, ...]] = []
+    for f in struct.fields:
+        factory = None if f.default_factory is msgspec.NODEFAULT else f.default_factory
+        default = (f.default, factory)
+        if f.encode_name == _EXTRA:
+            fields.append((None, f.name, _FAST_EXTRA, None, *default))
+        elif f.encode_name == _SCOPED:
+            fields.append((None, f.name, _FAST_SCOPED, None, *default))
+        else:
+            fields.append((f.encode_name, f.name, *_fast_kind(f.type), *default))
+    return (info.cls, not hasattr(info.cls, "__post_init__"), tuple(fields))
+
+
+decode_headers_py = decode_headers
+"""The pure-Python decoder, whichever one ``decode_headers`` is."""
+envelopes_py = envelopes
+"""The pure-Python ``envelopes``, whichever one ``envelopes`` is."""
+_compiled = speedups.compiled()
+compiled_decoder = (
+    _compiled.EventDecoder(
+        _fast_spec,
+        msgspec.NODEFAULT,
+        decode_headers_py,
+        Envelope,
+        decode_frame,
+        _EVENT,
+        _LIST_ITEM,
+    )
+    if _compiled is not None
+    else None
+)
+"""The compiled decoder (None when not built); the fallback it hands events to is the pure
+one, and it sends frames that are not events to :func:`decode_frame`."""
+if compiled_decoder is not None and speedups.ENABLED:
+    decode_headers = compiled_decoder.decode
+    envelopes = compiled_decoder.envelopes

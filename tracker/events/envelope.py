@@ -18,5 +18,6 @@ class Envelope(NamedTuple):
     received_at: float | None = None
     """Receive time stamped by the runtime (None for bare captures): used when no Timestamp."""
     problem: str | None = None
-    """What the codec noted on a frame that still carries its item (``Frame.problem`` of a
-    non-anomaly frame: a list over its bounds); the fold records it as an anomaly."""
+    """``Frame.problem``: an anomaly's (also in its ``ProtocolAnomaly`` item), or what the
+    codec noted on a frame that still carries its item (a list over its bounds), which the
+    fold records as an anomaly."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
+from ..events.base import ProtocolAnomaly
 from ..events.envelope import Envelope
 from ..state import Change, World, snapshot
 from . import (
@@ -102,8 +103,8 @@ class Reducer:
                     world.clock_candidate = None  # an outlier: the stream agrees with the clock
             else:
                 clock.judge(ctx, ts)
-        if env.problem is not None:
-            protocol.frame_problem(ctx, env.problem)
+        if env.problem is not None and type(item) is not ProtocolAnomaly:
+            protocol.frame_problem(ctx, env.problem)  # an anomaly's own is its item's
         cls = type(item)
         handlers = (self._list if list_item else self._live).get(cls)
         if handlers is None:

@@ -355,8 +355,8 @@ class AmiClient:
         self._seq += 1
         self.stats.frames += 1
         kind = frame.kind
-        problem = frame.problem if kind is not FrameKind.ANOMALY else None
-        if problem is not None:
+        problem = frame.problem
+        if problem is not None and kind is not FrameKind.ANOMALY:
             self.stats.list_overflows += 1
             log.warning("%s: %s", self.target.redacted, problem)
         size = len(frame.raw)

@@ -220,8 +220,7 @@ def block_envelopes(
         else:
             item = decode_frame(frame)
         at = received[i] if received is not None else None
-        problem = frame.problem if kind is not FrameKind.ANOMALY else None
-        yield frame, Envelope(first_seq + i, item, kind is list_item, at, problem)
+        yield frame, Envelope(first_seq + i, item, kind is list_item, at, frame.problem)
 
 
 _COMPILED_CODEC = getattr(_parser, "PyFrameParser", FrameParser) is not FrameParser
@@ -268,8 +267,7 @@ class EnvelopeDecoder:
                 cache.bad = False
             frame = self._one(raw, code, problems.get(i))
             item = decode_frame(frame)
-            problem = frame.problem if frame.kind is not FrameKind.ANOMALY else None
-            yield new(Envelope, (first_seq + i, item, code == 1, at, problem))
+            yield new(Envelope, (first_seq + i, item, code == 1, at, frame.problem))
 
     def _one(self, raw: bytes, code: int, problem: str | None) -> Frame:
         if code in _PARSED:

@@ -48,3 +48,13 @@ def test_decode_never_raises_and_is_faithful(headers: tuple[tuple[str, str], ...
     else:
         assert type(event) is EVENT_TYPES[headers[0][1]]
         check_event(headers, event)
+
+
+def test_null_text_in_a_number_or_enum_field_is_not_lost() -> None:
+    """msgspec's lax mode reads "null" as None: the header must survive (undecodable event)."""
+    for key, value in [("ChannelState", "NULL"), ("Timestamp", "null"), ("ChannelState", "Null")]:
+        headers = (("Event", "Newstate"), (key, value))
+        event = decode_headers(headers)
+        assert isinstance(event, UndecodableEvent), event
+        assert event.headers == headers
+        test_decode_never_raises_and_is_faithful.hypothesis.inner_test(headers)  # type: ignore[attr-defined]

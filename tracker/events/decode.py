@@ -33,7 +33,7 @@ _ONE = itertools.repeat(1)
 class _ClassInfo:
     """What decoding needs to know about one event class, computed once."""
 
-    __slots__ = ("cls", "known", "multi", "multi_items", "only_dict", "tag")
+    __slots__ = ("cls", "known", "multi", "multi_items", "nonstr", "only_dict", "tag")
 
     def __init__(self, cls: type[AmiEvent]) -> None:
         self.cls = cls
@@ -42,11 +42,14 @@ class _ClassInfo:
         self.tag = str(info.tag)
         multi: dict[str, bool] = {}  # wire name -> True for dict, False for list
         known = {"Event"}
+        nonstr: list[tuple[str, str]] = []
         hints = typing.get_type_hints(cls)
         for f in info.fields:
             if f.encode_name in (_EXTRA, _SCOPED):
                 continue
             known.add(f.encode_name)
+            if _typed_not_text(f.type):
+                nonstr.append((f.encode_name, f.name))
             origin = typing.get_origin(hints[f.name])
             if origin is dict:
                 multi[f.encode_name] = True
@@ -55,6 +58,8 @@ class _ClassInfo:
         self.known = frozenset(known)
         self.multi = multi
         self.multi_items = tuple(multi.items())
+        self.nonstr = tuple(nonstr)
+        """(wire, attribute) of number/enum fields: lax ``convert`` reads "null" there as None."""
         self.only_dict = next(iter(multi)) if len(multi) == 1 and all(multi.values()) else None
         """The wire name when the class models exactly one repeated header, as a dict."""
 
@@ -175,6 +180,14 @@ def _unmodelled(d: dict[str, Any], headers: Headers, info: _ClassInfo) -> None:
         d[_SCOPED] = scoped
 
 
+def _typed_not_text(t: msgspec.inspect.Type) -> bool:
+    """True for an optional number or enum field (not text, dict or list)."""
+    mi = msgspec.inspect
+    if isinstance(t, mi.UnionType):
+        return any(_typed_not_text(m) for m in t.types)
+    return isinstance(t, mi.IntType | mi.FloatType | mi.EnumType | mi.BoolType)
+
+
 def decode_headers(headers: Headers) -> AmiEvent:
     """Typed event for an ``Event:`` frame's headers (first header is ``Event``)."""
     name = headers[0][1] if headers else ""
@@ -200,6 +213,9 @@ def decode_headers(headers: Headers) -> AmiEvent:
         if name != info.tag:
             d["Event"] = info.tag
         event: AmiEvent = _convert(d, info.cls, strict=False)
+        for wire, attr in info.nonstr:
+            if wire in d and getattr(event, attr) is None:
+                raise ValueError(f"Expected a value, got {d[wire]!r} - at `$.{wire}`")
     except (msgspec.ValidationError, ValueError, TypeError, AttributeError) as exc:
         return UndecodableEvent(
             name=name, error=str(exc), headers=headers, action_id=_first(headers, "ActionID")

@@ -41,7 +41,7 @@ def test_calls_come_in_start_order(capsys: pytest.CaptureFixture[str]) -> None:
     assert ends != sorted(ends)  # the fold ends them in another order: sorting is not a no-op
 
 
-def test_table_piped_is_plain_with_local_times_and_demo_columns() -> None:
+def test_table_piped_is_plain_with_local_times() -> None:
     capture = str(FIXTURES / "queue.ami")
     jsonl = run_cli("calls", capture, TZ="UTC")
     records = [json.loads(line) for line in jsonl.stdout.splitlines()]
@@ -58,16 +58,6 @@ def test_table_piped_is_plain_with_local_times_and_demo_columns() -> None:
         assert start in line
         assert re.search(rf"\b{rec['duration']:.1f}\b", line)
         assert not re.search(r"\b17\d{8}\.\d{3,}", line)  # no epoch floats
-
-
-def test_demo_prints_the_same_columns_as_the_offline_table() -> None:
-    proc = run_cli("demo", str(FIXTURES / "basic.ami"), "--fast", TZ="UTC")
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
-    assert lines[0].split() == list(TABLE_COLUMNS)
-    table = run_cli("calls", str(FIXTURES / "basic.ami"), "--format", "table", TZ="UTC")
-    assert lines[0] == table.stdout.splitlines()[0]
-    assert lines[1].split() == table.stdout.splitlines()[1].split()
 
 
 def test_csv_carries_every_jsonl_field(capsys: pytest.CaptureFixture[str]) -> None:

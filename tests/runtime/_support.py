@@ -12,6 +12,7 @@ import trio
 from tests.helpers import FIXTURES
 from tracker.ami import Frame, FrameKind
 from tracker.capture import iter_frames
+from tracker.runtime.simulator import AmiSimulator
 
 USER = "lab"
 SECRET = "labsecret"  # fixtures/asterisk-conf/manager.conf
@@ -94,3 +95,17 @@ async def silent_ami(stream: trio.SocketStream) -> None:
     )
     while await stream.receive_some(4096):
         pass
+
+
+async def served_through_drops(sim: AmiSimulator) -> None:
+    """Until a session streamed the capture to its end (not to a drop)."""
+    await sim.connected.wait()
+    while True:
+        session = sim.sessions[-1]
+        await session.stream_done.wait()
+        if not (session.reason or "").startswith("dropped"):
+            return
+        await session.done.wait()
+        while sim.sessions[-1] is session:  # the tracker reconnects after its backoff
+            await trio.sleep(0.01)
+            assert not session.authenticated or session.done.is_set()

@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import trio
 
@@ -14,6 +15,7 @@ from tests.cli._support import cli_env
 from tests.helpers import FIXTURES
 from tracker.cli import SUBCOMMANDS
 from tracker.runtime import run_simulator
+from tracker.store import load_call_records, open_store
 
 from ._support import HOST, SECRET, USER
 
@@ -31,33 +33,67 @@ def test_live_subcommands_are_registered() -> None:
     assert {"watch", "demo"} <= set(SUBCOMMANDS)
 
 
-async def test_demo_ends_by_itself_with_every_call_of_the_capture() -> None:
-    linkedids = _linkedids("load.cdr.csv")
-    with trio.fail_after(60):
+async def _demo(*args: str, cwd: Path = REPO) -> tuple[list[str], str]:
+    with trio.fail_after(90):
         done = await trio.run_process(
-            [*CLI, "demo", "--fast"],
+            [*CLI, "demo", *args],
             capture_stdout=True,
             capture_stderr=True,
             check=False,
-            cwd=REPO,
-            env=cli_env(),
+            cwd=cwd,
+            env=cli_env(TZ="UTC"),
         )
     assert done.returncode == 0, done.stderr.decode()
-    lines = done.stdout.decode().splitlines()
-    final = json.loads(lines[-1])
-    replayed = await trio.run_process(
-        [*CLI, "replay", "--json", str(FIXTURES / "basic.ami")],
-        capture_stdout=True,
-        cwd=REPO,
-        env=cli_env(),
+    return done.stdout.decode().splitlines(), done.stderr.decode()
+
+
+async def test_demo_stores_every_call_of_the_capture_and_prints_the_reports(
+    tmp_path: Path,
+) -> None:
+    """The service path end to end: simulator over TCP, tracker, persister into SQLite; the
+    reports printed are the database's, and its call records are Asterisk's own CDR calls."""
+    linkedids = _linkedids("load.cdr.csv")
+    db = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    lines, err = await _demo("--fast", "--db", db)
+    assert "logged in and resynced" in err
+    assert f"{len(linkedids)} calls ended, 1 session(s), 1 resync(s)" in err
+    with open_store(db) as store:
+        records = load_call_records(store, server="demo")
+        log = store.server("demo")
+        assert store.latest_snapshot_seq(log.id) == log.next_seq - 1  # the final snapshot
+    assert sorted(r.linkedid for r in records) == sorted(linkedids)
+    text = "\n".join(lines)
+    for name in ("calls", "queues"):
+        report = await trio.run_process(
+            [*CLI, "report", name, "--db", db], capture_stdout=True, cwd=REPO, env=cli_env()
+        )
+        assert report.stdout.decode().strip() in text
+    calls_row = lines[lines.index("Calls") + 2].split()
+    assert calls_row[:2] == ["demo", str(len(linkedids))]
+    assert lines[-6] == f"database: {db}"
+    replay = next(line for line in lines if " replay --db " in line).split()
+    at = await trio.run_process(
+        [*CLI, *replay[1:], "--json"], capture_stdout=True, cwd=REPO, env=cli_env()
     )
-    replay_keys = json.loads(replayed.stdout).keys()
-    assert final.keys() == replay_keys
-    assert final["calls_ended"] == len(linkedids)
-    assert final["channels"] == final["calls_active"] == final["bridges"] == 0
-    rows = [line.split()[0] for line in lines[1:-1]]  # header, one row per ended call, summary
-    assert lines[0].split()[0] == "LINKEDID"
-    assert set(rows) == linkedids and len(rows) == len(linkedids)
+    assert 0 < json.loads(at.stdout)["calls_ended"] < len(linkedids)  # a moment mid-capture
+
+
+def _demo_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("ami-tracker-demo-*.sqlite"))
+
+
+async def test_demo_by_default_writes_a_fresh_file_in_the_current_directory(
+    tmp_path: Path,
+) -> None:
+    capture = str(FIXTURES / "queue.ami")
+    first, _ = await _demo(capture, "--fast", cwd=tmp_path)
+    second, _ = await _demo(capture, "--fast", cwd=tmp_path)
+    files = _demo_files(tmp_path)
+    assert len(files) == 2  # never the same file twice
+    assert {first[-6], second[-6]} == {f"database: {f}" for f in files}
+    for path in files:
+        with open_store(f"sqlite:///{path}") as store:
+            assert store.server("demo").next_seq > 0
 
 
 async def test_demo_missing_capture_is_reported() -> None:

@@ -3,6 +3,7 @@ reconnect, slow subscribers."""
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from collections.abc import AsyncIterator
@@ -20,12 +21,13 @@ from tracker.errors import AuthenticationError
 from tracker.events.actions import CoreShowChannelsAction, QueueStatusAction
 from tracker.replay import replay
 from tracker.runtime import AmiClient, AmiSimulator, connect, run_simulator
+from tracker.runtime.script import load_script
 from tracker.runtime.tracker import ChangeBatch, Subscription, Tracker, open_tracker
 from tracker.state import Change, encode_world
 from tracker.state.call import Call, CallEnded
 from tracker.state.world import ListReconciled
 
-from ._support import SECRET, USER, url
+from ._support import SECRET, USER, served_through_drops, url
 
 RESYNC_ORDER = [
     "CoreShowChannels",
@@ -292,3 +294,53 @@ async def test_receive_time_drives_the_clock_without_timestamps(tmp_path: Path) 
     (record,) = _records(batches)
     assert record.end is not None and abs(record.end - time.time()) < 60
     assert record.duration >= 0
+
+
+async def test_aclose_before_the_first_login_stops_run_cleanly() -> None:
+    """A real listening socket that never answers: ``aclose`` while the client waits for the
+    banner (and again while it backs off) ends ``run`` without an error."""
+    listener = (await trio.open_tcp_listeners(0, host="127.0.0.1"))[0]
+    port = listener.socket.getsockname()[1]
+    async with listener:
+        for pause in (0.2, 1.5):  # waiting for the banner; then in a reconnect backoff
+            tracker = Tracker(AmiClient(url(port), keepalive=None, connect_timeout=1.0))
+            with trio.fail_after(20):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(tracker.run)
+                    await trio.sleep(pause)
+                    await tracker.aclose()
+            assert tracker.closed.is_set()
+            assert not tracker.client.session_started.is_set()
+            assert tracker.stats.frames == 0
+
+
+def _comparable(record: Call) -> dict[str, object]:
+    """A call record without the frame numbers (each reconnection adds its own frames)."""
+    data = msgspec.to_builtins(record)
+    assert isinstance(data, dict)
+    return {k: v for k, v in data.items() if "seq" not in k}
+
+
+async def test_twenty_drops_reconnect_resync_and_keep_every_call_record() -> None:
+    """The simulator drops the connection at 20 random points of ``load.ami.gz`` and resumes
+    the stream there on the next connection: the tracker reconnects (backoff), resyncs each
+    time, and ends with the call records of an uninterrupted fold."""
+    expected = replay(FIXTURES / "load.ami.gz")
+    script = load_script(FIXTURES / "load.ami.gz")
+    drops = sorted(random.Random(20).sample(range(1, len(script.stream)), 20))
+    with trio.fail_after(120):
+        async with run_simulator(script, username=USER, secret=SECRET, drops=drops) as sim:
+            client = AmiClient(url(sim.port), keepalive=None, backoff_initial=0.01, backoff_max=0.1)
+            tracker = Tracker(client)
+            async with _running(tracker) as batches:
+                await served_through_drops(sim)
+    assert tracker.stats.sessions == 21 and tracker.stats.disconnects == 20
+    # each connection starts a resync (a drop may cut it short: the next one redoes it)
+    started = [s.actions[0] for s in sim.sessions if s.actions]
+    assert started and set(started) == {"CoreShowChannels"}
+    assert sim.sessions[-1].actions[0] == "CoreShowChannels"
+    assert 1 <= tracker.stats.resyncs <= 21
+    records = {r.linkedid: _comparable(r) for r in _records(batches)}
+    wanted = {r.linkedid: _comparable(r) for r in expected.call_records}
+    assert records.keys() == wanted.keys()
+    assert records == wanted

@@ -11,6 +11,7 @@ import pytest
 
 from tests.helpers import CAPTURES, capture_id
 from tracker.replay import ImportPlan, capture_batches
+from tracker.runtime.persister import default_spill_path
 from tracker.runtime.spill import SpillFile
 from tracker.state import World
 from tracker.store import Batch, SessionInfo, SnapshotPolicy
@@ -73,3 +74,21 @@ def test_rewrite_keeps_the_order(tmp_path: Path) -> None:
     assert [b.envelopes[0].seq if b.envelopes else None for b in got] == [
         b.envelopes[0].seq if b.envelopes else None for b in batches
     ]
+
+
+def test_default_spill_path_is_per_server_and_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames spilled for one database are never picked up by a persister of another one."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    a = default_spill_path("pbx", "sqlite:///a.sqlite")
+    assert a.parent == tmp_path / "ami-tracker"
+    assert a == default_spill_path("pbx", f"sqlite:///{tmp_path / 'a.sqlite'}")
+    assert a != default_spill_path("pbx", "sqlite:///b.sqlite")
+    assert a != default_spill_path("other", "sqlite:///a.sqlite")
+    pg = "postgresql+psycopg://user:s3cret@db:5432/calls"
+    assert default_spill_path("pbx", pg) == default_spill_path(
+        "pbx", "postgresql+psycopg://user:other@db:5432/calls"
+    )
+    assert "s3cret" not in str(default_spill_path("pbx", pg))

@@ -19,6 +19,7 @@ of spilling.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import math
 import os
@@ -48,6 +49,7 @@ from ..store import (
     open_store,
 )
 from ..store.engine import is_transient
+from ..store.lease import STALE_AFTER, Lease, acquire, heartbeat, release
 from ..store.models import default_projections
 from .spill import SpillFile
 
@@ -59,10 +61,22 @@ MEMORY_FRAMES = 200_000
 """Frames kept in memory while the database lags (~100 MB of AMI), then spilled to a file."""
 
 
-def default_spill_path(server: str) -> Path:
+def default_spill_path(server: str, url: str = "") -> Path:
+    """Spill file of one server into one database: frames spilled for database A must never be
+    written into database B at the next start, so the name carries a digest of the database
+    (its URL without the password; a SQLite file by its absolute path)."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", server)
-    return Path(base) / "ami-tracker" / f"spill-{safe}.bin"
+    return Path(base) / "ami-tracker" / f"spill-{safe}-{database_digest(url)}.bin"
+
+
+def database_digest(url: str) -> str:
+    """Short digest naming a database: the password is left out, a SQLite path made absolute."""
+    where = re.sub(r"://([^:/@]*):[^@]*@", r"://\1@", url)
+    if where.startswith("sqlite:///") and not where.startswith("sqlite:///:memory:"):
+        path, _, query = where[len("sqlite:///") :].partition("?")
+        where = "sqlite:///" + str(Path(path).resolve()) + ("?" + query if query else "")
+    return hashlib.sha256(where.encode()).hexdigest()[:12]
 
 
 @dataclasses.dataclass
@@ -113,6 +127,7 @@ class Persister:
         snapshot_frames: int = 2000,
         snapshot_seconds: float = 300.0,
         retry_all: bool = True,
+        lease_timeout: float = STALE_AFTER,
     ) -> None:
         self.url = url
         self.server = server
@@ -122,7 +137,7 @@ class Persister:
         self.batch_frames = batch_frames
         self.flush_interval = flush_interval
         self.memory_frames = memory_frames
-        self.spill_path = spill_path if spill_path is not None else default_spill_path(server)
+        self.spill_path = spill_path if spill_path is not None else default_spill_path(server, url)
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.shutdown_timeout = shutdown_timeout
@@ -131,6 +146,10 @@ class Persister:
         self.retry_all = retry_all
         """Retry every failed write (live: nothing may be lost); False: only a database that
         is unreachable, locked, full or read-only, and raise the rest (import)."""
+        self.lease_timeout = lease_timeout
+        """Seconds without heartbeat after which another process may take the server's lease
+        (renewed every quarter of it)."""
+        self.lease: Lease | None = None
         self.stats = PersisterStats()
         self.on_write: Callable[[float], None] | None = None
         """Called with the seconds each successful database write took (metrics)."""
@@ -159,6 +178,7 @@ class Persister:
         store = self.store = open_store(self.url)
         try:
             info = store.ensure_server(self.server, self.ami_url)
+            self.lease = acquire(store.engine, info.id, self.server, stale_after=self.lease_timeout)
             self._writer = BatchWriter(store.engine, info.id, projections=self.projections)
             spill = self._spill = SpillFile(self.spill_path)
             while spill.batches:
@@ -169,6 +189,9 @@ class Persister:
             at = store.world_at(self.server) if info.next_seq else None
             last_snap = store.latest_snapshot_seq(info.id)
         except BaseException:
+            if self.lease is not None:
+                release(store.engine, self.lease)
+                self.lease = None
             store.close()
             self.store = None
             raise
@@ -234,10 +257,34 @@ class Persister:
             await trio.to_thread.run_sync(self.open)
         task_status.started()
         try:
-            await self._loop()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._heartbeat)
+                await self._loop()
+                nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 await self._shutdown()
+
+    async def _heartbeat(self) -> None:
+        """Renew the lease (a failed renewal is retried at the next beat)."""
+        lost = False
+        while self.lease is not None and self.store is not None:
+            await trio.sleep(self.lease_timeout / 4)
+            try:
+                renewed = await trio.to_thread.run_sync(
+                    heartbeat, self.store.engine, self.lease, limiter=self._limiter
+                )
+            except StoreError as exc:
+                log.warning("cannot renew the lease of %s (will retry): %s", self.server, exc)
+                continue
+            if not renewed and not lost:
+                lost = True
+                log.error(
+                    "the lease of %s was taken over by another process (no heartbeat for "
+                    "%gs): two processes may now write its log",
+                    self.server,
+                    self.lease_timeout,
+                )
 
     async def _loop(self) -> None:
         backoff = self.retry_initial
@@ -392,9 +439,20 @@ class Persister:
                 await self._keep_leftovers()
         finally:
             if self.store is not None:
-                await trio.to_thread.run_sync(self.store.close)
+                await trio.to_thread.run_sync(self._release_and_close)
             self._idle.set()
             self._done.set()
+
+    def _release_and_close(self) -> None:
+        assert self.store is not None
+        try:
+            if self.lease is not None:
+                release(self.store.engine, self.lease)
+                self.lease = None
+        except StoreError as exc:  # the database is down: the lease goes stale
+            log.warning("cannot release the lease of %s: %s", self.server, exc)
+        finally:
+            self.store.close()
 
     async def _keep_leftovers(self) -> None:
         spill = self._spill
@@ -426,6 +484,9 @@ class LiveFeed:
         self._notes: dict[str, Any] = {}
         self._last_frame: Frame | None = None
         self._resynced = False
+        self._tail: tuple[Frame, Envelope, float] | None = None
+        """The last frame fed (with its envelope and clock): where a final snapshot goes."""
+        self._snapshot_seq = -1
 
     def __call__(
         self,
@@ -444,6 +505,9 @@ class LiveFeed:
                 start = i
             self._watch(frame)
         snapshot = encode_world(world) if self.policy.due(envelopes[-1].seq, clocks[-1]) else None
+        self._tail = (frames[-1], envelopes[-1], clocks[-1])
+        if snapshot is not None:
+            self._snapshot_seq = envelopes[-1].seq
         self._emit(frames, envelopes, clocks, changes, start, len(frames), snapshot)
 
     def _emit(
@@ -501,8 +565,22 @@ class LiveFeed:
             "disconnect_reason": "logoff" if logoff else otherwise,
         }
 
-    def close(self, reason: str = "tracker stopped") -> None:
-        """The tracker stopped: note the end of the current session."""
-        if self.session is not None:
-            self.persister.put_notes(self.session, {**self._notes, **self._ended(reason)})
-            self._notes = {}
+    def close(self, reason: str = "tracker stopped", world: World | None = None) -> None:
+        """The tracker stopped: note the end of the current session; with ``world`` (the
+        state after the last frame fed), store it as the final snapshot.
+
+        The snapshot rides on the last frame sent again: the writer skips a frame it already
+        stored (never twice in the log) and adds the snapshot at that frame's seq."""
+        if self.session is None:
+            return
+        notes = {**self._notes, **self._ended(reason)}
+        self._notes = {}
+        tail = self._tail
+        if world is None or tail is None or self._snapshot_seq == tail[1].seq:
+            self.persister.put_notes(self.session, notes)
+            return
+        frame, envelope, clock = tail
+        self._snapshot_seq = envelope.seq
+        self.persister.put(
+            Batch(self.session, [frame], [envelope], [], [clock], encode_world(world), notes)
+        )

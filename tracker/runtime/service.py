@@ -9,7 +9,7 @@ With ``db`` set, each server's frames, snapshots and reporting rows go to the da
 its own persister (``open_server``: the one place where a server's tracker is built).
 
 ``stop()`` is graceful: every server logs off, its fold consumes what was received, its
-persister is flushed, then ``run()`` returns. A refused login is not
+persister stores a final snapshot and is flushed, then ``run()`` returns. A refused login is not
 retried (the settings are wrong): the other servers are stopped gracefully and ``run()``
 raises the ``AuthenticationError``. Every other failure (unreachable host, not an AMI server,
 garbage, a silent server) is retried with exponential backoff by the client.
@@ -320,7 +320,7 @@ async def open_server(
         try:
             yield tracker
         finally:
-            feed.close()
+            feed.close(world=tracker.world)  # the final snapshot
             await persister.aclose()
             s = persister.stats
             log.info(

@@ -107,6 +107,7 @@ class AmiSimulator:
         login_timeout: float = LOGIN_TIMEOUT,
         auth_limit: int = AUTH_LIMIT,
         history: int = SESSION_HISTORY,
+        drops: Collection[int] = (),
     ) -> None:
         self.script = capture if isinstance(capture, CaptureScript) else load_script(capture)
         self.login_timeout = login_timeout
@@ -128,6 +129,11 @@ class AmiSimulator:
         """Indices of ``script.stream`` never sent (fault injection: frames lost on the way;
         the channels that ``CoreShowChannels`` reports still follow them, as Asterisk would)."""
         self.ssl_context = ssl_context
+        self.drops = sorted(set(drops))
+        """Points of the stream (counts of frames streamed) where the connection is dropped,
+        once each; the next session resumes the stream there, as a PBX goes on (nothing of
+        the stream is lost or sent twice, only the reconnection's own frames come between)."""
+        self._resume = 0
         self._port: int | None = None
         self.sessions: list[SimSession] = []
         """Open sessions and the last ``history`` finished ones, in connection order."""
@@ -303,6 +309,12 @@ class AmiSimulator:
         stream = self.script.stream
         picks, bounds = self._plan
         limit = len(picks) if self.drop_after is None else min(self.drop_after, len(picks))
+        begin = self._resume
+        drop = next((d for d in self.drops if begin < d < limit), None)
+        if drop is not None:
+            limit = drop
+        if begin:
+            session.position = picks[begin] if begin < len(picks) else len(stream)
         next_bound = 0
         start_clock = trio.current_time()
         first_ts: float | None = None
@@ -319,7 +331,7 @@ class AmiSimulator:
                 await send(b"".join(batch + due))
                 batch, size = [], 0
 
-        for n in range(limit):
+        for n in range(begin, limit):
             index = picks[n]
             frame = stream[index]
             if next_bound < len(bounds) and bounds[next_bound] <= index:
@@ -344,7 +356,11 @@ class AmiSimulator:
                 await reach(index + 1)
         await reach(len(stream) if limit == len(picks) else picks[limit - 1] + 1)
         session.stream_done.set()
-        if self.drop_after is not None and self.drop_after <= len(picks):
+        if drop is not None:
+            self._resume = drop
+            session.closed_by, session.reason = "server", f"dropped at frame {drop} of the stream"
+            scope.cancel()
+        elif self.drop_after is not None and self.drop_after <= len(picks):
             session.closed_by, session.reason = "server", f"dropped after {limit} frames"
             scope.cancel()
         elif self.close_at_end:
@@ -529,6 +545,7 @@ async def run_simulator(
     login_timeout: float = LOGIN_TIMEOUT,
     auth_limit: int = AUTH_LIMIT,
     history: int = SESSION_HISTORY,
+    drops: Collection[int] = (),
 ) -> AsyncIterator[AmiSimulator]:
     """``async with run_simulator(path, secret=...) as sim:`` ... ``sim.port`` is bound."""
     sim = AmiSimulator(
@@ -544,6 +561,7 @@ async def run_simulator(
         login_timeout=login_timeout,
         auth_limit=auth_limit,
         history=history,
+        drops=drops,
     )
     try:
         async with trio.open_nursery() as nursery:

@@ -307,6 +307,9 @@ class Tracker:
     async def _run_client(self, *, task_status: trio.TaskStatus[None]) -> None:
         with self._client_scope:
             await self.client.run(task_status=task_status)
+        if not self.client.session_started.is_set():
+            # closed before the first login: ``run`` sees no session and returns
+            task_status.started()
 
     async def aclose(self) -> None:
         """Log off (bounded), let the fold consume what was received, and stop."""

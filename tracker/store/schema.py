@@ -147,6 +147,20 @@ class Snapshot(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class ServerLease(Base):
+    """Who writes a server's log now: one process at a time (``tracker.store.lease``)."""
+
+    __tablename__ = "server_leases"
+
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id"), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64))
+    """Random per holder: a takeover or release only touches the row it read."""
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AnomalyRow(Base):
     """Every ``Anomaly`` change the fold recorded (kept by ``db prune``, like the reports)."""
 
@@ -181,4 +195,12 @@ class Projection(Protocol):
     ) -> None: ...
 
 
-__all__ = ["AnomalyRow", "FrameBlock", "Projection", "Server", "Session", "Snapshot"]
+__all__ = [
+    "AnomalyRow",
+    "FrameBlock",
+    "Projection",
+    "Server",
+    "ServerLease",
+    "Session",
+    "Snapshot",
+]

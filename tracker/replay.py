@@ -66,7 +66,8 @@ def iter_envelopes(paths: Sequence[PathLike] | PathLike) -> Iterator[Envelope]:
 def fold(
     envs: Iterable[Envelope], *, until: float | None = None, reducer: Reducer | None = None
 ) -> ReplayResult:
-    """Fold envelopes; with ``until``, stop before the first event whose time is later."""
+    """Fold envelopes; with ``until``, stop before the first event whose time is later (the
+    fold's judged time, ``Reducer.time_of``: a far-future outlier does not end it)."""
     reducer = reducer if reducer is not None else Reducer()
     records: list[Call] = []
     anomalies: list[Anomaly] = []
@@ -75,17 +76,12 @@ def fold(
     any_received = False
     for env in envs:
         item = env.item
-        ts = None
-        if isinstance(item, AmiEvent):
-            ts = item.timestamp
-            if not env.list_item:
-                live += 1
-                stamped += ts is not None
+        if isinstance(item, AmiEvent) and not env.list_item:
+            live += 1
+            stamped += item.timestamp is not None
         if env.received_at is not None:
             any_received = True
-            if ts is None:
-                ts = env.received_at
-        if until is not None and ts is not None and ts > until:
+        if until is not None and reducer.time_of(env) > until:
             break
         n += 1
         for change in reducer.apply(env):

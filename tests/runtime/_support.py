@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -16,6 +17,14 @@ from tracker.runtime.simulator import AmiSimulator
 USER = "lab"
 SECRET = "labsecret"  # fixtures/asterisk-conf/manager.conf
 HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+    return port
 
 
 def url(port: int, *, secret: str = SECRET, auth: str = "plain", user: str = USER) -> str:

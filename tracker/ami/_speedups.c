@@ -1517,9 +1517,18 @@ Envelopes_next(Envelopes *self)
     if (seq == NULL)
         goto done;
     PyTypeObject *etype = (PyTypeObject *)dec->envelope;
-    env = etype->tp_alloc(etype, 4);
+    PyObject *problem = Py_IS_TYPE(frame, frame_type) ? Py_XNewRef(SLOT(frame, off_problem))
+                                                      : PyObject_GetAttrString(frame, "problem");
+    if (problem == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_AttributeError, "problem");
+        Py_DECREF(seq);
+        goto done;
+    }
+    env = etype->tp_alloc(etype, 5);
     if (env == NULL) {
         Py_DECREF(seq);
+        Py_DECREF(problem);
         goto done;
     }
     PyTupleObject *t = (PyTupleObject *)env;
@@ -1528,6 +1537,7 @@ Envelopes_next(Envelopes *self)
     item = NULL;
     t->ob_item[2] = Py_NewRef(kind == dec->list_kind ? Py_True : Py_False);
     t->ob_item[3] = Py_NewRef(self->received_at);
+    t->ob_item[4] = problem; /* Frame.problem (an str or None): never part of a cycle */
     if (!PyObject_IS_GC(t->ob_item[1]) && !PyObject_IS_GC(self->received_at))
         PyObject_GC_UnTrack(env); /* nothing in it can be part of a cycle: the GC would untrack it */
     self->seq++;

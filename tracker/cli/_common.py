@@ -100,6 +100,33 @@ def positive_seconds(value: str) -> float:
     return _positive(value, "number of seconds")
 
 
+def seconds_or_zero(value: str) -> float:
+    """A duration in seconds, >= 0 and finite (0 usually means: never)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not (number >= 0 and math.isfinite(number)):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {value}")
+    return number
+
+
+RECONCILE_INTERVAL = 300.0
+"""Default of ``--reconcile-interval`` (``tracker.runtime.tracker.RECONCILE_INTERVAL``)."""
+
+
+def add_reconcile_interval(parser: argparse.ArgumentParser, note: str = "") -> None:
+    """``--reconcile-interval SECONDS`` of the live commands (0: never)."""
+    parser.add_argument(
+        "--reconcile-interval",
+        type=seconds_or_zero,
+        default=RECONCILE_INTERVAL,
+        metavar="SECONDS",
+        help="while connected, ask CoreShowChannels every SECONDS so that channels whose "
+        f"Hangup was lost are closed (default {RECONCILE_INTERVAL:g}; 0: never){note}",
+    )
+
+
 def positive_factor(value: str) -> float:
     """A pace factor, > 0 and finite."""
     return _positive(value, "number")

@@ -20,7 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._common import CAPTURE_METAVAR, PROG, CliError, positive_factor, positive_seconds
+from ._common import (
+    CAPTURE_METAVAR,
+    PROG,
+    CliError,
+    add_reconcile_interval,
+    positive_factor,
+    positive_seconds,
+)
 
 if TYPE_CHECKING:
     from ..runtime.service import Service
@@ -72,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="give up when the tracker has not logged in and resynced after SECONDS "
         f"(default {DEFAULT_TIMEOUT:g})",
     )
+    add_reconcile_interval(p, "; --timeout bounds the first connection")
     p.set_defaults(func=run)
 
 
@@ -130,7 +138,9 @@ async def _follow(sim: AmiSimulator, service: Service, give_up_after: float, nam
                 break
 
 
-async def _demo(path: Path, speed: float | None, give_up_after: float, db: str) -> Service:
+async def _demo(
+    path: Path, speed: float | None, give_up_after: float, db: str, reconcile_interval: float
+) -> Service:
     import trio
 
     from ..config import Secret, ServerSettings, Settings
@@ -146,7 +156,14 @@ async def _demo(path: Path, speed: float | None, give_up_after: float, db: str) 
         server = ServerSettings(
             url=f"ami://{SERVER_NAME}@127.0.0.1:{port}", name=SERVER_NAME, secret=Secret(secret)
         )
-        service = Service(Settings(servers=(server,), db=Secret(db), keepalive=0))
+        service = Service(
+            Settings(
+                servers=(server,),
+                db=Secret(db),
+                keepalive=0,
+                reconcile_interval=reconcile_interval,
+            )
+        )
         await nursery.start(service.run)
         try:
             await _follow(sim, service, give_up_after, path.name)
@@ -215,7 +232,14 @@ def run(args: argparse.Namespace) -> int:
     began = time.monotonic()
     try:
         migrate.upgrade(db)
-        service = trio.run(_demo, path, None if args.fast else args.speed, args.timeout, db)
+        service = trio.run(
+            _demo,
+            path,
+            None if args.fast else args.speed,
+            args.timeout,
+            db,
+            args.reconcile_interval,
+        )
     except BaseException:
         if fresh is not None:  # nothing worth keeping: leave no half-filled file behind
             fresh.unlink(missing_ok=True)

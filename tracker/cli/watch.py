@@ -18,11 +18,12 @@ import sys
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._common import PROG, CliError, local_time, warn
+from ._common import PROG, CliError, add_reconcile_interval, local_time, positive_seconds, warn
 
 if TYPE_CHECKING:
     import trio
 
+    from ..errors import TrackerError
     from ..runtime.client import AmiClient
     from ..runtime.tracker import ChangeBatch, Tracker
     from ..runtime.url import AmiTarget
@@ -56,6 +57,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(default: the URL's ?events=, else on)",
     )
     p.add_argument("--no-resync", action="store_true", help="do not query state on (re)connect")
+    add_reconcile_interval(p)
+    p.add_argument(
+        "--first-connect-timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="give up (exit 1) when no session has logged in after SECONDS "
+        "(default: retry until stopped); a lost session is always retried",
+    )
     p.set_defaults(func=run)
 
 
@@ -144,18 +153,13 @@ def _client(target: AmiTarget, events: str | None) -> AmiClient:
     """The tracker's client, saying on stderr each time it is about to retry."""
     from ..runtime.client import AmiClient
 
-    class RetryReportingClient(AmiClient):
-        def _backoff(self, attempt: int) -> float:
-            delay = super()._backoff(attempt)
-            if not self.closing:
-                warn(
-                    "watch",
-                    f"retrying {self.target.redacted} in {delay:.1f}s "
-                    f"(attempt {attempt + 2}; Ctrl-C stops)",
-                )
-            return delay
+    def say_retry(attempt: int, delay: float, reason: TrackerError) -> None:
+        warn(
+            "watch",
+            f"retrying {target.redacted} in {delay:.1f}s (attempt {attempt + 1}; Ctrl-C stops)",
+        )
 
-    return RetryReportingClient(target, events=events)
+    return AmiClient(target, events=events, on_retry=say_retry)
 
 
 async def _stop_on_signal(scope: trio.CancelScope) -> None:
@@ -182,18 +186,33 @@ async def _watch(
     from ..runtime.tracker import Tracker
 
     print(f"watching {target.redacted}", file=sys.stderr, flush=True)
-    tracker = Tracker(_client(target, args.events), resync=not args.no_resync)
+    tracker = Tracker(
+        _client(target, args.events),
+        resync=not args.no_resync,
+        reconcile_interval=args.reconcile_interval or None,
+        first_connect_timeout=args.first_connect_timeout,
+    )
+    ran = trio.Event()
+
+    async def run_tracker() -> None:
+        try:
+            await tracker.run()
+        finally:
+            ran.set()
+
     async with trio.open_nursery() as nursery:
         stop = trio.CancelScope()
         nursery.start_soon(_stop_on_signal, stop)
         with tracker.subscribe(buffer=4096) as changes:
-            nursery.start_soon(tracker.run)
+            nursery.start_soon(run_tracker)
             nursery.start_soon(_report_sync, tracker)
             with stop:
                 async for batch in changes:
                     write_batch(sys.stdout, batch, args.json, only)
         if tracker.client.session_started.is_set():
             await tracker.aclose()  # log off; the fold consumes what was received
+        elif not stop.cancel_called:
+            await ran.wait()  # it stopped by itself (--first-connect-timeout): let it say why
         nursery.cancel_scope.cancel()  # never connected: stop retrying
     return tracker
 

@@ -298,7 +298,7 @@ def envelopes(
             item: Item = decode_headers_py(frame.headers)
         else:
             item = decode_frame(frame)
-        yield new(Envelope, (seq, item, kind is list_item, received_at))
+        yield new(Envelope, (seq, item, kind is list_item, received_at, frame.problem))
 
 
 # -- the compiled twin (tracker/ami/_speedups.c); decode_headers above stays the reference ----

@@ -17,3 +17,7 @@ class Envelope(NamedTuple):
     """True when the frame answers a list action (it reuses a live event name)."""
     received_at: float | None = None
     """Receive time stamped by the runtime (None for bare captures): used when no Timestamp."""
+    problem: str | None = None
+    """``Frame.problem``: an anomaly's (also in its ``ProtocolAnomaly`` item), or what the
+    codec noted on a frame that still carries its item (a list over its bounds), which the
+    fold records as an anomaly."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
+from ..events.base import ProtocolAnomaly
 from ..events.envelope import Envelope
 from ..state import Change, World, snapshot
 from . import (
@@ -102,6 +103,8 @@ class Reducer:
                     world.clock_candidate = None  # an outlier: the stream agrees with the clock
             else:
                 clock.judge(ctx, ts)
+        if env.problem is not None and type(item) is not ProtocolAnomaly:
+            protocol.frame_problem(ctx, env.problem)  # an anomaly's own is its item's
         cls = type(item)
         handlers = (self._list if list_item else self._live).get(cls)
         if handlers is None:
@@ -109,6 +112,14 @@ class Reducer:
         for handler in handlers:
             handler(ctx, item)
         return changes
+
+    def time_of(self, env: Envelope) -> float:
+        """The time ``apply(env)`` would fold ``env`` at (the World's clock right after it),
+        without folding it. A point-in-time fold stops before the first envelope later than its
+        limit by this judged time, never by a raw ``Timestamp`` (one far-future outlier is
+        folded at the current clock)."""
+        ts = getattr(env.item, "timestamp", None)
+        return clock.judged_time(self._ctx, env.item, env.received_at if ts is None else ts)
 
     def fold(self, envelopes: Iterable[Envelope]) -> World:
         for env in envelopes:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 
+from ..state import World
 from .context import Context
 
 MAX_JUMP = 3600.0
@@ -45,10 +46,35 @@ def _birth(uniqueid: object) -> float | None:
     return float(epoch)
 
 
-def _corroborated(ctx: Context, ts: float) -> bool:
+def _corroborated(event: object, ts: float, max_jump: float) -> bool:
     """The event's channel was created (by the same clock) shortly before ``ts``."""
-    born = _birth(getattr(ctx.event, "uniqueid", None))
-    return born is not None and -2.0 <= ts - born <= ctx.max_jump
+    born = _birth(getattr(event, "uniqueid", None))
+    return born is not None and -2.0 <= ts - born <= max_jump
+
+
+def _votes(world: World, ts: float, max_jump: float) -> int:
+    """Consecutive events agreeing with ``ts`` as the new clock, this one included."""
+    candidate = world.clock_candidate
+    if candidate is not None and abs(ts - candidate) <= max_jump:
+        return world.clock_votes + 1
+    return 1
+
+
+def judged_time(ctx: Context, event: object, ts: float | None) -> float:
+    """The time folding ``event`` stamped ``ts`` would give it (the World's clock right after
+    it), without folding it: the same decisions as ``Reducer.apply`` and ``judge``."""
+    now = ctx.world.clock
+    if ts is None:
+        return now
+    jump = ctx.max_jump
+    if now - jump <= ts <= now + jump:
+        return max(now, ts)
+    if not math.isfinite(ts) or ts <= 0.0:
+        return now
+    if now <= 0.0:
+        return ts
+    adopted = _corroborated(event, ts, jump) or _votes(ctx.world, ts, jump) >= ctx.confirm
+    return ts if adopted else now
 
 
 def judge(ctx: Context, ts: float) -> None:
@@ -64,13 +90,9 @@ def judge(ctx: Context, ts: float) -> None:
     if clock <= 0.0:  # the first time seen
         world.clock = ctx.at = ts
         return
-    candidate = world.clock_candidate
-    if candidate is not None and abs(ts - candidate) <= ctx.max_jump:
-        world.clock_votes += 1
-    else:
-        world.clock_votes = 1
+    world.clock_votes = _votes(world, ts, ctx.max_jump)
     world.clock_candidate = ts
-    corroborated = _corroborated(ctx, ts)
+    corroborated = _corroborated(ctx.event, ts, ctx.max_jump)
     if corroborated or world.clock_votes >= ctx.confirm:
         world.clock = ctx.at = ts
         world.clock_candidate = None

@@ -13,7 +13,8 @@ import msgspec
 
 from ..state import World
 
-FOLD_VERSION = 1
+FOLD_VERSION = 2
+"""2: a list over the codec's bounds (``Envelope.problem``) is a ``list_overflow`` anomaly."""
 
 
 @cache

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .actions import ActionSpec, action_spec
-from .client import AmiClient, ClientStats, Received, connect
+from .client import AmiClient, ClientStats, Received, RetryHook, connect
 from .simulator import AmiSimulator, SimSession, run_simulator
 from .tracker import ChangeBatch, Subscription, Tracker, TrackerStats, open_tracker
 from .url import AmiTarget, parse_url
@@ -16,6 +16,7 @@ __all__ = [
     "ChangeBatch",
     "ClientStats",
     "Received",
+    "RetryHook",
     "SimSession",
     "Subscription",
     "Tracker",

@@ -22,13 +22,13 @@ import random
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import NamedTuple, NoReturn
 
 import trio
 
-from ..ami import ActionResult, AmiConnection, Frame, FrameKind
+from ..ami import ActionResult, AmiConnection, Frame, FrameKind, State
 from ..errors import (
     ActionTimeoutError,
     AuthenticationError,
@@ -42,6 +42,7 @@ from ..events.envelope import Envelope, Item
 from ._groups import single
 from .actions import ActionSpec, action_spec
 from .decode import decode, fallback_decode
+from .reasons import why
 from .url import AmiTarget, parse_url
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,12 @@ DEFAULT_BUFFER_BYTES = 64 << 20
 _CHECKPOINT_EVERY = 512
 """``events()`` hands out buffered frames without a checkpoint, but never more than this."""
 _NET_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+
+RetryHook = Callable[[int, float, TrackerError], None]
+"""``on_retry(attempt, delay, reason)``, called by ``AmiClient.run`` before each reconnect wait:
+``attempt`` counts the consecutive failed attempts or lost sessions (1 for the first retry),
+``delay`` is the wait in seconds, ``reason`` the error that ended the attempt or session (its
+message never holds the secret). It runs in the client's task: keep it quick."""
 
 
 class Received(NamedTuple):
@@ -119,6 +126,7 @@ class AmiClient:
         stable_after: float = 10.0,
         action_id_prefix: str = "tracker",
         first_seq: int = 0,
+        on_retry: RetryHook | None = None,
     ) -> None:
         self.target = parse_url(target) if isinstance(target, str) else target
         if events is not None:
@@ -131,6 +139,8 @@ class AmiClient:
         self.backoff_max = backoff_max
         self.stable_after = stable_after
         """A session that lasted this long resets the backoff (a flapping one does not)."""
+        self.on_retry = on_retry
+        """Told about each reconnect wait (``RetryHook``); None: only logged."""
         self._prefix = action_id_prefix
         self.stats = ClientStats()
         self._seq = first_seq
@@ -198,7 +208,7 @@ class AmiClient:
         except trio.TooSlowError:
             raise ConnectionLostError(f"connecting to {t.redacted} timed out") from None
         except _NET_ERRORS as exc:
-            raise ConnectionLostError(f"cannot connect to {t.redacted}: {_why(exc)}") from exc
+            raise ConnectionLostError(f"cannot connect to {t.redacted}: {why(exc)}") from exc
 
     async def _establish(self) -> _Session:
         """Open a connection, check the banner, log in; deliver the handshake frames."""
@@ -249,7 +259,7 @@ class AmiClient:
                     data = await s.stream.receive_some(RECEIVE_SIZE)
                 except _NET_ERRORS as exc:
                     raise ConnectionLostError(
-                        f"{t.redacted}: connection failed: {_why(exc)}"
+                        f"{t.redacted}: connection failed: {why(exc)}"
                     ) from exc
                 if not data:
                     raise ConnectionLostError(f"{t.redacted} closed the connection during login")
@@ -262,7 +272,7 @@ class AmiClient:
             try:
                 await s.stream.send_all(data)
             except _NET_ERRORS as exc:
-                raise ConnectionLostError(f"{t.redacted}: connection failed: {_why(exc)}") from exc
+                raise ConnectionLostError(f"{t.redacted}: connection failed: {why(exc)}") from exc
             while True:
                 frame = await next_frame()
                 if frame.completes is not None and frame.completes.action_id == aid:
@@ -334,7 +344,7 @@ class AmiClient:
                 data = bytes(await s.stream.receive_some(RECEIVE_SIZE))
             except _NET_ERRORS as exc:
                 s.fail(
-                    ConnectionLostError(f"{self.target.redacted}: connection failed: {_why(exc)}")
+                    ConnectionLostError(f"{self.target.redacted}: connection failed: {why(exc)}")
                 )
                 return
             self.stats.bytes += len(data)
@@ -345,15 +355,16 @@ class AmiClient:
         self._seq += 1
         self.stats.frames += 1
         kind = frame.kind
-        if frame.problem is not None and kind is not FrameKind.ANOMALY:
+        problem = frame.problem
+        if problem is not None and kind is not FrameKind.ANOMALY:
             self.stats.list_overflows += 1
-            log.warning("%s: %s", self.target.redacted, frame.problem)
+            log.warning("%s: %s", self.target.redacted, problem)
         size = len(frame.raw)
         if self._queued + size > self.buffer_bytes:
             self._trim()
             if self._queued and self._queued + size > self.buffer_bytes:
                 self._overload(seq, f"{self.buffer_bytes} bytes")
-        env = Envelope(seq, decode(frame), kind is FrameKind.LIST_ITEM, time.time())
+        env = Envelope(seq, decode(frame), kind is FrameKind.LIST_ITEM, time.time(), problem)
         try:
             self._send_ch.send_nowait(Received(frame, env))
         except trio.WouldBlock:
@@ -413,6 +424,13 @@ class AmiClient:
     ) -> ActionResult:
         waiter = _Waiter()
         async with s.send_lock:
+            if s.error is not None or s.conn.state is State.CLOSED:
+                # the session is ending (the peer closed, or it failed): a lost connection,
+                # not a local protocol mistake
+                ended = (
+                    f"session ended ({s.error})" if s.error else "the peer closed the connection"
+                )
+                raise ConnectionLostError(f"{self.target.redacted}: {ended}")
             aid = spec.action_id or s.conn.next_action_id()
             data = s.conn.send_action(
                 spec.name,
@@ -427,7 +445,7 @@ class AmiClient:
                 await s.stream.send_all(data)
             except _NET_ERRORS as exc:
                 s.waiters.pop(aid, None)
-                error = ConnectionLostError(f"{self.target.redacted}: send failed: {_why(exc)}")
+                error = ConnectionLostError(f"{self.target.redacted}: send failed: {why(exc)}")
                 s.fail(error)
                 raise error from exc
         log.debug("sent %s (ActionID %s)", spec.name, aid)
@@ -519,6 +537,7 @@ class AmiClient:
         started = False
         try:
             while not self._closing:
+                reason: TrackerError
                 try:
                     session = await self._establish()
                 except AuthenticationError as exc:
@@ -526,7 +545,7 @@ class AmiClient:
                     raise
                 except (ConnectionLostError, RemoteProtocolError, OverloadError) as exc:
                     self.stats.connect_failures += 1
-                    self.last_failure = exc
+                    self.last_failure = reason = exc
                     log.warning("AMI connect failed: %s", exc)
                 else:
                     began = trio.current_time()
@@ -534,10 +553,12 @@ class AmiClient:
                         started = True
                         self.session_started.set()
                         task_status.started()
+                    reason = ConnectionLostError(f"{self.target.redacted}: session ended")
                     try:
                         await self._serve(session)
                     except (ConnectionLostError, OverloadError) as exc:
                         log.warning("AMI session ended: %s", exc)
+                        reason = exc
                     if self.closing:
                         break
                     if trio.current_time() - began >= self.stable_after:
@@ -545,6 +566,8 @@ class AmiClient:
                 delay = self._backoff(attempt)
                 attempt += 1
                 log.info("reconnecting to %s in %.2fs", self.target.redacted, delay)
+                if self.on_retry is not None and not self._closing:
+                    self.on_retry(attempt, delay, reason)
                 await trio.sleep(delay)
         finally:
             self._send_ch.close()
@@ -591,14 +614,6 @@ class _ReceivedIterator:
             if self._client._error is not None:
                 raise self._client._error from None
             raise StopAsyncIteration from None
-
-
-def _why(exc: BaseException) -> str:
-    """Readable cause: trio's BrokenResourceError wraps the real error (e.g. an SSL one)."""
-    text = str(exc)
-    if not text and exc.__cause__ is not None:
-        text = str(exc.__cause__)
-    return text or type(exc).__name__
 
 
 def _as_response(frame: Frame) -> AmiResponse:

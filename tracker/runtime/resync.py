@@ -116,8 +116,9 @@ async def resync(client: AmiClient, *, time_limit: float | None = None) -> Resyn
                 nursery.start_soon(start, sent)
                 await sent.wait()  # keep the order on the wire
     except BaseExceptionGroup as group:
-        errors = leaves(group)
-        if not all(isinstance(e, TrackerError) for e in errors):
+        # a session that ends while its resync is cancelled (the next banner) gives both
+        errors = [e for e in leaves(group) if not isinstance(e, trio.Cancelled)]
+        if not errors or not all(isinstance(e, TrackerError) for e in errors):
             raise
         timeouts = [e for e in errors if isinstance(e, ActionTimeoutError)]
         raise (timeouts or errors)[0] from None

@@ -48,7 +48,7 @@ from ..reducer import Reducer
 from ..state import Anomaly, Change, World, snapshot
 from ..state.call import CallEnded
 from ._groups import single
-from .client import AmiClient, Received
+from .client import AmiClient, Received, RetryHook
 from .resync import ResyncReport, resync
 from .url import AmiTarget, parse_url
 
@@ -500,6 +500,7 @@ async def open_tracker(
     buffer: int = 100_000,
     backoff_initial: float = 0.5,
     backoff_max: float = 30.0,
+    on_retry: RetryHook | None = None,
     reconcile_interval: float | None = RECONCILE_INTERVAL,
     first_connect_timeout: float | None = FIRST_CONNECT_TIMEOUT,
     db: str | None = None,
@@ -512,7 +513,8 @@ async def open_tracker(
     A refused login raises ``AuthenticationError`` here; no login within
     ``first_connect_timeout`` seconds (None: wait forever) raises ``ConnectTimeoutError``
     (each attempt is bounded by ``connect_timeout``). Once a session was up, a lost
-    connection is retried with backoff for as long as the tracker runs. While connected,
+    connection is retried with backoff for as long as the tracker runs (``on_retry`` hears of
+    each wait: ``tracker.runtime.client.RetryHook``). While connected,
     ``CoreShowChannels`` is asked every ``reconcile_interval`` seconds (None or 0: never) so
     that channels whose Hangup was lost are closed.
 
@@ -539,6 +541,7 @@ async def open_tracker(
         buffer=buffer,
         backoff_initial=backoff_initial,
         backoff_max=backoff_max,
+        on_retry=on_retry,
         first_seq=start.next_seq if start is not None else 0,
     )
     tracker = Tracker(

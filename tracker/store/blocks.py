@@ -4,7 +4,8 @@ Payload (before compression): ``u32`` header length, a msgpack header, then ever
 bytes concatenated. The header keeps what the bytes alone cannot say once cut out of their
 stream: each frame's length, its kind as the codec classified it (a list item is an ``Event:``
 frame answering a list action; a banner or an anomaly depends on the position in the stream),
-an anomaly's problem, and the receive time the fold consumed (only in sessions without
+an anomaly's problem (or the problem the codec noted on another frame: a list over its
+bounds), and the receive time the fold consumed (only in sessions without
 ``Timestamp`` headers; otherwise absent).
 
 Codec 1 is zstd: on ``load.ami.gz`` it compresses blocks as well as zlib at its default level
@@ -98,6 +99,9 @@ def encode_block(
     lengths = array.array("I", map(len, raws))
     kinds = bytes(map(_KIND, map(id, map(_KIND_OF, frames))))
     problems = {i: frames[i].problem or "" for i in _positions(kinds, _ANOMALY)}
+    carried = list(map(_PROBLEM, frames))
+    if carried.count(None) != n:  # rare: a frame that is not an anomaly carries a problem too
+        problems.update({i: p for i, p in enumerate(carried) if p})
     if received is not None and received.count(None) < len(received):
         recv: list[float | None] | None = list(received)
     else:
@@ -110,6 +114,7 @@ def encode_block(
 
 _RAW = operator.attrgetter("raw")
 _KIND_OF = operator.attrgetter("kind")
+_PROBLEM = operator.attrgetter("problem")
 _KIND = {id(kind): code for kind, code in KIND_CODES.items()}.__getitem__
 """By the member's id: hashing an Enum member runs Python code (``Enum.__hash__``), an
 ``int`` does not, and this runs for every stored frame."""
@@ -200,6 +205,8 @@ class FrameRebuilder:
                     raise BlockError("stored frames do not re-parse to their own bytes")
                 if kinds[k] == 1:
                     frame.kind = FrameKind.LIST_ITEM
+                if block.problems:
+                    frame.problem = block.problems.get(k)
                 yield frame
             i = j
 
@@ -226,7 +233,7 @@ def block_envelopes(
         else:
             item = decode_frame(frame)
         at = received[i] if received is not None else None
-        yield frame, Envelope(first_seq + i, item, kind is list_item, at)
+        yield frame, Envelope(first_seq + i, item, kind is list_item, at, frame.problem)
 
 
 _COMPILED_CODEC = getattr(_parser, "PyFrameParser", FrameParser) is not FrameParser
@@ -245,7 +252,7 @@ class EnvelopeDecoder:
 
     def envelopes(self, block: Block, first_seq: int, lo: int = 0) -> Iterator[Envelope]:
         """Envelopes of the block's frames from index ``lo`` on."""
-        raws, kinds, received = block.raws, block.kinds, block.received
+        raws, kinds, received, problems = block.raws, block.kinds, block.received, block.problems
         if _COMPILED_CODEC and received is None:
             envs = envelopes(self._rebuilder.frames(block), first_seq)
             yield from itertools.islice(envs, lo, None) if lo else envs
@@ -267,18 +274,20 @@ class EnvelopeDecoder:
                 headers = tuple(map(lookup, lines))
                 if not cache.bad:
                     item: Item = decode_headers(headers)
-                    yield new(Envelope, (first_seq + i, item, code == 1, at))
+                    problem = problems.get(i) if problems else None
+                    yield new(Envelope, (first_seq + i, item, code == 1, at, problem))
                     continue
                 cache.bad = False
-            frame = self._one(raw, code, block.problems.get(i))
+            frame = self._one(raw, code, problems.get(i))
             item = decode_frame(frame)
-            yield new(Envelope, (first_seq + i, item, code == 1, at))
+            yield new(Envelope, (first_seq + i, item, code == 1, at, frame.problem))
 
     def _one(self, raw: bytes, code: int, problem: str | None) -> Frame:
         if code in _PARSED:
             frame = build_frame(raw, raw[:-4])
             if code == 1:
                 frame.kind = FrameKind.LIST_ITEM
+            frame.problem = problem
             return frame
         return FrameRebuilder._special(raw, code, problem)
 

@@ -492,12 +492,8 @@ class Store:
         last = start_seq
         if target > start_seq:
             for env in self._envelopes(info.id, start_seq + 1, target, strict=True):
-                if time is not None:
-                    ts = getattr(env.item, "timestamp", None)
-                    if ts is None:
-                        ts = env.received_at
-                    if ts is not None and ts > time:
-                        break
+                if time is not None and reducer.time_of(env) > time:
+                    break  # the fold's judged time: a far-future outlier does not stop it
                 reducer.apply(env)
                 folded += 1
                 last = env.seq

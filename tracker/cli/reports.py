@@ -11,12 +11,11 @@ minutes and percentages to one decimal.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._common import point_in_time, print_table
+from ._common import point_in_time, print_table, seconds_or_zero
 from ._store import TIME_HELP, add_db
 
 if TYPE_CHECKING:
@@ -46,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument(
         "--service-level",
-        type=_seconds,
+        type=seconds_or_zero,
         default=20.0,
         metavar="SECONDS",
         help="queues: answered within SECONDS counts towards the service level (default 20)",
@@ -75,16 +74,6 @@ def add_range(p: argparse.ArgumentParser, what: str, *, until: bool = True) -> N
 
 def utc(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
-
-
-def _seconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
-    if not (number >= 0 and math.isfinite(number)):
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {value}")
-    return number
 
 
 def _cell(value: Any) -> str:

@@ -6,14 +6,17 @@ never hands it a batch twice). Its state between batches lives in the tables: an
 waiting queue caller, a paused member, a parked call) is a row whose end is NULL, closed by a
 later change. A batch reads the facts its changes name in one statement per table, changes them
 in memory and writes them back with one statement per table (and set of columns), not one
-round trip per change. Call records are written whole when the call ends (``CallEnded``), with their legs
-and transfers; queue, member, conference and parking facts are written as they happen.
-Asterisk's own ``Cdr`` and ``CEL`` events are copied from the envelopes.
+round trip per change. Call records are written whole when the call ends (``CallEnded``), with
+their legs and transfers; queue, member, conference and parking facts are written as they
+happen. Asterisk's own ``Cdr`` and ``CEL`` events are copied from the envelopes. Bulk rows go
+through :mod:`tracker.store.bulk` (the driver's own bulk path).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
@@ -26,7 +29,6 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
-    insert,
     select,
     update,
 )
@@ -60,6 +62,7 @@ from ..state.queue import (
     QueueMemberRemoved,
     QueueReconciled,
 )
+from .bulk import insert_rows, new_ids
 from .reporting import ASTERISK_CDR as CDR
 from .reporting import ASTERISK_CEL as CEL_TABLE
 from .reporting import CALL_LEGS as LEGS
@@ -205,8 +208,9 @@ class _Table:
         """One INSERT (many rows) for the rows created, one UPDATE (many rows) per set of
         columns changed in stored rows."""
         if self.inserts:
-            rows = [{k: v for k, v in r.items() if k != "id"} for r in self.inserts]
-            conn.execute(insert(self.table), rows)
+            for row in self.inserts:
+                del row["id"]
+            insert_rows(conn, self.table, self.inserts)
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row_id, values in self.updates.items():
             columns = tuple(sorted(values))
@@ -251,11 +255,9 @@ class _Batch:
         """Read the groups every change will look at, in one statement per table."""
         wanted: dict[Table, set[tuple[Any, ...]]] = {}
         for change in changes:
-            groups = _GROUPS.get(type(change))
-            if groups is not None:
-                for table, group in groups(change):
-                    if None not in group:
-                        wanted.setdefault(table, set()).add(group)
+            for table, group in _GROUPS.get(type(change), _no_groups)(change):
+                if None not in group:
+                    wanted.setdefault(table, set()).add(group)
         for table, groups_ in wanted.items():
             self.facts(table).load(self.conn, self.server_id, groups_)
 
@@ -312,18 +314,20 @@ def _write_calls(b: _Batch) -> None:
         rows.append(row)
         legs.append(call_legs)
         transfers.append(call_transfers)
-    ids = b.conn.execute(
-        insert(CALLS).returning(CALLS.c.id, sort_by_parameter_order=True), rows
-    ).scalars()
+    ids = new_ids(b.conn, CALLS, len(rows))
     leg_rows: list[dict[str, Any]] = []
     transfer_rows: list[dict[str, Any]] = []
-    for call_id, call_legs, call_transfers in zip(ids, legs, transfers, strict=True):
-        leg_rows.extend({**r, "call_id": call_id} for r in call_legs)
-        transfer_rows.extend({**r, "call_id": call_id} for r in call_transfers)
-    if leg_rows:
-        b.conn.execute(insert(LEGS), leg_rows)
-    if transfer_rows:
-        b.conn.execute(insert(TRANSFERS), transfer_rows)
+    for row, call_id, call_legs, call_transfers in zip(rows, ids, legs, transfers, strict=True):
+        row["id"] = call_id
+        for r in call_legs:
+            r["call_id"] = call_id
+        for r in call_transfers:
+            r["call_id"] = call_id
+        leg_rows += call_legs
+        transfer_rows += call_transfers
+    insert_rows(b.conn, CALLS, rows)
+    insert_rows(b.conn, LEGS, leg_rows)
+    insert_rows(b.conn, TRANSFERS, transfer_rows)
 
 
 # ---- queue callers and offers -----------------------------------------------------------------
@@ -668,6 +672,10 @@ def _reconciled_groups(c: QueueReconciled) -> list[tuple[Table, tuple[Any, ...]]
     return [(QUEUE_CALLS, (c.queue, c.key)), (OFFERS, (c.queue, c.key))]
 
 
+def _no_groups(c: Any) -> list[tuple[Table, tuple[Any, ...]]]:
+    return []
+
+
 _GROUPS: dict[type[Any], Callable[[Any], list[tuple[Table, tuple[Any, ...]]]]] = {
     QueueCallerAbandoned: _queue_groups,
     QueueCallerLeft: _queue_groups,
@@ -747,19 +755,23 @@ def _asterisk_row(b: _Batch, env: Envelope, table: Table) -> dict[str, Any]:
     return row
 
 
+_ITEM = operator.attrgetter("item")
+_ASTERISK_RECORDS = frozenset((Cdr, CEL))
+
+
 def _write_asterisk_records(b: _Batch) -> None:
     cdr: list[dict[str, Any]] = []
     cel: list[dict[str, Any]] = []
-    for env in b.envelopes:
+    envelopes = b.envelopes
+    kinds = map(type, map(_ITEM, envelopes))
+    for env in itertools.compress(envelopes, map(_ASTERISK_RECORDS.__contains__, kinds)):
         kind = type(env.item)
         if kind is Cdr:
             cdr.append(_asterisk_row(b, env, CDR))
         elif kind is CEL:
             cel.append(_asterisk_row(b, env, CEL_TABLE))
-    if cdr:
-        b.conn.execute(insert(CDR), cdr)
-    if cel:
-        b.conn.execute(insert(CEL_TABLE), cel)
+    insert_rows(b.conn, CDR, cdr)
+    insert_rows(b.conn, CEL_TABLE, cel)
 
 
 def project_batch(
@@ -772,12 +784,12 @@ def project_batch(
 ) -> None:
     """Write the reporting rows of one batch (a :class:`tracker.store.schema.Projection`)."""
     batch = _Batch(conn, server_id, session_id, envelopes)
-    batch.preload(changes)
+    # most changes (channel states, bridges...) leave these tables alone: skip them in C
+    mine = list(itertools.compress(changes, map(_HANDLERS.__contains__, map(type, changes))))
+    batch.preload(mine)
     handlers = _HANDLERS
-    for change in changes:
-        handler = handlers.get(type(change))
-        if handler is not None:
-            handler(batch, change)
+    for change in mine:
+        handlers[type(change)](batch, change)
     batch.flush()
     _write_calls(batch)
     _write_asterisk_records(batch)

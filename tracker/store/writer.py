@@ -14,6 +14,8 @@ compressed blocks.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 import operator
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -36,6 +38,12 @@ BLOCK_FRAMES = 1024
 
 _KIND_OF = operator.attrgetter("kind")
 _RECEIVED = operator.attrgetter("received_at")
+_ITEM = operator.attrgetter("item")
+_LIST_ITEM = operator.attrgetter("list_item")
+_TIMESTAMP = operator.attrgetter("timestamp")
+_VERSION_KINDS = frozenset(map(id, (FrameKind.BANNER, FrameKind.RESPONSE)))
+"""Frames that may name the Asterisk version, by the kind member's id (``Enum.__hash__``
+is Python code; this runs for every stored frame)."""
 
 
 class SessionInfo(NamedTuple):
@@ -391,11 +399,11 @@ class BatchWriter:
         frames: Sequence[Frame], envs: Sequence[Envelope], versions: list[str]
     ) -> None:
         """Banners and ``AsteriskVersion`` answers (CoreSettings) seen, in first-seen order."""
-        banner, response = FrameKind.BANNER, FrameKind.RESPONSE
-        for i, kind in enumerate(map(_KIND_OF, frames)):
-            if kind is not banner and kind is not response:
-                continue
+        response = FrameKind.RESPONSE
+        kinds = map(_VERSION_KINDS.__contains__, map(id, map(_KIND_OF, frames)))
+        for i in itertools.compress(range(len(frames)), kinds):
             frame, item = frames[i], envs[i].item
+            kind = frame.kind
             found: str | None = None
             if type(item) is SessionStarted:
                 found = item.banner
@@ -409,14 +417,20 @@ class BatchWriter:
 def _live_and_stamped(envs: Sequence[Envelope]) -> tuple[int, int]:
     """Live events (not list answers) and how many had a time (a ``Timestamp`` header, or
     the receive time the fold used in a session without them)."""
-    live = stamped = 0
-    for env in envs:
-        item = env.item
-        if not env.list_item and isinstance(item, AmiEvent):
-            live += 1
-            if item.timestamp is not None or env.received_at is not None:
-                stamped += 1
-    return live, stamped
+    # in C over the batch: this runs for every stored frame
+    items = list(map(_ITEM, envs))
+    is_live = list(map(operator.gt, map(_is_event, map(type, items)), map(_LIST_ITEM, envs)))
+    times = list(map(_TIMESTAMP, itertools.compress(items, is_live)))
+    received = list(itertools.compress(map(_RECEIVED, envs), is_live))
+    live = len(times)
+    if received.count(None) == live:  # no receive times: the Timestamp headers alone
+        return live, live - times.count(None)
+    return live, sum(t is not None or r is not None for t, r in zip(times, received, strict=True))
+
+
+@functools.cache
+def _is_event(kind: type[Any]) -> bool:
+    return issubclass(kind, AmiEvent)
 
 
 def utc(ts: float | None) -> datetime | None:

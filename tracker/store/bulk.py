@@ -25,6 +25,8 @@ from .reporting_types import UtcDateTime
 def _sqlite_time(value: datetime | None) -> str | None:
     if value is None:
         return None
+    if value.tzinfo is UTC:  # the usual case: cut the offset off
+        return value.isoformat(" ", "microseconds")[:26]
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value.isoformat()} (give a time zone)")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")

@@ -78,14 +78,18 @@ class WriteResult(NamedTuple):
     snapshots: int
 
 
-@dataclasses.dataclass
+_Chunk = tuple[Sequence[Frame], Sequence[float | None], Sequence[float]]
+"""Frames, their receive times and the fold's clocks after them."""
+
+
+@dataclasses.dataclass(frozen=True)
 class _Tail:
-    """The session's last, short block, kept to extend it."""
+    """The session's frames from its last, short block on: the block is rewritten when later
+    frames extend it (``stored`` of them are in the database already)."""
 
     first_offset: int
-    frames: list[Frame]
-    received: list[float | None]
-    clocks: list[float]
+    chunks: tuple[_Chunk, ...]
+    stored: int
 
 
 @dataclasses.dataclass
@@ -182,6 +186,8 @@ class BatchWriter:
                 written += n_new
                 skipped += len(batch.frames) - n_new
                 snaps += n_snap
+            for state in staged.values():
+                self._flush_blocks(conn, state)
             if versions != self._versions:
                 conn.execute(
                     update(Server).where(Server.id == self.server_id).values(versions=versions)
@@ -217,7 +223,7 @@ class BatchWriter:
                     f"(seq {state.limit}): import it under another server name"
                 )
             clocks = list(batch.clocks[skip:])
-            self._append(conn, state, batch.frames[skip:], new_envs, clocks)
+            self._append(state, batch.frames[skip:], new_envs, clocks)
             self._note_versions(batch.frames[skip:], new_envs, versions)
             first_new = new_envs[0].seq
             changes = [c for c in batch.changes if c.seq >= first_new] if skip else batch.changes
@@ -262,24 +268,33 @@ class BatchWriter:
 
     def _append(
         self,
-        conn: Connection,
         state: _SessionState,
         frames: Sequence[Frame],
         envs: Sequence[Envelope],
         clocks: list[float],
     ) -> None:
-        """Frames at offsets ``state.stored..``: extend the short tail block, add new blocks."""
+        """Frames at offsets ``state.stored..``: kept with the tail until :meth:`_flush_blocks`
+        (once per transaction, so consecutive batches are compressed once, not once each)."""
+        chunk = (frames, list(map(_RECEIVED, envs)), clocks)
         tail = state.tail
-        if tail is not None:
-            all_frames = [*tail.frames, *frames]
-            received = [*tail.received, *map(_RECEIVED, envs)]
-            start = tail.first_offset
-            times = [*tail.clocks, *clocks]
+        if tail is None:
+            state.tail = _Tail(state.stored, (chunk,), 0)
+        else:  # a new tail: the committed state may share the old one
+            state.tail = _Tail(tail.first_offset, (*tail.chunks, chunk), tail.stored)
+        state.stored += len(frames)
+
+    def _flush_blocks(self, conn: Connection, state: _SessionState) -> None:
+        """Store the tail's frames not stored yet: rewrite the short last block, add blocks."""
+        tail = state.tail
+        if tail is None or tail.first_offset + tail.stored == state.stored:
+            return
+        if len(tail.chunks) == 1:
+            all_frames, received, times = tail.chunks[0]
         else:
-            all_frames = list(frames)
-            received = list(map(_RECEIVED, envs))
-            start = state.stored
-            times = clocks
+            all_frames = [f for c in tail.chunks for f in c[0]]
+            received = [r for c in tail.chunks for r in c[1]]
+            times = [t for c in tail.chunks for t in c[2]]
+        start = tail.first_offset
         rows: list[dict[str, Any]] = []
         size = self.block_frames
         new_tail: _Tail | None = None
@@ -298,7 +313,7 @@ class BatchWriter:
                 "codec": ZSTD,
                 "data": encode_block(chunk, times[i : i + size], received[i : i + size]),
             }
-            if i == 0 and tail is not None:
+            if i == 0 and tail.stored:
                 conn.execute(
                     update(FrameBlock)
                     .where(FrameBlock.session_id == state.id, FrameBlock.first_offset == offset)
@@ -309,11 +324,11 @@ class BatchWriter:
             else:
                 rows.append(row)
             if len(chunk) < size:
-                new_tail = _Tail(offset, chunk, received[i : i + size], times[i : i + size])
+                part = (chunk, received[i : i + size], times[i : i + size])
+                new_tail = _Tail(offset, (part,), len(chunk))
         if rows:
             conn.execute(insert(FrameBlock), rows)
         state.tail = new_tail
-        state.stored += len(frames)
 
     def _note_anomalies(self, conn: Connection, session_id: int, changes: Sequence[Change]) -> None:
         rows = [

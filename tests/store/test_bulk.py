@@ -15,6 +15,7 @@ from tracker.store.reporting import ASTERISK_CDR, QUEUE_CALLS
 from tracker.store.schema import Server, Session
 
 PARIS = timezone(timedelta(hours=1))
+NAIVE = datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)
 
 
 def _rows(server_id: int, session_id: int) -> list[dict[str, Any]]:
@@ -42,14 +43,18 @@ def test_bulk_rows_are_stored_as_sqlalchemy_stores_them(store_url: str) -> None:
     try:
         with engine.begin() as conn:
             server_id = conn.execute(
-                insert(Server).values(name="s", versions=[], created_at=datetime.now(UTC))
-            ).inserted_primary_key[0]
+                insert(Server)
+                .values(name="s", versions=[], created_at=datetime.now(UTC))
+                .returning(Server.id)
+            ).scalar_one()
             session_id = conn.execute(
-                insert(Session).values(server_id=server_id, key="k", source="import", first_seq=0)
-            ).inserted_primary_key[0]
+                insert(Session)
+                .values(server_id=server_id, key="k", source="import", first_seq=0)
+                .returning(Session.id)
+            ).scalar_one()
             conn.execute(insert(ASTERISK_CDR), _rows(server_id, session_id))
             assert new_ids(conn, ASTERISK_CDR, 0) == []
-            first = conn.execute(select(ASTERISK_CDR.c.id)).scalars().all()
+            first = list(conn.execute(select(ASTERISK_CDR.c.id)).scalars())
             rows = [{**r, "seq": r["seq"] + 10} for r in _rows(server_id, session_id)]
             insert_rows(conn, ASTERISK_CDR, rows)
             second = sorted(set(conn.execute(select(ASTERISK_CDR.c.id)).scalars()) - set(first))
@@ -90,7 +95,7 @@ def test_naive_datetimes_are_refused(store_url: str) -> None:
     engine = create_engine(store_url)
     try:
         with engine.begin() as conn, pytest.raises(ValueError, match="naive datetime"):
-            insert_rows(conn, ASTERISK_CDR, [{"seq": 1, "at": datetime(2026, 1, 1)}])
+            insert_rows(conn, ASTERISK_CDR, [{"seq": 1, "at": NAIVE}])
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM asterisk_cdr")).scalar_one() == 0
     finally:

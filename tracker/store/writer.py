@@ -165,6 +165,7 @@ class BatchWriter:
     def write(self, batches: Sequence[Batch]) -> WriteResult:
         """Store ``batches`` (in order) in one transaction; all or nothing."""
         staged: dict[str, _SessionState] = {}
+        projected: list[tuple[int, Sequence[Envelope], Sequence[Change]]] = []
         written = skipped = snaps = 0
         with self.engine.begin() as conn:
             if self._versions is None:
@@ -182,10 +183,11 @@ class BatchWriter:
                         else self._open_session(conn, batch.session)
                     )
                     staged[batch.session.key] = state
-                n_new, n_snap = self._write_batch(conn, state, batch, versions)
+                n_new, n_snap = self._write_batch(conn, state, batch, versions, projected)
                 written += n_new
                 skipped += len(batch.frames) - n_new
                 snaps += n_snap
+            self._project(conn, projected)
             for state in staged.values():
                 self._flush_blocks(conn, state)
             if versions != self._versions:
@@ -199,7 +201,12 @@ class BatchWriter:
         return WriteResult(written, skipped, snaps)
 
     def _write_batch(
-        self, conn: Connection, state: _SessionState, batch: Batch, versions: list[str]
+        self,
+        conn: Connection,
+        state: _SessionState,
+        batch: Batch,
+        versions: list[str],
+        projected: list[tuple[int, Sequence[Envelope], Sequence[Change]]],
     ) -> tuple[int, int]:
         envs = batch.envelopes
         n = len(envs)
@@ -227,14 +234,7 @@ class BatchWriter:
             self._note_versions(batch.frames[skip:], new_envs, versions)
             first_new = new_envs[0].seq
             changes = [c for c in batch.changes if c.seq >= first_new] if skip else batch.changes
-            for projection in self.projections:
-                projection(
-                    conn,
-                    server_id=self.server_id,
-                    session_id=state.id,
-                    envelopes=new_envs,
-                    changes=changes,
-                )
+            projected.append((state.id, new_envs, changes))
             self._note_anomalies(conn, state.id, changes)
             live, stamped = _live_and_stamped(new_envs)
             values: dict[str, Any] = {
@@ -329,6 +329,29 @@ class BatchWriter:
         if rows:
             conn.execute(insert(FrameBlock), rows)
         state.tail = new_tail
+
+    def _project(
+        self, conn: Connection, parts: list[tuple[int, Sequence[Envelope], Sequence[Change]]]
+    ) -> None:
+        """Run the projections once per run of consecutive batches of a session in this
+        transaction (the rows do not depend on where batches are cut; fewer statements)."""
+        if not self.projections:
+            return
+        for session_id, run in itertools.groupby(parts, key=operator.itemgetter(0)):
+            got = list(run)
+            if len(got) == 1:
+                envs, changes = got[0][1], got[0][2]
+            else:
+                envs = [e for part in got for e in part[1]]
+                changes = [c for part in got for c in part[2]]
+            for projection in self.projections:
+                projection(
+                    conn,
+                    server_id=self.server_id,
+                    session_id=session_id,
+                    envelopes=envs,
+                    changes=changes,
+                )
 
     def _note_anomalies(self, conn: Connection, session_id: int, changes: Sequence[Change]) -> None:
         rows = [

@@ -22,7 +22,6 @@ import dataclasses
 import json
 import os
 import re
-import secrets
 import shlex
 import signal
 import sys
@@ -32,11 +31,9 @@ from pathlib import Path
 
 import pytest
 import trio
-from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
 
 from tests.helpers import FIXTURES
-from tests.store.conftest import PG_URL, pg_schema_url
+from tests.store.conftest import fresh_pg_schema
 from tracker.cli import build_parser
 from tracker.replay import replay
 from tracker.runtime import AmiSimulator, run_simulator
@@ -158,16 +155,8 @@ def pg_schema(needed: bool) -> Iterator[str | None]:
     if not needed:
         yield None
         return
-    schema = f"t_readme_{secrets.token_hex(5)}"
-    admin = create_engine(PG_URL, poolclass=NullPool)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        yield pg_schema_url(schema)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_pg_schema("t_readme") as url:
+        yield url
 
 
 # -- running -----------------------------------------------------------------------------------

@@ -11,13 +11,13 @@ The fold never waits for a consumer (DESIGN.md decision 4), so a consumer slower
 PBX loses changes once its buffer (``buffer`` change records) is full. The loss is not hidden
 in a counter: the stream yields one ``FellBehind`` item at the place of the gap. It is an item,
 not an exception, so the loop goes on (an exception would end ``async for`` and lose the
-stream's place); its type is part of the stream's element type, so a type checker makes the
-consumer handle it; and each one is logged (warning) for the consumer that ignores it anyway.
+stream's place); the items are ``Change | FellBehind``, so a type checker flags a consumer
+that takes every item for a ``Change``; and each gap is logged (warning) in case it is ignored.
 
 Once behind, a stream drops everything until its consumer has read what it buffered before the
 gap; then it yields ``FellBehind`` with ``last_seq`` = the tracker's last folded frame. At that
 moment ``tracker.world`` is exactly the state after frame ``last_seq`` (read it before the next
-``await``: the fold runs only while the consumer waits), and every change that follows is of a
+``await``: the fold cannot run before the consumer's task yields), and every change after it is of a
 later frame: nothing is seen twice and no state change goes unaccounted for.
 """
 

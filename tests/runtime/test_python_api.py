@@ -5,6 +5,7 @@ from by re-reading ``t.world``), ``t.send`` / ``t.send_list`` with typed actions
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import pytest
 import trio
@@ -28,6 +29,8 @@ from tracker.state.call import CallEnded, CallStarted
 from tracker.state.channel import ChannelCreated, ChannelHungUp
 from tracker.state.conference import ConferenceEnded, ParticipantLeft
 from tracker.state.queue import QueueCallerJoined
+from tracker.store import migrate, open_store
+from tracker.store.reporting_query import call_records
 
 from ._support import SECRET, USER, recorded_list, silent_ami, tcp_server, url
 
@@ -110,11 +113,15 @@ async def test_changes_is_every_change_in_order_when_kept_up_with() -> None:
     assert seen == expected
 
 
-async def test_slow_consumer_is_told_it_fell_behind_and_recovers_from_world() -> None:
+async def test_slow_consumer_is_told_it_fell_behind_and_recovers_from_world(
+    tmp_path: Path,
+) -> None:
     """A consumer far slower than the PBX gets ``FellBehind`` items at the gaps, never stalls
     the fold, and ends with the same live channels and calls as ``t.world`` by re-reading it
-    at each gap and applying the changes in between."""
+    at each gap and applying the changes in between. The database (``db=``) lost nothing."""
     path = FIXTURES / "load.ami.gz"
+    db = f"sqlite:///{tmp_path / 'calls.db'}"
+    migrate.upgrade(db)
     channels: set[str] = set()
     calls: set[str] = set()
     gaps: list[FellBehind] = []
@@ -147,7 +154,7 @@ async def test_slow_consumer_is_told_it_fell_behind_and_recovers_from_world() ->
             run_simulator(path, username=USER, secret=SECRET) as sim,
             trio.open_nursery() as nursery,
         ):
-            async with open_tracker(url(sim.port), keepalive=None) as t:
+            async with open_tracker(url(sim.port), keepalive=None, db=db, server="pbx1") as t:
                 stream = t.changes(buffer=200)
                 base = t.stats.changes
                 channels.update(t.world.channels)
@@ -170,6 +177,10 @@ async def test_slow_consumer_is_told_it_fell_behind_and_recovers_from_world() ->
     assert t.world.calls and t.world.channels  # stopped mid-load: calls are up
     assert channels == set(t.world.channels)
     assert calls == set(t.world.calls)
+    with open_store(db) as store, store.engine.connect() as conn:
+        assert store.server("pbx1").next_seq == t.last_seq + 1  # every frame folded is stored
+        stored = [c.linkedid for c in call_records(conn, server="pbx1")]
+    assert len(stored) == len(set(stored)) == t.stats.calls_ended
 
 
 async def test_a_stream_left_with_break_unsubscribes() -> None:

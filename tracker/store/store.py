@@ -264,15 +264,16 @@ class Store:
         last: int | None = None,
         since: float | None = None,
         until: float | None = None,
+        strict: bool = False,
     ) -> Iterator[Envelope]:
         """Typed envelopes over a range (as :meth:`iter_frames`, without the frames)."""
         if since is not None or until is not None:
             for stored in self.iter_frames(
-                server, first=first, last=last, since=since, until=until
+                server, first=first, last=last, since=since, until=until, strict=strict
             ):
                 yield stored.envelope
             return
-        yield from self._envelopes(self.server(server).id, first, last, strict=False)
+        yield from self._envelopes(self.server(server).id, first, last, strict=strict)
 
     def _envelopes(
         self, server_id: int, first: int, last: int | None, *, strict: bool

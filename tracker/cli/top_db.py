@@ -20,6 +20,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from ._common import CliError, local_time
+from ._store import one_line
 
 if TYPE_CHECKING:
     from ..store import Follower, Store, WriterState
@@ -70,6 +71,9 @@ class _View:
         self.follower = follower
         self.writer: WriterState | None = None
         self.error = ""
+        """Why the last read failed ('' if it worked)."""
+        self.missing = ""
+        """Why there is no server to follow yet ('' once there is)."""
         self.restarted = ""
         self.last_new = now
         """Local (trio) time a new frame was last folded, or the start."""
@@ -81,7 +85,9 @@ class _View:
         follower = self.follower
         state, detail = follow_state(self.writer, local - self.last_new)
         if self.error:
-            state = "db unreachable"
+            state = "db error"
+        elif self.missing:
+            state, detail = "waiting", self.missing
         sessions = 0 if self.writer is None else self.writer.sessions
         return Status(
             server=follower.info.name if follower.info is not None else follower.server or "?",
@@ -136,17 +142,22 @@ async def _poll(view: _View, every: float) -> None:
     import trio
 
     from ..errors import StoreError
+    from ..store import NoSuchServer
     from ..store.follow import FETCH_FRAMES
 
     follower = view.follower
     while True:
         try:
             update = await trio.to_thread.run_sync(follower.fetch, abandon_on_cancel=True)
-        except (StoreError, OSError) as exc:
-            view.error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        except NoSuchServer as exc:  # not written yet: wait for the tracker
+            view.error, view.missing = "", one_line(exc)
             await trio.sleep(every)
             continue
-        view.error = ""
+        except (StoreError, OSError) as exc:
+            view.error = one_line(exc)
+            await trio.sleep(every)
+            continue
+        view.error = view.missing = ""
         view.writer = update.writer
         if update.reason:
             view.restarted = f"started over at the end of the log: {update.reason}"

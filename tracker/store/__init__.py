@@ -11,7 +11,16 @@ from .engine import SchemaError, describe, redact
 from .follow import Follower, Update, WriterState
 from .reporting_query import call_records, load_call_records
 from .schema import AnomalyRow, FrameBlock, Projection, Server, Session, Snapshot
-from .store import PrunedError, ServerInfo, SessionRow, Store, StoredFrame, WorldAt, open_store
+from .store import (
+    NoSuchServer,
+    PrunedError,
+    ServerInfo,
+    SessionRow,
+    Store,
+    StoredFrame,
+    WorldAt,
+    open_store,
+)
 from .writer import Batch, BatchWriter, SessionInfo, SnapshotPolicy, WriteResult
 
 __all__ = [
@@ -20,6 +29,7 @@ __all__ = [
     "BatchWriter",
     "Follower",
     "FrameBlock",
+    "NoSuchServer",
     "Projection",
     "PrunedError",
     "SchemaError",

@@ -43,6 +43,10 @@ class PrunedError(StoreError):
     """The frames asked for were dropped by ``db prune``."""
 
 
+class NoSuchServer(StoreError):
+    """The database holds no server of that name (or none at all)."""
+
+
 class ServerInfo(NamedTuple):
     id: int
     name: str
@@ -164,7 +168,9 @@ class Store:
             if len(servers) == 1:
                 return servers[0]
             if not servers:
-                raise StoreError(f"{redact(self.url)} holds no server yet (import or record first)")
+                raise NoSuchServer(
+                    f"{redact(self.url)} holds no server yet (import or record first)"
+                )
             names = ", ".join(s.name for s in servers)
             raise StoreError(
                 f"{redact(self.url)} holds several servers ({names}): pick one with --server"
@@ -173,7 +179,7 @@ class Store:
             if s.name == name:
                 return s
         known = ", ".join(s.name for s in servers) or "none"
-        raise StoreError(f"no server {name!r} in {redact(self.url)} (known: {known})")
+        raise NoSuchServer(f"no server {name!r} in {redact(self.url)} (known: {known})")
 
     def ensure_server(self, name: str, ami_url: str | None = None) -> ServerInfo:
         """The server called ``name``, created if new (``ami_url`` must carry no secret)."""

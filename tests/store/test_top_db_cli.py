@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -82,7 +83,7 @@ def test_option_mistakes(capsys: pytest.CaptureFixture[str]) -> None:
     assert "argument --poll: must be a positive number of seconds" in capsys.readouterr().err
 
 
-def _writer(**changes: object) -> WriterState:
+def _writer(**changes: Any) -> WriterState:
     state = WriterState(
         next_seq=100,
         sessions=1,

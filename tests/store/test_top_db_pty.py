@@ -10,14 +10,12 @@ drawn screen is compared with the switchboard of the writer's World at that very
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import trio
@@ -144,76 +142,36 @@ async def test_top_db_follows_the_writer_live(store_url: str) -> None:
     assert SECRET not in screen
 
 
-class Proxy:
-    """A TCP forwarder to the PostgreSQL server that the test can cut (the database goes
-    away: connections reset, new ones refused) and open again on the same port."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = 0
-        self.scope = trio.CancelScope()
-
-    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        with self.scope:
-            listeners = await trio.open_tcp_listeners(self.port, host="127.0.0.1")
-            self.port = listeners[0].socket.getsockname()[1]
-            task_status.started()
-            await trio.serve_listeners(self._forward, listeners)
-
-    def cut(self) -> None:
-        self.scope.cancel()
-        self.scope = trio.CancelScope()
-
-    async def _forward(self, client: trio.SocketStream) -> None:
-        upstream = await trio.open_tcp_stream(*self.target)
-        async with client, upstream, trio.open_nursery() as nursery:
-            nursery.start_soon(_pipe, client, upstream)
-            nursery.start_soon(_pipe, upstream, client)
-
-
-async def _pipe(source: trio.SocketStream, sink: trio.SocketStream) -> None:
-    try:
-        async for chunk in source:
-            await sink.send_all(chunk)
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
-    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-        await sink.send_eof()
-
-
 async def test_top_db_shows_the_database_going_away_and_coming_back(pg_url: str) -> None:
     from tracker.replay import import_capture
     from tracker.store import migrate, open_store
 
+    from .test_persister import _outage
+
     migrate.upgrade(pg_url)
     with open_store(pg_url) as store:
         import_capture(store, FIXTURES / "queue.ami", server="pbx")
-    parsed = urlsplit(pg_url)
-    assert parsed.hostname is not None and parsed.port is not None
-    proxy = Proxy(parsed.hostname, parsed.port)
     term = Terminal()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(proxy.serve)
-        via = pg_url.replace(f"@{parsed.hostname}:{parsed.port}/", f"@127.0.0.1:{proxy.port}/")
-        assert via != pg_url
+    async with _outage(pg_url) as (via, cut, restore):
+        assert via != pg_url  # through a proxy that the test cuts
         proc = await term.top("--db", via, "--refresh", "0.2", "--poll", "0.2")
         with shown_on_timeout(term, proc, 60):
-            async with trio.open_nursery() as reading:
-                reading.start_soon(term.read)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(term.read)
                 await term.wait_for(r"pbx [^\n]* imported \| [\s\S]*Queues")
-                proxy.cut()
                 mark = len(term.output)
+                cut.set()
                 away = await term.wait_for(r"db error \|[\s\S]*?\n(the database [^\n(]*)", mark)
-                nursery.start_soon(proxy.serve)  # back on the same port
-                await term.wait_for(r"pbx [^\n]* imported \| ", len(term.output))
+                mark = len(term.output)
+                restore.set()
+                await term.wait_for(r"pbx [^\n]* imported \| ", mark)
                 os.write(term.master, b"q")
                 returncode = await proc.wait()
-        proxy.cut()
     os.close(term.master)
     screen = screen_text(bytes(term.output))
     assert returncode == 0, screen[-2000:]
     assert "Traceback" not in screen
-    # a dropped connection, then the refused reconnects, in the words of store.describe
+    # a dropped connection, then refused reconnects, in the words of store.describe
     assert away.group(1).strip() in {
         "the database refused the connection",
         "the database closed the connection",

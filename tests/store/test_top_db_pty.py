@@ -100,12 +100,12 @@ async def test_top_db_follows_the_writer_live(store_url: str) -> None:
             nursery.start_soon(term.read)
             # nothing written yet: it waits for a tracker
             await term.wait_for(r"waiting \|[^|]*\|[\s\S]*?holds\s+no\s+server\s+yet")
-            async with run_simulator(
-                FIXTURES / "load.ami.gz", username=USER, secret=SECRET, speed=4
-            ) as sim:
-                url = f"ami://{USER}@{HOST}:{sim.port}"
-                service = Service(settings(url, names=["pbx"], db=store_url))
-                async with trio.open_nursery() as writer:
+            async with trio.open_nursery() as writer:
+                async with run_simulator(
+                    FIXTURES / "load.ami.gz", username=USER, secret=SECRET, speed=4
+                ) as sim:
+                    url = f"ami://{USER}@{HOST}:{sim.port}"
+                    service = Service(settings(url, names=["pbx"], db=store_url))
                     await writer.start(service.run)
                     tracker_of(service).add_sink(worlds)
                     await term.wait_for(r"pbx [^\n]* live \| ")
@@ -123,11 +123,16 @@ async def test_top_db_follows_the_writer_live(store_url: str) -> None:
                             expected = expected_board(decode_world(worlds.at[seq]))
                             assert board(screen) == expected, f"screen at seq {seq}"
                             compared[seq] = expected
-                    # the writer stops: the screen says so, with the session's end
                     mark = len(term.output)
-                    service.stop()
-            await term.wait_for(r"disconnected \|[\s\S]*?\| since [^|]*\(logoff\)", mark)
-            await term.wait_for(r"no\s+tracker\s+writing", mark)
+                # the Asterisk is gone, the writer retries: the session's row says so at once
+                lost = await term.wait_for(
+                    r"disconnected \|[\s\S]*?\| since [^|]*\(ami://([^)]*)\)", mark
+                )
+                assert tracker_of(service).stats.sessions == 1  # still reconnecting
+                mark = len(term.output)
+                service.stop()
+            # the writer stopped: no lease any more, the session's end stays the lost connection
+            await term.wait_for(r"\(ami://[^)]*\),\s+no\s+tracker\s+writing", mark)
             os.write(term.master, b"q")
             returncode = await proc.wait()
     os.close(term.master)
@@ -140,6 +145,11 @@ async def test_top_db_follows_the_writer_live(store_url: str) -> None:
     assert any("Queues" in b and " load " in b for b in compared.values())
     assert re.search(r"top: stopped at frame \d+", screen)
     assert SECRET not in screen
+    reason = re.sub(r"\s+", " ", lost.group(1))  # the status line may wrap in it
+    where = f"{USER}:***@{HOST}:{sim.port}"  # the client's words (a FIN, or a reset)
+    assert reason == f"{where} closed the connection" or reason.startswith(
+        f"{where}: connection failed: "
+    )
 
 
 async def test_top_db_shows_the_database_going_away_and_coming_back(pg_url: str) -> None:

@@ -101,7 +101,14 @@ def _writer(**changes: Any) -> WriterState:
 
 def test_follow_state() -> None:
     assert follow_state(None, 0.0)[0] == "waiting"
-    assert follow_state(_writer(source=None), 0.0)[0] == "waiting"
+    assert follow_state(_writer(source=None), 0.0) == (
+        "waiting",
+        "pid 7 on pbxhost is connecting to Asterisk",
+    )
+    assert follow_state(_writer(source=None, holder=None), 0.0) == (
+        "waiting",
+        "no tracker writing",
+    )
     assert follow_state(_writer(source="import"), 99.0)[0] == "imported"
     assert follow_state(_writer(), 0.5) == ("live", "")
     assert follow_state(_writer(), 12.0) == ("live", "no new frame for 12s")
@@ -119,3 +126,5 @@ def test_follow_state() -> None:
     assert state == "disconnected"
     local = gone.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     assert detail == f"since {local} (connection lost), no tracker writing"
+    state, detail = follow_state(_writer(disconnected_at=gone, disconnect_reason="x"), 30.0)
+    assert (state, detail) == ("disconnected", f"since {local} (x), the tracker retries")

@@ -40,22 +40,25 @@ def follow_state(
 ) -> tuple[str, str]:
     """``(state, detail)`` for the status line: ``writer`` is what the database says (None:
     no server there yet), ``idle`` the seconds since a new frame was folded here."""
-    if writer is None or writer.source is None:
+    if writer is None:
         return "waiting", "no tracker has written to this server yet"
-    quiet = f"no new frame for {_ago(idle)}" if idle >= 2 else ""
-    if writer.source != "live":
+    if writer.source is not None and writer.source != "live":
         return "imported", "the log was imported, no live session"
-    lease = ""
     if writer.holder is None:
         lease = "no tracker writing"
     elif writer.holder_gone:
         lease = f"the writer ({writer.holder}) has exited"
     elif writer.heartbeat_age is not None and writer.heartbeat_age > stale_after:
         lease = f"the writer ({writer.holder}) is silent for {_ago(writer.heartbeat_age)}"
+    else:
+        lease = ""  # a writer is running
+    if writer.source is None:  # the server's row, no session yet
+        return "waiting", lease or f"{writer.holder} is connecting to Asterisk"
     if writer.disconnected_at is not None:
         since = local_time(writer.disconnected_at.timestamp())
         reason = f" ({writer.disconnect_reason})" if writer.disconnect_reason else ""
-        return "disconnected", ", ".join(filter(None, [f"since {since}{reason}", lease]))
+        return "disconnected", f"since {since}{reason}, {lease or 'the tracker retries'}"
+    quiet = f"no new frame for {_ago(idle)}" if idle >= 2 else ""
     if lease:
         return "stale", ", ".join(filter(None, [lease, quiet]))
     if idle >= stale_after:

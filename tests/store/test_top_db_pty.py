@@ -187,3 +187,25 @@ async def test_top_db_shows_the_database_going_away_and_coming_back(pg_url: str)
         "the database closed the connection",
         "the connection to the database was lost",
     }
+
+
+async def test_q_typed_before_the_screen_is_up_quits(sqlite_url: str) -> None:
+    """The key reader switches the terminal to cbreak without flushing: a ``q`` typed while
+    the command starts is read, not dropped (it used to run on until a second ``q``)."""
+    from tracker.replay import import_capture
+    from tracker.store import migrate, open_store
+
+    migrate.upgrade(sqlite_url)
+    with open_store(sqlite_url) as store:
+        import_capture(store, FIXTURES / "basic.ami", server="pbx")
+    term = Terminal()
+    proc = await term.top("--db", sqlite_url, "--refresh", "0.2")
+    os.write(term.master, b"q")  # at once: the process is still importing its modules
+    with shown_on_timeout(term, proc, 30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(term.read)
+            returncode = await proc.wait()
+    os.close(term.master)
+    screen = screen_text(bytes(term.output))
+    assert returncode == 0, screen[-2000:]
+    assert "top: stopped at frame" in screen and "Traceback" not in screen

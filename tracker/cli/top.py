@@ -253,7 +253,7 @@ async def _until_key(stop: trio.Event) -> None:
         return
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd)
-    tty.setcbreak(fd)
+    tty.setcbreak(fd, termios.TCSANOW)  # keep what was typed before (TCSAFLUSH drops it)
     try:
         while True:
             data = await trio.to_thread.run_sync(os.read, fd, 64, abandon_on_cancel=True)

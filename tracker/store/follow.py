@@ -138,6 +138,7 @@ class Follower:
         self.folded = 0
         """Frames folded by :meth:`apply` so far (the start's fold not counted)."""
         self.restarts = 0
+        """Times it started over at the end of the log (pruned or replaced under it)."""
 
     @property
     def world(self) -> World:
@@ -159,7 +160,7 @@ class Follower:
         if self.info is None:
             return self._restart("")
         info = self.store.server(self.server)
-        if self.info is not None and info.id != self.info.id:
+        if info.id != self.info.id:
             return self._restart(f"server {info.name!r} was recreated in the database")
         writer = writer_state(self.store, info)
         end = writer.next_seq - 1

@@ -574,6 +574,7 @@ async def open_tracker(
     feed = None
     if persister is not None and start is not None:
         feed = persister.live_feed(start)
+        feed.follow_client(client)
         tracker.add_sink(feed)
     try:
         async with trio.open_nursery() as nursery:

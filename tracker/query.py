@@ -126,6 +126,7 @@ def call_record(call: Call) -> dict[str, Any]:
         "ended_while_disconnected": call.ended_while_disconnected,
         "reconciled": call.reconciled,
         "joined_late": call.joined_late,
+        "gap": call.gap,
     }
 
 

@@ -75,6 +75,7 @@ from ..state.call import (
 )
 from ..state.channel import Channel
 from ..state.world import World
+from . import gaps
 from .context import Context
 
 HOLDING_BRIDGES = frozenset({"holding", "parking"})
@@ -129,6 +130,11 @@ def leg_added(ctx: Context, ch: Channel) -> None:
             linkedid=linkedid, start=ch.created, joined_late=ch.from_list, first_seq=ctx.seq
         )
         calls[linkedid] = call
+        if ch.from_list and ctx.world.listed_session != ctx.world.sessions:
+            gap = gaps.current(ctx)  # met in the resync after a gap: it began in the gap
+            if gap is not None:
+                call.gap = True
+                gap.joined_unseen += 1
         if first:
             call.caller = party_of(ch)
         ctx.emit(CallStarted(seq=ctx.seq, at=ctx.at, linkedid=linkedid, caller=call.caller))
@@ -174,6 +180,10 @@ def leg_removed(
     if reconciled:
         call.reconciled = True
     if not call.live:
+        if disconnected:
+            gap = gaps.current(ctx)
+            if gap is not None:
+                gap.ended_unseen += 1
         end(ctx, call)
 
 

@@ -31,6 +31,7 @@ from ..state.queue import (
     QueueReconciled,
     Session,
 )
+from . import gaps
 from .context import Context
 
 DEPARTED_MAX = 256
@@ -553,8 +554,9 @@ def _params(ctx: Context, e: Any) -> None:
     q.service_level = opt_int(e.service_level)
     q.holdtime = as_int(e.holdtime)
     q.talktime = as_int(e.talk_time)
-    q.completed = as_int(e.completed)
-    q.abandoned = as_int(e.abandoned)
+    completed, abandoned = as_int(e.completed), as_int(e.abandoned)
+    gaps.queue_counters(ctx, q, completed, abandoned)
+    q.completed, q.abandoned, q.counted = completed, abandoned, True
     q.servicelevel_perf = as_float(e.servicelevel_perf)
     q.servicelevel_perf2 = as_float(getattr(e, "servicelevel_perf_2", None))
     q.weight = opt_int(e.weight)

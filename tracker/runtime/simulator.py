@@ -10,9 +10,11 @@ answer describes the PBX at its point of the capture, so it is sent no earlier t
 client's stream has reached that point (a list taken mid-capture is not served as the state at
 the start). When that point is more than ``MAX_ANSWER_WAIT`` seconds of paced replay away,
 the action is answered ``Error`` instead (the capture knows no answer for "now", and a
-client's action timeout would expire first). ``CoreShowChannels`` is the exception: where no
-recorded answer lies ahead, it is answered with the channels live at the client's point of the
-capture, computed from the capture's own frames (``census``), so a client may ask it any time.
+client's action timeout would expire first). ``CoreShowChannels`` and ``QueueStatus`` (without
+filters) are the exceptions: where no recorded answer lies ahead, they are answered with the
+channels live (``census``) and the queues (``queue_census``, for the queues a recorded answer
+describes) at the client's point of the capture, computed from the capture's own frames, so a
+client may ask them any time.
 
 No client can bring the server down: whatever happens on one connection (a reset, a client
 that stops reading and hangs up, TLS or garbage on the plaintext port, a malformed login) ends
@@ -39,6 +41,7 @@ import trio
 from ..ami import Frame, FrameKind, FrameParser, encode_headers
 from ._groups import leaves, single
 from .census import ChannelCensus
+from .queue_census import QueueCensus
 from .script import CaptureScript, Params, RecordedAnswer, load_script, with_action_id
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,8 @@ class SimSession:
     """Names of the actions received after login (the last ``ACTIONS_KEPT`` or more)."""
     census: ChannelCensus | None = None
     """Live channels at ``position`` (made on the first ``CoreShowChannels`` answered so)."""
+    queue_census: QueueCensus | None = None
+    """Queues at ``position`` (made on the first ``QueueStatus`` answered so)."""
     closed_by: str | None = None
     """``server`` (logoff answered, auth failure, drop, end of stream) or ``peer``."""
     reason: str | None = None
@@ -411,6 +416,15 @@ class AmiSimulator:
         census.advance(session.position)
         return census
 
+    def _queue_census(self, session: SimSession) -> QueueCensus:
+        """The session's queue census, read up to the point its stream has reached."""
+        census = session.queue_census
+        if census is None:
+            answers = self.script.answers.get("queuestatus", ())
+            census = session.queue_census = QueueCensus(self.script.stream, answers)
+        census.advance(session.position)
+        return census
+
     async def _answer(
         self, actions: _Actions, send: Callable[[bytes], Awaitable[None]], session: SimSession
     ) -> None:
@@ -440,6 +454,13 @@ class AmiSimulator:
                 answer = self.script.find_answer(name, params)
                 if lname == "coreshowchannels" and not self._recorded_ahead(session, answer):
                     await send(self._census(session).answer(aid))
+                elif (
+                    lname == "queuestatus"
+                    and not params
+                    and not self._recorded_ahead(session, answer)
+                    and self._queue_census(session).queues
+                ):
+                    await send(self._queue_census(session).answer(aid))
                 elif answer is None:
                     msg = (
                         f"Invalid/unknown command: {name}. "

@@ -80,6 +80,9 @@ class Queue(msgspec.Struct, kw_only=True, gc=False):
     talktime: int = 0
     completed: int = 0
     abandoned: int = 0
+    counted: bool = False
+    """``completed``/``abandoned`` are Asterisk's counters (a ``QueueParams`` was read; live
+    events move them since), not only the calls the fold saw."""
     servicelevel_perf: float | None = None
     servicelevel_perf2: float | None = None
     weight: int | None = None

@@ -1,0 +1,73 @@
+"""A gap: the time between two AMI sessions, when the tracker saw nothing of the PBX.
+
+Asterisk does not keep events for a client that is not connected: whatever happened between
+the last frame of one session and the next session's banner never reaches the tracker. The
+fold cannot invent those events, so it marks the gap (``tracker.reducer.gaps``): its seq
+boundary and time range, the calls it cut through, and what the next resync lets it infer
+about the calls that lived entirely inside it (never as call records).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from .changes import Change
+
+
+class QueueGap(msgspec.Struct, kw_only=True, gc=False):
+    """What a queue's counters say happened in a gap: its first ``QueueParams`` after the gap
+    against the counts the fold kept (``Completed``/``Abandoned`` move with ``AgentComplete``
+    and ``QueueCallerAbandon``, whose events were lost)."""
+
+    queue: str
+    completed: int = 0
+    """Callers whose agent call was completed unseen in the gap."""
+    abandoned: int = 0
+    """Callers who hung up waiting, unseen in the gap."""
+    recorded: int = 0
+    """Of ``completed + abandoned``, callers the tracker knows: in the queue (waiting or with an
+    agent) when the gap began, gone when it ended (their calls are recorded, flagged ``gap``).
+    ``completed + abandoned - recorded`` callers lived entirely inside the gap."""
+
+    @property
+    def unrecorded(self) -> int:
+        """Queue calls finished in the gap that have no call record (never below zero)."""
+        return max(0, self.completed + self.abandoned - self.recorded)
+
+
+class Gap(msgspec.Struct, kw_only=True, gc=False):
+    """The gap before session ``session`` (``World.sessions``), whose banner is frame ``seq``."""
+
+    session: int
+    seq: int
+    """The banner of the session that ended the gap (the first frame after it)."""
+    last_seq: int
+    """The last frame before the gap (-1: none)."""
+    since: float
+    """The fold's clock at the last frame before the gap."""
+    until: float | None = None
+    """The clock at the session's first live event with a time (None until one came)."""
+    calls_cut: int = 0
+    """Calls up when the gap began (each is flagged ``gap`` in its record)."""
+    ended_unseen: int = 0
+    """Of those, calls the session's resync found gone: they ended in the gap."""
+    joined_unseen: int = 0
+    """Calls first met in the resync's channel list: they began in the gap."""
+    queues: list[QueueGap] = msgspec.field(default_factory=list)
+    """Queue counters after the gap, one entry per queue whose counters were known before."""
+    watch: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    """Queue -> caller Uniqueids in it (waiting or with an agent) when the gap began."""
+
+    @property
+    def seconds(self) -> float:
+        return 0.0 if self.until is None else max(0.0, self.until - self.since)
+
+
+class GapUpdated(Change, frozen=True):
+    """A gap was opened (at the banner) or learnt more (its end time, the resync's findings):
+    ``gap`` is its whole current account (the store keeps the latest one per gap)."""
+
+    gap: Gap
+
+
+__all__ = ["Gap", "GapUpdated", "QueueGap"]

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("calls_cut", sa.Integer(), nullable=False),
         sa.Column("ended_unseen", sa.Integer(), nullable=False),
         sa.Column("joined_unseen", sa.Integer(), nullable=False),
+        sa.Column("channels_unseen", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["server_id"], ["servers.id"], name=op.f("fk_gaps_server_id_servers")
         ),

@@ -114,7 +114,7 @@ class Reducer:
             handler(ctx, item)
         gap = world.gap
         if gap is not None and gap.until is None and not list_item and isinstance(item, AmiEvent):
-            gaps.first_live(ctx, gap)
+            gaps.first_live(ctx, gap, item)
         return changes
 
     def time_of(self, env: Envelope) -> float:

@@ -48,6 +48,7 @@ from ..events import (
     ConfbridgeList,
     DialBegin,
     DialEnd,
+    Newchannel,
     OriginateResponse,
     ParkedCall,
     ParkedCallGiveUp,
@@ -125,21 +126,28 @@ def leg_added(ctx: Context, ch: Channel) -> None:
     first = ch.uniqueid == linkedid
     if first:
         ch.caller_side = True
+    new = call is None
     if call is None:
         call = Call(
             linkedid=linkedid, start=ch.created, joined_late=ch.from_list, first_seq=ctx.seq
         )
         calls[linkedid] = call
-        if ch.from_list and ctx.world.listed_session != ctx.world.sessions:
-            gap = gaps.current(ctx)  # met in the resync after a gap: it began in the gap
-            if gap is not None:
-                call.gap = True
-                gap.joined_unseen += 1
         if first:
             call.caller = party_of(ch)
         ctx.emit(CallStarted(seq=ctx.seq, at=ctx.at, linkedid=linkedid, caller=call.caller))
     elif first:
         call.caller = party_of(ch)
+    if (
+        not call.gap
+        and ctx.world.listed_session != ctx.world.sessions
+        and (ch.from_list or type(ctx.event) is not Newchannel or (new and not first))
+    ):
+        # after a gap, before the resync's list: a call met in the list, adopted from a live
+        # event, or whose first channel is older than the one just born began in the gap
+        gap = gaps.current(ctx)
+        if gap is not None:
+            call.gap = True
+            gap.joined_unseen += 1
     call.live.append(ch.uniqueid)
     if ch.uniqueid not in call.legs:
         call.legs.append(ch.uniqueid)
@@ -184,6 +192,8 @@ def leg_removed(
             gap = gaps.current(ctx)
             if gap is not None:
                 gap.ended_unseen += 1
+                if call.queue is not None:
+                    gap.ended.append(call.linkedid)
         end(ctx, call)
 
 

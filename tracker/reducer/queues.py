@@ -562,6 +562,12 @@ def _params(ctx: Context, e: Any) -> None:
     q.weight = opt_int(e.weight)
     q.listed_by = as_str(e.action_id)
     q.listed_seq = ctx.seq
+    # a new listing of the queue begins (its members and callers follow): an earlier list's
+    # mark must not count, as ActionIDs repeat across sessions
+    for m in q.members.values():
+        m.listed_by = None
+    for c in q.callers.values():
+        c.listed_by = None
     if created:
         _reconciled(ctx, name, "queue", name, "created")
 

@@ -7,8 +7,10 @@ capture's frames up to that point, lost ones included (Asterisk went on while a 
 away): ``QueueMemberAdded``/``Removed`` and the member events carrying a member's snapshot
 (``QueueMemberStatus``, ``...Pause``, ``...Penalty``, ``...Ringinuse``) keep the members; a
 member the recorded answer lists but no ``QueueMemberAdded`` before it announced was there from
-the start (static, or added before the capture). ``QueueCallerJoin`` / ``QueueCallerLeave`` /
-``QueueCallerAbandon`` keep the waiting callers. app_queue's ``Completed`` counter moves with
+the start (static, or added before the capture). A member's ``InCall``, ``CallsTaken`` and
+``Status`` move with calls without an event of their own: the answer has the last announced.
+``QueueCallerJoin`` / ``QueueCallerLeave`` / ``QueueCallerAbandon`` keep the waiting callers.
+app_queue's ``Completed`` counter moves with
 ``AgentComplete`` and ``Abandoned`` with ``QueueCallerAbandon``: the counters at a point are the
 recorded ones plus (or minus) those events between the answer and the point. The answer is
 rendered as Asterisk 22 does: ``QueueParams``, its ``QueueMember`` items, its ``QueueEntry``

@@ -81,6 +81,8 @@ class SimSession:
     """Names of the actions received after login (the last ``ACTIONS_KEPT`` or more)."""
     census: ChannelCensus | None = None
     """Live channels at ``position`` (made on the first ``CoreShowChannels`` answered so)."""
+    resumed: bool = False
+    """The session resumed the stream after a drop (``drops``)."""
     queue_census: QueueCensus | None = None
     """Queues at ``position`` (made on the first ``QueueStatus`` answered so)."""
     closed_by: str | None = None
@@ -246,6 +248,7 @@ class AmiSimulator:
             session.closed_by, session.reason = "server", "no login in time"
             log.warning("%s: no login within %ss", session.peer, self.login_timeout)
             raise _Closed
+        session.resumed = self._resume > 0
         async with trio.open_nursery() as nursery:
             if session.events:
                 nursery.start_soon(self._stream, send, session, nursery.cancel_scope)
@@ -394,9 +397,11 @@ class AmiSimulator:
         return due - trio.current_time() <= MAX_ANSWER_WAIT
 
     def _recorded_ahead(self, session: SimSession, answer: RecordedAnswer | None) -> bool:
-        """A recorded answer the stream has yet to reach, soon enough to wait for it."""
+        """A recorded answer the stream has yet to reach, soon enough to wait for it (never for a
+        session that resumed after a drop: the PBX went on meanwhile, it answers for now)."""
         return (
             answer is not None
+            and not session.resumed
             and answer.position >= session.position
             and not session.stream_done.is_set()
             and self._due_soon(session, answer.timestamp)

@@ -25,8 +25,8 @@ class QueueGap(msgspec.Struct, kw_only=True, gc=False):
     abandoned: int = 0
     """Callers who hung up waiting, unseen in the gap."""
     recorded: int = 0
-    """Of ``completed + abandoned``, callers the tracker knows: in the queue (waiting or with an
-    agent) when the gap began, gone when it ended (their calls are recorded, flagged ``gap``).
+    """Of ``completed + abandoned``, calls the tracker knows: in the queue (waiting or with an
+    agent) when the gap began, ended unseen in it (their records are flagged ``gap``).
     ``completed + abandoned - recorded`` callers lived entirely inside the gap."""
 
     @property
@@ -53,10 +53,25 @@ class Gap(msgspec.Struct, kw_only=True, gc=False):
     """Of those, calls the session's resync found gone: they ended in the gap."""
     joined_unseen: int = 0
     """Calls first met in the resync's channel list: they began in the gap."""
+    channels_unseen: int | None = None
+    """Channels Asterisk created and hung up in the gap, never seen: the jump of its global
+    Uniqueid counter (``<epoch>.<counter>``) from the last channel before the gap to the first
+    one created after it, less the channels the resync listed. Every call that lived entirely
+    inside the gap had at least one. None: not known (yet), e.g. the counter went back."""
+    counter_before: int = -1
+    """Highest Uniqueid counter seen before the gap (fold-internal)."""
+    counter_after: int | None = None
+    """Counter of the first channel created after the gap (fold-internal)."""
+    counters_seen: list[int] = msgspec.field(default_factory=list)
+    """Counters above ``counter_before`` of the channels met until the resync (fold-internal)."""
     queues: list[QueueGap] = msgspec.field(default_factory=list)
     """Queue counters after the gap, one entry per queue whose counters were known before."""
     watch: dict[str, list[str]] = msgspec.field(default_factory=dict)
-    """Queue -> caller Uniqueids in it (waiting or with an agent) when the gap began."""
+    """Queue -> Linkedids of the calls in it (waiting or with an agent) when the gap began, or
+    when an earlier gap began whose queue counters were not read since (fold-internal)."""
+    ended: list[str] = msgspec.field(default_factory=list)
+    """Linkedids of the calls that ended unseen in this gap (and in such earlier ones)
+    (fold-internal)."""
 
     @property
     def seconds(self) -> float:

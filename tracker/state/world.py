@@ -83,6 +83,8 @@ class World(msgspec.Struct, kw_only=True, gc=False):
     have been on its way when the list was taken)."""
     lists: dict[str, ListProgress] = msgspec.field(default_factory=dict)
     """List replies in flight by ActionID (resync)."""
+    channel_counter: int = -1
+    """Highest Uniqueid counter of a channel seen (``tracker.reducer.gaps``)."""
     gap: Gap | None = None
     """The gap before the current session (None before a second session): the resync's
     findings about it are added as they come (``tracker.reducer.gaps``)."""

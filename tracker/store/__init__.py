@@ -8,6 +8,7 @@ the state at any point can be rebuilt and every capture exported again. See
 from __future__ import annotations
 
 from .engine import SchemaError, describe, redact
+from .gaps_query import gap_records, load_gaps
 from .reporting_query import call_records, load_call_records
 from .schema import AnomalyRow, FrameBlock, Projection, Server, Session, Snapshot
 from .store import PrunedError, ServerInfo, SessionRow, Store, StoredFrame, WorldAt, open_store
@@ -34,7 +35,9 @@ __all__ = [
     "WriteResult",
     "call_records",
     "describe",
+    "gap_records",
     "load_call_records",
+    "load_gaps",
     "open_store",
     "redact",
 ]

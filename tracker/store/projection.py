@@ -571,6 +571,7 @@ def _gap(b: _Batch, c: GapUpdated) -> None:
         "calls_cut": g.calls_cut,
         "ended_unseen": g.ended_unseen,
         "joined_unseen": g.joined_unseen,
+        "channels_unseen": g.channels_unseen,
     }
     conn = b.conn
     where = (GAPS.c.server_id == b.server_id, GAPS.c.seq == g.seq)

@@ -396,6 +396,9 @@ class GapRow(_Fact, Base):
     """Of those, calls that ended in the gap (found gone by the resync)."""
     joined_unseen: Mapped[int] = mapped_column(Integer)
     """Calls that began in the gap and were still up at the resync (flagged ``gap``)."""
+    channels_unseen: Mapped[int | None] = mapped_column(Integer)
+    """Channels created and hung up in the gap, never seen (from Asterisk's Uniqueid counter);
+    NULL: unknown."""
 
 
 class GapQueueRow(Base):

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 
+import trio
+
 from tests.helpers import FIXTURES
 from tracker.ami import FrameParser
+from tracker.events.actions import QueueStatusAction
+from tracker.runtime import connect, run_simulator
 from tracker.runtime.queue_census import QueueCensus
 from tracker.runtime.script import load_script
+
+from ._support import SECRET, url
 
 
 def _items(answer: bytes) -> list[list[tuple[str, str]]]:
@@ -57,3 +63,24 @@ def test_counters_follow_the_events_to_the_end() -> None:
     assert params["Abandoned"] == str(events["QueueCallerAbandon"]) == "9"
     assert params["Calls"] == "0"
     assert len(_items(census.answer(None))) == 3  # response, QueueParams, complete
+
+
+async def test_a_queue_status_after_its_recorded_point_is_answered_for_now() -> None:
+    """Over TCP: once the stream passed the capture's own QueueStatus, the simulator answers
+    one with the queues at the client's point (here the end of ``lists.ami``)."""
+    script = load_script(FIXTURES / "lists.ami")
+    census = QueueCensus(script.stream, script.answers["queuestatus"])
+    census.advance(len(script.stream))
+    expected = _items(census.answer(None))
+    with trio.fail_after(10):
+        async with (
+            run_simulator(script, secret=SECRET, events_only=True) as sim,
+            connect(url(sim.port), keepalive=None) as client,
+        ):
+            await sim.sessions[0].stream_done.wait()
+            answer = await client.request(QueueStatusAction(), time_limit=5)
+    assert answer.ok and answer.complete is not None
+    got = [[(k, v) for k, v in f.headers if k != "ActionID"] for f in answer.items]
+    assert got == expected[1:-1]
+    (recorded,) = script.answers["queuestatus"]
+    assert got != [[(k, v) for k, v in f.headers if k != "ActionID"] for f in recorded.frames[1:-1]]

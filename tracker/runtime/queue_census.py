@@ -23,6 +23,7 @@ import contextlib
 from collections.abc import Sequence
 
 from ..ami import Frame, FrameKind, encode_headers
+from .census import list_answer
 from .script import RecordedAnswer
 
 PARAMS = (
@@ -166,24 +167,14 @@ class QueueCensus:
     def answer(self, action_id: str | None) -> bytes:
         """The whole ``QueueStatus`` answer (response, items, complete) for now."""
         aid: list[tuple[str, str]] = [] if action_id is None else [("ActionID", action_id)]
-        parts = [
-            encode_headers(
-                [
-                    ("Response", "Success"),
-                    *aid,
-                    ("EventList", "start"),
-                    ("Message", "Queue status will follow"),
-                ]
-            )
-        ]
-        items = 0
+        items = []
         for name, q in self.queues.items():
             params = {**q.params, "Calls": str(len(q.callers))}
             head = [("Event", "QueueParams"), ("Queue", name)]
-            parts.append(encode_headers([*head, *((k, params.get(k, "")) for k in PARAMS), *aid]))
+            items.append(encode_headers([*head, *((k, params.get(k, "")) for k in PARAMS), *aid]))
             for m in q.members.values():
                 head = [("Event", "QueueMember"), ("Queue", name)]
-                parts.append(encode_headers([*head, *((k, m.get(k, "")) for k in MEMBER), *aid]))
+                items.append(encode_headers([*head, *((k, m.get(k, "")) for k in MEMBER), *aid]))
             for position, (joined, c) in enumerate(q.callers.values(), 1):
                 entry = [
                     ("Event", "QueueEntry"),
@@ -195,19 +186,8 @@ class QueueCensus:
                     ("Priority", "0"),
                     *aid,
                 ]
-                parts.append(encode_headers(entry))
-            items += 1 + len(q.members) + len(q.callers)
-        parts.append(
-            encode_headers(
-                [
-                    ("Event", "QueueStatusComplete"),
-                    *aid,
-                    ("EventList", "Complete"),
-                    ("ListItems", str(items)),
-                ]
-            )
-        )
-        return b"".join(parts)
+                items.append(encode_headers(entry))
+        return list_answer(action_id, "Queue status will follow", "QueueStatusComplete", items)
 
 
 __all__ = ["QueueCensus"]

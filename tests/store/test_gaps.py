@@ -10,7 +10,9 @@ never reach another client, and a lost range could cut one in two.
 from __future__ import annotations
 
 import bisect
+import logging
 import random
+import re
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -227,11 +229,15 @@ def check(run: Run) -> int:
 
 
 async def test_twenty_lossy_drops_flag_what_they_cut_and_account_for_what_they_hid(
-    store_url: str,
+    store_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="tracker.runtime.service")
     script = load_script(FIXTURES / "load.ami.gz")
     run = await lossy_run(store_url, script, lossy_gaps(script, seed=9))
     check(run)
+    # the service says what each gap did when the next session is resynced
+    said = [r.getMessage() for r in caplog.records if "after a gap of" in r.getMessage()]
+    assert said and all(re.search(r"\d+ calls cut, \d+ ended unseen", m) for m in said)
     assert sum(g.seconds for g in run.gaps) > 20
     assert len(run.records) < 300  # some calls lived entirely inside gaps
     assert sum(r.gap for r in run.records.values()) > 200

@@ -162,8 +162,8 @@ def gaps_note(columns: Sequence[str], rows: Sequence[Any]) -> str:
     ]
     if unrecorded:
         lines.append(
-            f"Up to {unrecorded} queue call{'s' if unrecorded != 1 else ''} finished inside "
-            "gaps without a call record."
+            f"About {unrecorded} queue call{'s' if unrecorded != 1 else ''} finished inside "
+            "gaps without a call record (from the queues' counters)."
         )
     lines.append("See `ami-tracker report gaps`.")
     return "\n".join(lines) + "\n"

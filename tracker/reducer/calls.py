@@ -192,8 +192,7 @@ def leg_removed(
             gap = gaps.current(ctx)
             if gap is not None:
                 gap.ended_unseen += 1
-                if call.queue is not None:
-                    gap.ended.append(call.linkedid)
+                gap.ended.append(call.linkedid)
         end(ctx, call)
 
 

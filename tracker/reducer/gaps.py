@@ -48,19 +48,21 @@ def current(ctx: Context) -> Gap | None:
 
 
 def _unfinished(world: World) -> dict[str, list[str]]:
-    """Queue -> Linkedids of the calls up now whose passage through it has not ended yet (seen
-    waiting, or connected to an agent whose ``AgentComplete`` has not come)."""
+    """Queue -> Linkedids of the calls up now whose passage through it has not ended yet: seen
+    waiting, or in the queue's state (waiting, connected to an agent whose ``AgentComplete``
+    has not come, or gone from its list unseen), a caller first met in a list included."""
+    inside: dict[str, str] = {}
+    for name, q in world.queues.items():
+        for uid in (*q.callers, *q.sessions, *q.left_unseen):
+            inside[uid] = name
     out: dict[str, list[str]] = {}
     for call in world.calls.values():
         passage = call.queue
-        if passage is None:
-            continue
-        if passage.outcome == "waiting" or (
-            passage.outcome == "answered"
-            and (q := world.queues.get(passage.name)) is not None
-            and any(uid in q.sessions for uid in call.live)
-        ):
-            out.setdefault(passage.name, []).append(call.linkedid)
+        queue = next((inside[uid] for uid in call.live if uid in inside), None)
+        if queue is None and passage is not None and passage.outcome == "waiting":
+            queue = passage.name
+        if queue is not None:
+            out.setdefault(queue, []).append(call.linkedid)
     return out
 
 

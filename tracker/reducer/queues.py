@@ -461,6 +461,8 @@ def _agent(ctx: Context, e: Any) -> None:
             )
         case ev.AgentComplete():
             # A member a QueueStatus showed in a call may finish a call we never saw start.
+            if uid in q.left_unseen:
+                q.left_unseen.remove(uid)
             if q.sessions.pop(uid, None) is None and not (
                 m is not None and m.listed_by is not None and m.in_call
             ):
@@ -627,7 +629,11 @@ def _complete(ctx: Context, action_id: str | None) -> None:
         ]:
             del q.members[interface]
             _reconciled(ctx, q.name, "member", interface, "removed")
+        channels = ctx.world.channels
+        q.left_unseen = [uid for uid in q.left_unseen if uid in channels]
         for caller in [c for c in q.callers.values() if c.listed_by != action_id and c.seq < start]:
             _remove_caller(q, caller)
             _reconciled(ctx, q.name, "caller", caller.uniqueid, "removed")
+            if caller.uniqueid in channels and caller.uniqueid not in q.left_unseen:
+                q.left_unseen.append(caller.uniqueid)
         q.listed_by = None

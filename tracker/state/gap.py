@@ -31,7 +31,8 @@ class QueueGap(msgspec.Struct, kw_only=True, gc=False):
 
     @property
     def unrecorded(self) -> int:
-        """Queue calls finished in the gap that have no call record (never below zero)."""
+        """Queue calls finished in the gap that have no call record (an estimate, never below
+        zero: docs/call-records.md says when it is off)."""
         return max(0, self.completed + self.abandoned - self.recorded)
 
 

@@ -138,9 +138,9 @@ def leg_added(ctx: Context, ch: Channel) -> None:
     elif first:
         call.caller = party_of(ch)
     if (
-        not call.gap
+        new
         and ctx.world.listed_session != ctx.world.sessions
-        and (ch.from_list or type(ctx.event) is not Newchannel or (new and not first))
+        and (ch.from_list or not first or type(ctx.event) is not Newchannel)
     ):
         # after a gap, before the resync's list: a call met in the list, adopted from a live
         # event, or whose first channel is older than the one just born began in the gap

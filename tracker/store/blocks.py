@@ -363,12 +363,13 @@ class EnvelopeDecoder:
             else:
                 size = sum(lengths[i:j])
                 parser = rebuilder.parser()
-                parser.feed(payload.payload[at : at + size])
+                parser.feed(data[at : at + size])
                 # A plain stored frame ends at its terminator, so re-parsing can only cut one
                 # in two: a frame too many is then left in the parser (the check below).
-                yield envelopes(
-                    itertools.islice(iter(parser.next_frame, None), j - i), first_seq + i
-                )
+                # next_frame is called j - i times from C (``iter(next_frame, None)`` would
+                # compare every Frame with None: a call of Frame.__eq__ per frame).
+                run = filter(None, map(operator.call, itertools.repeat(parser.next_frame, j - i)))
+                yield envelopes(run, first_seq + i)
                 if parser.buffered:
                     raise BlockError(
                         f"frames {first_seq + i}..{first_seq + j - 1} do not re-parse to their "

@@ -158,9 +158,7 @@ def _statements() -> dict[str, Any]:
         .where(FrameBlock.server_id == server, FrameBlock.first_seq <= bindparam("first"))
         .scalar_subquery()
     )
-    in_range = (FrameBlock.server_id == server) & (
-        FrameBlock.first_seq <= bindparam("last")
-    )
+    in_range = (FrameBlock.server_id == server) & (FrameBlock.first_seq <= bindparam("last"))
     blocks = select(*_BLOCK_COLUMNS).order_by(FrameBlock.first_seq).limit(FETCH_BLOCKS)
     snapshots = (
         select(Snapshot.seq, Snapshot.codec, Snapshot.data)

@@ -85,3 +85,11 @@ def test_a_busy_log(capsys: pytest.CaptureFixture[str], sqlite_url: str) -> None
 
     migrate.upgrade(sqlite_url)
     assert "Cdr" in check_calls(capsys, sqlite_url, FIXTURES / "load.ami.gz", every=10)
+
+
+def test_a_negative_margin_is_one_clear_line(
+    capsys: pytest.CaptureFixture[str], sqlite_url: str
+) -> None:
+    code = main(["events", "--db", sqlite_url, "--call", "1.0", "--margin", "-1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--margin" in err

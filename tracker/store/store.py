@@ -61,6 +61,10 @@ class PrunedError(StoreError):
     """The frames asked for were dropped by ``db prune``."""
 
 
+class NoSuchServer(StoreError):
+    """The database holds no server of that name (or none at all)."""
+
+
 class ServerInfo(NamedTuple):
     id: int
     name: str
@@ -246,7 +250,9 @@ class Store:
             if len(servers) == 1:
                 return servers[0]
             if not servers:
-                raise StoreError(f"{redact(self.url)} holds no server yet (import or record first)")
+                raise NoSuchServer(
+                    f"{redact(self.url)} holds no server yet (import or record first)"
+                )
             names = ", ".join(s.name for s in servers)
             raise StoreError(
                 f"{redact(self.url)} holds several servers ({names}): pick one with --server"
@@ -255,7 +261,7 @@ class Store:
             if s.name == name:
                 return s
         known = ", ".join(s.name for s in servers) or "none"
-        raise StoreError(f"no server {name!r} in {redact(self.url)} (known: {known})")
+        raise NoSuchServer(f"no server {name!r} in {redact(self.url)} (known: {known})")
 
     def ensure_server(self, name: str, ami_url: str | None = None) -> ServerInfo:
         """The server called ``name``, created if new (``ami_url`` must carry no secret)."""
@@ -346,12 +352,15 @@ class Store:
         last: int | None = None,
         since: float | None = None,
         until: float | None = None,
+        strict: bool = False,
     ) -> Iterator[Envelope]:
         """Typed envelopes over a range (as :meth:`iter_frames`, without the frames)."""
         if since is not None or until is not None:
-            stored = self.iter_frames(server, first=first, last=last, since=since, until=until)
+            stored = self.iter_frames(
+                server, first=first, last=last, since=since, until=until, strict=strict
+            )
             return map(_ENVELOPE, stored)
-        return self._envelopes(self.server(server).id, first, last, strict=False)
+        return self._envelopes(self.server(server).id, first, last, strict=strict)
 
     def _envelopes(
         self, server_id: int, first: int, last: int | None, *, strict: bool

@@ -120,7 +120,8 @@ def encode_block(
     header = _enc.encode(
         _Header(_le(lengths), kinds, _le(array.array("d", clocks)), problems, recv)
     )
-    return compress(_U32.pack(len(header)) + header + b"".join(raws))
+    # one join: ``a + b + c`` of ~0.5 MB costs ~1 us per frame (two large copies)
+    return compress(b"".join([_U32.pack(len(header)), header, *raws]))
 
 
 _RAW = operator.attrgetter("raw")

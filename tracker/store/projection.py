@@ -4,27 +4,30 @@
 tables are never ahead of or behind the raw log; it is not idempotent by itself (the recorder
 never hands it a batch twice). Its state between batches lives in the tables: an open fact (a
 waiting queue caller, a paused member, a parked call) is a row whose end is NULL, closed by a
-later change. Call records are written whole when the call ends (``CallEnded``), with their legs
-and transfers; queue, member, conference and parking facts are written as they happen.
-Asterisk's own ``Cdr`` and ``CEL`` events are copied from the envelopes.
+later change. A batch reads the facts its changes name in one statement per table, changes them
+in memory and writes them back with one statement per table (and set of columns), not one
+round trip per change. Call records are written whole when the call ends (``CallEnded``), with
+their legs and transfers; queue, member, conference and parking facts are written as they
+happen. Asterisk's own ``Cdr`` and ``CEL`` events are copied from the envelopes. Bulk rows go
+through :mod:`tracker.store.bulk` (the driver's own bulk path).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import (
     Connection,
-    Row,
     Select,
     Table,
     Update,
-    and_,
     bindparam,
     delete,
     insert,
@@ -62,6 +65,7 @@ from ..state.queue import (
     QueueMemberRemoved,
     QueueReconciled,
 )
+from .bulk import insert_rows, new_ids
 from .reporting import ASTERISK_CDR as CDR
 from .reporting import ASTERISK_CEL as CEL_TABLE
 from .reporting import CALL_LEGS as LEGS
@@ -86,62 +90,142 @@ CEL_COLUMNS = {
 """CEL event fields whose column is named as in cel.conf rather than after the header."""
 
 
-_OPEN: dict[str, Callable[[Table], ColumnElement[bool]]] = {
-    "waiting": lambda t: t.c.outcome == "waiting",
-    "not_left": lambda t: t.c.left_at.is_(None),
-    "not_connected": lambda t: t.c.connected_at.is_(None),
-    "talking": lambda t: and_(t.c.connected_at.is_not(None), t.c.completed_at.is_(None)),
-    "ringing": lambda t: t.c.outcome == "ringing",
-    "ringing_or_canceled": lambda t: t.c.outcome.in_(("ringing", "canceled")),
-    "not_ended": lambda t: t.c.ended_at.is_(None),
-    "not_removed": lambda t: t.c.removed_at.is_(None),
-    "not_unpaused": lambda t: t.c.unpaused_at.is_(None),
+_OPEN: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "waiting": lambda r: r["outcome"] == "waiting",
+    "not_left": lambda r: r["left_at"] is None,
+    "not_connected": lambda r: r["connected_at"] is None,
+    "talking": lambda r: r["connected_at"] is not None and r["completed_at"] is None,
+    "ringing": lambda r: r["outcome"] == "ringing",
+    "ringing_or_canceled": lambda r: r["outcome"] in ("ringing", "canceled"),
+    "not_ended": lambda r: r["ended_at"] is None,
+    "not_removed": lambda r: r["removed_at"] is None,
+    "not_unpaused": lambda r: r["unpaused_at"] is None,
 }
 """What makes a fact row open (not finished yet), by name."""
 
 
-@functools.cache
-def _find(table: Table, keys: tuple[str, ...], state: str, extra: tuple[str, ...]) -> Select[Any]:
-    """The latest open row of a server whose ``keys`` columns equal ``w_<key>`` parameters.
+class _Facts(NamedTuple):
+    """How a fact table's rows are found: by the ``group`` columns (a handler's keys are these
+    or more), and only rows that ``loads`` (SQL) keeps can ever match a handler's state."""
 
-    Statements are built once and reused with parameters: this runs for every queue, member,
-    conference and parking change, and building a statement costs more than running it.
-    """
+    group: tuple[str, ...]
+    loads: Callable[[Table], ColumnElement[bool]] | None
+
+
+_FACTS: dict[Table, _Facts] = {
+    QUEUE_CALLS: _Facts(("queue", "uniqueid"), None),
+    OFFERS: _Facts(("queue", "uniqueid"), lambda t: t.c.outcome.in_(("ringing", "canceled"))),
+    MEMBERS: _Facts(("queue", "interface"), lambda t: t.c.removed_at.is_(None)),
+    PAUSES: _Facts(("queue", "interface"), lambda t: t.c.unpaused_at.is_(None)),
+    PARTICIPATIONS: _Facts(("conference", "uniqueid"), lambda t: t.c.left_at.is_(None)),
+    PARKED: _Facts(("lot",), lambda t: t.c.ended_at.is_(None)),
+}
+"""Fact tables the handlers find rows in, and how their rows are loaded."""
+
+
+@functools.cache
+def _load(table: Table) -> Select[Any]:
+    """Rows of a server whose group columns take values in ``w_<column>`` lists (a superset of
+    the groups asked for: the combinations are filtered afterwards)."""
+    facts = _FACTS[table]
     return (
-        select(table.c.id, *(table.c[name] for name in extra))
+        select(table)
         .where(
             table.c.server_id == bindparam("w_server_id"),
-            *(table.c[key] == bindparam(f"w_{key}") for key in keys),
-            _OPEN[state](table),
+            *(table.c[c].in_(bindparam(f"w_{c}", expanding=True)) for c in facts.group),
+            *((facts.loads(table),) if facts.loads is not None else ()),
         )
-        .order_by(table.c.id.desc())
-        .limit(1)
+        .order_by(table.c.id)
     )
 
 
 @functools.cache
-def _update_by_id(table: Table) -> Update:
-    return update(table).where(table.c.id == bindparam("w_id"))
-
-
-@functools.cache
-def _update_open(table: Table, keys: tuple[str, ...], state: str) -> Update:
-    return update(table).where(
-        table.c.server_id == bindparam("w_server_id"),
-        *(table.c[key] == bindparam(f"w_{key}") for key in keys),
-        _OPEN[state](table),
+def _update(table: Table, columns: tuple[str, ...]) -> Update:
+    return (
+        update(table)
+        .where(table.c.id == bindparam("w_id"))
+        .values({c: bindparam(c) for c in columns})
     )
 
 
-@functools.cache
-def _update_latest(table: Table, keys: tuple[str, ...], state: str) -> Update:
-    """Update the row :func:`_find` would find, in one statement (one round trip, not two)."""
-    latest = _find(table, keys, state, ()).correlate(None).scalar_subquery()
-    return update(table).where(table.c.id == latest).returning(table.c.id)
+_LOAD_CHUNK = 400
+"""Groups loaded per statement (bound parameters stay far below every backend's limit)."""
+
+
+class _Table:
+    """One fact table during a batch: the rows of the groups it looked at (stored rows in id
+    order, then the rows it created), changes to stored rows, and rows to insert."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.group = _FACTS[table].group
+        self.stored: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self.created: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self.inserts: list[dict[str, Any]] = []
+        self.updates: dict[int, dict[str, Any]] = {}
+
+    def load(self, conn: Connection, server_id: int, groups: set[tuple[Any, ...]]) -> None:
+        """Read the stored rows of ``groups`` not read yet (one statement per chunk)."""
+        todo = [g for g in groups if g not in self.stored]
+        for g in todo:
+            self.stored[g] = []
+        names = self.group
+        for i in range(0, len(todo), _LOAD_CHUNK):
+            chunk = todo[i : i + _LOAD_CHUNK]
+            params: dict[str, Any] = {"w_server_id": server_id}
+            for k, name in enumerate(names):
+                params[f"w_{name}"] = sorted({g[k] for g in chunk})
+            for row in conn.execute(_load(self.table), params).mappings():
+                rows = self.stored.get(tuple(row[name] for name in names))
+                if rows is not None:
+                    rows.append(dict(row))
+
+    def rows(self, b: _Batch, keys: dict[str, Any]) -> list[dict[str, Any]]:
+        """Rows of the group ``keys`` belong to (stored, then created), oldest first."""
+        g = tuple(keys[name] for name in self.group)
+        if g not in self.stored:
+            self.load(b.conn, b.server_id, {g})
+        return [*self.stored[g], *self.created.get(g, ())]
+
+    def find(self, b: _Batch, state: str, keys: dict[str, Any]) -> list[dict[str, Any]]:
+        """Rows matching ``keys`` (SQL equality: None matches nothing) open in ``state``."""
+        if any(v is None for v in keys.values()):
+            return []
+        is_open = _OPEN[state]
+        items = keys.items()
+        return [r for r in self.rows(b, keys) if is_open(r) and all(r[k] == v for k, v in items)]
+
+    def insert(self, values: dict[str, Any]) -> None:
+        row = {c.name: None for c in self.table.c}
+        row.update(values)
+        self.inserts.append(row)
+        g = tuple(row[name] for name in self.group)
+        self.created.setdefault(g, []).append(row)
+
+    def set(self, row: dict[str, Any], values: dict[str, Any]) -> None:
+        row.update(values)
+        if row["id"] is not None:  # stored: write the columns changed
+            self.updates.setdefault(row["id"], {}).update(values)
+
+    def flush(self, conn: Connection) -> None:
+        """One INSERT (many rows) for the rows created, one UPDATE (many rows) per set of
+        columns changed in stored rows."""
+        if self.inserts:
+            for row in self.inserts:
+                del row["id"]
+            insert_rows(conn, self.table, self.inserts)
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row_id, values in self.updates.items():
+            columns = tuple(sorted(values))
+            by_columns.setdefault(columns, []).append({"w_id": row_id, **values})
+        for columns, params in by_columns.items():
+            conn.execute(_update(self.table, columns), params)
 
 
 class _Batch:
-    """One batch being projected: the connection, ids, and lazily the envelopes by seq."""
+    """One batch being projected: the connection, ids, the fact tables' rows it touched, and
+    lazily the envelopes by seq. Facts are read in a few statements up front (the groups the
+    batch's changes name, see ``_GROUPS``), changed in memory, written once at the end."""
 
     def __init__(
         self, conn: Connection, server_id: int, session_id: int, envelopes: Sequence[Envelope]
@@ -151,6 +235,7 @@ class _Batch:
         self.session_id = session_id
         self.envelopes = envelopes
         self.calls: list[Call] = []
+        self.tables: dict[Table, _Table] = {}
 
     def event(self, seq: int) -> Any:
         """The item of the frame ``seq`` of this batch (None if not in it)."""
@@ -163,28 +248,51 @@ class _Batch:
     def ids(self) -> dict[str, int]:
         return {"server_id": self.server_id, "session_id": self.session_id}
 
-    def insert(self, table: Table, **values: Any) -> None:
-        self.conn.execute(insert(table), {**self.ids(), **values})
+    def facts(self, table: Table) -> _Table:
+        got = self.tables.get(table)
+        if got is None:
+            got = self.tables[table] = _Table(table)
+        return got
 
-    def open_row(self, table: Table, state: str, *extra: str, **keys: Any) -> Row[Any] | None:
+    def preload(self, changes: Sequence[Change]) -> None:
+        """Read the groups every change will look at, in one statement per table."""
+        wanted: dict[Table, set[tuple[Any, ...]]] = {}
+        for change in changes:
+            for table, group in _GROUPS.get(type(change), _no_groups)(change):
+                if None not in group:
+                    wanted.setdefault(table, set()).add(group)
+        for table, groups_ in wanted.items():
+            self.facts(table).load(self.conn, self.server_id, groups_)
+
+    def insert(self, table: Table, **values: Any) -> None:
+        self.facts(table).insert({**self.ids(), **values})
+
+    def open_row(self, table: Table, state: str, **keys: Any) -> dict[str, Any] | None:
         """The latest row of this server matching ``keys`` that is open in the sense of
-        ``state`` (see ``_OPEN``), with its id and the ``extra`` columns."""
-        params = {"w_server_id": self.server_id, **{f"w_{k}": v for k, v in keys.items()}}
-        return self.conn.execute(_find(table, tuple(keys), state, extra), params).first()
+        ``state`` (see ``_OPEN``)."""
+        found = self.facts(table).find(self, state, keys)
+        return found[-1] if found else None
 
     def set_latest(self, table: Table, state: str, keys: dict[str, Any], **values: Any) -> bool:
         """Update the row :meth:`open_row` would return; False if there is none."""
-        params = {"w_server_id": self.server_id, **{f"w_{k}": v for k, v in keys.items()}}
-        stmt = _update_latest(table, tuple(keys), state)
-        return self.conn.execute(stmt, {**params, **values}).first() is not None
+        row = self.open_row(table, state, **keys)
+        if row is None:
+            return False
+        self.facts(table).set(row, values)
+        return True
 
-    def set(self, table: Table, row_id: int, **values: Any) -> None:
-        self.conn.execute(_update_by_id(table), {"w_id": row_id, **values})
+    def set(self, table: Table, row: dict[str, Any], **values: Any) -> None:
+        self.facts(table).set(row, values)
 
     def set_open(self, table: Table, state: str, keys: dict[str, Any], **values: Any) -> None:
         """Update every open row matching ``keys``."""
-        params = {"w_server_id": self.server_id, **{f"w_{k}": v for k, v in keys.items()}}
-        self.conn.execute(_update_open(table, tuple(keys), state), {**params, **values})
+        facts = self.facts(table)
+        for row in facts.find(self, state, keys):
+            facts.set(row, values)
+
+    def flush(self) -> None:
+        for facts in self.tables.values():
+            facts.flush(self.conn)
 
 
 def _seconds(start: datetime | None, at: float) -> float | None:
@@ -209,18 +317,20 @@ def _write_calls(b: _Batch) -> None:
         rows.append(row)
         legs.append(call_legs)
         transfers.append(call_transfers)
-    ids = b.conn.execute(
-        insert(CALLS).returning(CALLS.c.id, sort_by_parameter_order=True), rows
-    ).scalars()
+    ids = new_ids(b.conn, CALLS, len(rows))
     leg_rows: list[dict[str, Any]] = []
     transfer_rows: list[dict[str, Any]] = []
-    for call_id, call_legs, call_transfers in zip(ids, legs, transfers, strict=True):
-        leg_rows.extend({**r, "call_id": call_id} for r in call_legs)
-        transfer_rows.extend({**r, "call_id": call_id} for r in call_transfers)
-    if leg_rows:
-        b.conn.execute(insert(LEGS), leg_rows)
-    if transfer_rows:
-        b.conn.execute(insert(TRANSFERS), transfer_rows)
+    for row, call_id, call_legs, call_transfers in zip(rows, ids, legs, transfers, strict=True):
+        row["id"] = call_id
+        for r in call_legs:
+            r["call_id"] = call_id
+        for r in call_transfers:
+            r["call_id"] = call_id
+        leg_rows += call_legs
+        transfer_rows += call_transfers
+    insert_rows(b.conn, CALLS, rows)
+    insert_rows(b.conn, LEGS, leg_rows)
+    insert_rows(b.conn, TRANSFERS, transfer_rows)
 
 
 # ---- queue callers and offers -----------------------------------------------------------------
@@ -257,13 +367,13 @@ def _queue_abandon(b: _Batch, c: QueueCallerAbandoned) -> None:
 
 
 def _queue_leave(b: _Batch, c: QueueCallerLeft) -> None:
-    found = b.open_row(QUEUE_CALLS, "not_left", "outcome", queue=c.queue, uniqueid=c.uniqueid)
+    found = b.open_row(QUEUE_CALLS, "not_left", queue=c.queue, uniqueid=c.uniqueid)
     if found is not None:
         values: dict[str, Any] = {"left_at": to_datetime(c.at)}
-        if found.outcome == "waiting":
+        if found["outcome"] == "waiting":
             # "exited" until an AgentConnect (which follows the leave) says it was answered.
             values.update(outcome="exited", wait=c.wait)
-        b.set(QUEUE_CALLS, found.id, **values)
+        b.set(QUEUE_CALLS, found, **values)
     _cancel_offers(b, c.queue, c.uniqueid, c.at)
 
 
@@ -285,13 +395,13 @@ def _agent_connect(b: _Batch, c: AgentConnected) -> None:
 
 
 def _agent_complete(b: _Batch, c: AgentCompleted) -> None:
-    found = b.open_row(QUEUE_CALLS, "talking", "connected_at", queue=c.queue, uniqueid=c.uniqueid)
+    found = b.open_row(QUEUE_CALLS, "talking", queue=c.queue, uniqueid=c.uniqueid)
     if found is not None:
         b.set(
             QUEUE_CALLS,
-            found.id,
+            found,
             completed_at=to_datetime(c.at),
-            talk=_seconds(found.connected_at, c.at),
+            talk=_seconds(found["connected_at"], c.at),
             complete_reason=c.reason,
         )
         return
@@ -348,13 +458,11 @@ def _pause_sync(
     b: _Batch, queue: str, interface: str, name: str, paused: bool, reason: str, at: float
 ) -> None:
     """Open, close or re-reason the member's paused interval to match ``paused``/``reason``."""
-    found = b.open_row(
-        PAUSES, "not_unpaused", "paused_at", "reason", queue=queue, interface=interface
-    )
+    found = b.open_row(PAUSES, "not_unpaused", queue=queue, interface=interface)
     if found is not None:
-        if paused and found.reason == reason:
+        if paused and found["reason"] == reason:
             return
-        b.set(PAUSES, found.id, unpaused_at=to_datetime(at), seconds=_seconds(found.paused_at, at))
+        b.set(PAUSES, found, unpaused_at=to_datetime(at), seconds=_seconds(found["paused_at"], at))
     if paused:
         b.insert(
             PAUSES,
@@ -451,9 +559,7 @@ def _participant_joined(b: _Batch, c: ParticipantJoined) -> None:
 
 
 def _participant_left(b: _Batch, conference: str, uniqueid: str, channel: str, at: float) -> None:
-    found = b.open_row(
-        PARTICIPATIONS, "not_left", "joined_at", conference=conference, uniqueid=uniqueid
-    )
+    found = b.open_row(PARTICIPATIONS, "not_left", conference=conference, uniqueid=uniqueid)
     if found is None:
         b.insert(
             PARTICIPATIONS,
@@ -466,7 +572,7 @@ def _participant_left(b: _Batch, conference: str, uniqueid: str, channel: str, a
         )
     else:
         b.set(
-            PARTICIPATIONS, found.id, left_at=to_datetime(at), seconds=_seconds(found.joined_at, at)
+            PARTICIPATIONS, found, left_at=to_datetime(at), seconds=_seconds(found["joined_at"], at)
         )
 
 
@@ -512,21 +618,19 @@ _PARK_OUTCOME = {CallUnparked: "retrieved", ParkingTimedOut: "timeout", ParkedCa
 
 
 def _unparked(b: _Batch, c: CallUnparked | ParkingTimedOut | ParkedCallGaveUp) -> None:
-    found = b.open_row(
-        PARKED, "not_ended", "parked_at", lot=c.lot, parkee_uniqueid=c.parkee_uniqueid
-    )
+    found = b.open_row(PARKED, "not_ended", lot=c.lot, parkee_uniqueid=c.parkee_uniqueid)
     if found is None:
         return
     values: dict[str, Any] = {
         "outcome": _PARK_OUTCOME[type(c)],
         "ended_at": to_datetime(c.at),
-        "seconds": _seconds(found.parked_at, c.at),
+        "seconds": _seconds(found["parked_at"], c.at),
     }
     if isinstance(c, CallUnparked):
         values.update(
             retriever_uniqueid=c.retriever_uniqueid, retriever_channel=c.retriever_channel
         )
-    b.set(PARKED, found.id, **values)
+    b.set(PARKED, found, **values)
 
 
 def _parking_reconciled(b: _Batch, c: ParkingReconciled) -> None:
@@ -555,6 +659,47 @@ def _parking_reconciled(b: _Batch, c: ParkingReconciled) -> None:
 def _swapped(b: _Batch, c: ParkedCallSwapped) -> None:
     keys = {"lot": c.lot, "parkee_uniqueid": c.previous_uniqueid}
     b.set_open(PARKED, "not_ended", keys, parkee_uniqueid=c.parkee_uniqueid)
+
+
+def _queue_groups(c: Any) -> list[tuple[Table, tuple[Any, ...]]]:
+    return [(QUEUE_CALLS, (c.queue, c.uniqueid)), (OFFERS, (c.queue, c.uniqueid))]
+
+
+def _member_groups(queue: str, interface: str) -> list[tuple[Table, tuple[Any, ...]]]:
+    return [(MEMBERS, (queue, interface)), (PAUSES, (queue, interface))]
+
+
+def _reconciled_groups(c: QueueReconciled) -> list[tuple[Table, tuple[Any, ...]]]:
+    if c.subject == "member":
+        return _member_groups(c.queue, c.key)
+    return [(QUEUE_CALLS, (c.queue, c.key)), (OFFERS, (c.queue, c.key))]
+
+
+def _no_groups(c: Any) -> list[tuple[Table, tuple[Any, ...]]]:
+    return []
+
+
+_GROUPS: dict[type[Any], Callable[[Any], list[tuple[Table, tuple[Any, ...]]]]] = {
+    QueueCallerAbandoned: _queue_groups,
+    QueueCallerLeft: _queue_groups,
+    AgentConnected: _queue_groups,
+    AgentCompleted: _queue_groups,
+    AgentRingNoAnswer: lambda c: [(OFFERS, (c.queue, c.uniqueid))],
+    AgentDumped: lambda c: [(OFFERS, (c.queue, c.uniqueid))],
+    QueueMemberAdded: lambda c: [(PAUSES, (c.queue, c.interface))],
+    QueueMemberRemoved: lambda c: _member_groups(c.queue, c.interface),
+    QueueMemberPaused: lambda c: [(PAUSES, (c.queue, c.interface))],
+    QueueReconciled: _reconciled_groups,
+    ParticipantLeft: lambda c: [(PARTICIPATIONS, (c.conference, c.uniqueid))],
+    ConferenceReconciled: lambda c: [(PARTICIPATIONS, (c.conference, c.key))],
+    CallUnparked: lambda c: [(PARKED, (c.lot,))],
+    ParkingTimedOut: lambda c: [(PARKED, (c.lot,))],
+    ParkedCallGaveUp: lambda c: [(PARKED, (c.lot,))],
+    ParkedCallSwapped: lambda c: [(PARKED, (c.lot,))],
+    ParkingReconciled: lambda c: [(PARKED, (c.lot,))],
+}
+"""Change record class -> the fact groups its handler looks rows up in (read up front; a
+group missing here is read when first needed, one statement each)."""
 
 
 # ---- gaps between sessions -------------------------------------------------------------------
@@ -656,19 +801,23 @@ def _asterisk_row(b: _Batch, env: Envelope, table: Table) -> dict[str, Any]:
     return row
 
 
+_ITEM = operator.attrgetter("item")
+_ASTERISK_RECORDS = frozenset((Cdr, CEL))
+
+
 def _write_asterisk_records(b: _Batch) -> None:
     cdr: list[dict[str, Any]] = []
     cel: list[dict[str, Any]] = []
-    for env in b.envelopes:
+    envelopes = b.envelopes
+    kinds = map(type, map(_ITEM, envelopes))
+    for env in itertools.compress(envelopes, map(_ASTERISK_RECORDS.__contains__, kinds)):
         kind = type(env.item)
         if kind is Cdr:
             cdr.append(_asterisk_row(b, env, CDR))
         elif kind is CEL:
             cel.append(_asterisk_row(b, env, CEL_TABLE))
-    if cdr:
-        b.conn.execute(insert(CDR), cdr)
-    if cel:
-        b.conn.execute(insert(CEL_TABLE), cel)
+    insert_rows(b.conn, CDR, cdr)
+    insert_rows(b.conn, CEL_TABLE, cel)
 
 
 def project_batch(
@@ -681,11 +830,13 @@ def project_batch(
 ) -> None:
     """Write the reporting rows of one batch (a :class:`tracker.store.schema.Projection`)."""
     batch = _Batch(conn, server_id, session_id, envelopes)
+    # most changes (channel states, bridges...) leave these tables alone: skip them in C
+    mine = list(itertools.compress(changes, map(_HANDLERS.__contains__, map(type, changes))))
+    batch.preload(mine)
     handlers = _HANDLERS
-    for change in changes:
-        handler = handlers.get(type(change))
-        if handler is not None:
-            handler(batch, change)
+    for change in mine:
+        handlers[type(change)](batch, change)
+    batch.flush()
     _write_calls(batch)
     _write_asterisk_records(batch)
 

@@ -178,7 +178,8 @@ class AnomalyRow(Base):
 
 
 class Projection(Protocol):
-    """Writes reporting rows for one batch, inside the transaction that stores its frames.
+    """Writes reporting rows for one batch (or consecutive batches of one session, merged),
+    inside the transaction that stores their frames.
 
     ``envelopes`` are the batch's frames as the fold consumed them (``seq`` in the server's
     numbering, only frames not stored before); ``changes`` are the change records they caused.

@@ -191,6 +191,7 @@ async def track(
             await trio.sleep(args.reconcile / 4)
         await folded(tracker)
         out["end"] = sample(tracker)
+        out["samples"] = samples
         out["folded"] = tracker.stats.frames
         out["calls_ended"] = tracker.world.calls_ended
         out["reconciles"] = tracker.stats.reconciles
@@ -286,6 +287,10 @@ def run(args: argparse.Namespace, copies: int, shift: CopyShift, db: str, tmp: s
     frames_stored = stored(db)
     start, warm, end = out["start"], out["warm"], out["end"]
     growth = end.rss - warm.rss
+    samples: list[Sample] = out["samples"]
+    middle = samples[-1].seconds / 2
+    first_half = max(s.rss for s in samples if s.seconds <= middle)
+    second_half = max(s.rss for s in samples if s.seconds > middle)
     left = {k: end.sizes[k] for k in ("channels", "calls", "bridges")}
     rate = out["folded"] / out["stream_seconds"]
     print(
@@ -295,7 +300,8 @@ def run(args: argparse.Namespace, copies: int, shift: CopyShift, db: str, tmp: s
         f"stream {out['stream_seconds']:.0f} s ({rate:,.0f} frames/s), whole run "
         f"{out['seconds']:.0f} s; simulator: {out['child']}\n"
         f"RSS MB: start {start.rss:.1f}, after copy 1 {warm.rss:.1f}, end {end.rss:.1f} "
-        f"(growth after warm-up {growth:+.1f}, allowed {args.max_growth:g})\n"
+        f"(growth after warm-up {growth:+.1f}, allowed {args.max_growth:g}); highest in the "
+        f"first half {first_half:.1f}, in the second half {second_half:.1f}\n"
         f"left live at the end: {left}; World at the end: {end.sizes}"
     )
     failed = []

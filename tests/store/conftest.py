@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,10 @@ def pg_schema_url(schema: str) -> str:
     return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """URL of a fresh, empty PostgreSQL schema."""
-    schema = f"t_{secrets.token_hex(6)}"
+@contextmanager
+def fresh_pg_schema(prefix: str = "t") -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL schema, dropped afterwards."""
+    schema = f"{prefix}_{secrets.token_hex(6)}"
     admin = create_engine(PG_URL)
     try:
         with admin.begin() as conn:
@@ -37,6 +38,13 @@ def pg_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL schema."""
+    with fresh_pg_schema() as url:
+        yield url
 
 
 @pytest.fixture

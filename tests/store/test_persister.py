@@ -251,12 +251,17 @@ async def test_a_reconnect_starts_a_new_session_row(store_url: str, tmp_path: Pa
                     Session.frames,
                     Session.source,
                     Session.connected_at,
+                    Session.disconnected_at,
                     Session.disconnect_reason,
                 ).order_by(Session.first_seq)
             ).all()
     assert len(rows) == sessions >= 2
     assert all(r.source == "live" and r.connected_at is not None for r in rows)
-    assert rows[0].disconnect_reason == "connection lost"
+    # noted when the client lost it (in its words), before the next session connected
+    assert (
+        rows[0].disconnect_reason == f"ami://{USER}:***@127.0.0.1:{sim.port} closed the connection"
+    )
+    assert rows[0].disconnected_at <= rows[1].connected_at
     assert rows[-1].disconnect_reason in ("logoff", "tracker stopped")
     for a, b in itertools.pairwise(rows):
         assert a.first_seq + a.frames == b.first_seq

@@ -60,12 +60,12 @@ def guarded(command: str) -> Callable[[Callable[[argparse.Namespace], int]], Cal
             except BrokenPipeError:
                 raise  # `... | head`: main() ends quietly
             except (TrackerError, OSError) as exc:
-                print(f"ami-tracker {command}: {_one_line(exc)}", file=sys.stderr)
+                print(f"ami-tracker {command}: {one_line(exc)}", file=sys.stderr)
                 return 1
             except BaseExceptionGroup as group:  # from trio: report the one real error
                 found = leaves(group)
                 if len(found) == 1 and isinstance(found[0], TrackerError | OSError):
-                    print(f"ami-tracker {command}: {_one_line(found[0])}", file=sys.stderr)
+                    print(f"ami-tracker {command}: {one_line(found[0])}", file=sys.stderr)
                     return 1
                 raise
 
@@ -74,6 +74,6 @@ def guarded(command: str) -> Callable[[Callable[[argparse.Namespace], int]], Cal
     return wrap
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

@@ -41,12 +41,15 @@ class Status(msgspec.Struct, kw_only=True, frozen=True):
     target: str = ""
     """Redacted URL."""
     state: str = "connecting"
-    """``connecting``, ``resyncing``, ``live`` or ``reconnecting``."""
+    """``connecting``, ``resyncing``, ``live`` or ``reconnecting``; following a database
+    also ``waiting``, ``stale``, ``disconnected``, ``imported`` or ``db unreachable``."""
     events_per_second: float = 0.0
     frames: int = 0
     reconnects: int = 0
     note: str = ""
     """Latest warning (e.g. why the connection failed)."""
+    detail: str = ""
+    """More about the state, at the end of the status line (e.g. the age of the last frame)."""
 
 
 def duration(seconds: float | None) -> str:
@@ -206,6 +209,8 @@ def status_line(world: World, status: Status, now: float) -> Text:
         f" {world.calls_ended} ended | {status.reconnects} reconnects"
         f" | {world.anomalies} anomalies"
     )
+    if status.detail:
+        line.append(f" | {status.detail}")
     if status.note:
         line.append(f"\n{status.note}", style="red")
     return line

@@ -3,7 +3,8 @@
 Runs a live Tracker (reconnect, resync) and redraws ``switchboard.render`` of its World a few
 times a second with rich ``Live`` on the terminal's alternate screen. Log lines would tear
 the screen, so the latest warning is shown in the status line instead. ``q``, Ctrl-C or
-SIGTERM quit. (``--db URL``, following a tracker through its database, needs the SQL store.)
+SIGTERM quit. With ``--db URL`` it follows a tracker through its database instead
+(:mod:`tracker.cli.top_db`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ examples:
   AMI_TRACKER_SECRET=s3cret ami-tracker top --ami ami://tracker@pbx1:5038
   ami-tracker top --config /etc/ami-tracker/tracker.toml --name pbx2
   ami-tracker top --ami ami://tracker@pbx1 --once > switchboard.txt
+  ami-tracker top --db sqlite:///calls.sqlite     # follow `ami-tracker run --db ...`
+  ami-tracker top --db postgresql+psycopg://tracker@db/calls --server pbx1 --poll 2
 
 keys: q quits (as do Ctrl-C and SIGTERM)
 """
@@ -38,15 +41,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "top",
         summary="live switchboard of an Asterisk server in the terminal",
         description="Live switchboard: active calls with parties, state and durations, queues "
-        "with waiting callers and member states, conferences, parked calls, and a status line.",
+        "with waiting callers and member states, conferences, parked calls, and a status line. "
+        "Connects to the Asterisk (--ami), or follows a running `ami-tracker run --db URL` "
+        "through its database (--db).",
         example=EXAMPLE,
     )
     add_server_arguments(p, several=False)
     p.add_argument(
+        "--db",
+        metavar="URL",
+        help="instead of connecting to Asterisk, follow what `ami-tracker run` writes into "
+        "this database (sqlite:///FILE or postgresql+psycopg://USER@HOST/DB; default: off)",
+    )
+    p.add_argument(
+        "--server",
+        metavar="NAME",
+        help="with --db: which server's log (default: the only one in the database)",
+    )
+    p.add_argument(
+        "--poll",
+        type=positive_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --db: seconds between two reads of the new frames (default 1)",
+    )
+    p.add_argument(
         "--once",
         action="store_true",
-        help="print the switchboard once, after logging in and resyncing, and exit "
-        "(works when piped; default: live until q)",
+        help="print the switchboard once, after logging in and resyncing (with --db: at the "
+        "end of the log), and exit (works when piped; default: live until q)",
     )
     p.add_argument(
         "--refresh",
@@ -89,6 +112,13 @@ def run(args: argparse.Namespace) -> int:
             "the live view needs a terminal; use --once for one snapshot, "
             f"or {PROG} watch for a stream of changes"
         )
+    if args.db is not None:
+        from .top_db import check_db_arguments, run_db
+
+        check_db_arguments(args)
+        return run_db(args)
+    if args.server is not None:
+        fail("--server goes with --db (the Asterisk is named with --name)")
     settings = load(args, {})
     if len(settings.servers) > 1:
         names = ", ".join(s.name for s in settings.servers)
@@ -223,7 +253,7 @@ async def _until_key(stop: trio.Event) -> None:
         return
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd)
-    tty.setcbreak(fd)
+    tty.setcbreak(fd, termios.TCSANOW)  # keep what was typed before (TCSAFLUSH drops it)
     try:
         while True:
             data = await trio.to_thread.run_sync(os.read, fd, 64, abandon_on_cancel=True)

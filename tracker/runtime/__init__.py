@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .actions import ActionSpec, action_spec
+from .changes import ChangeStream, FellBehind
 from .client import AmiClient, ClientStats, Received, RetryHook, connect
 from .simulator import AmiSimulator, SimSession, run_simulator
 from .tracker import ChangeBatch, Subscription, Tracker, TrackerStats, open_tracker
@@ -14,7 +15,9 @@ __all__ = [
     "AmiSimulator",
     "AmiTarget",
     "ChangeBatch",
+    "ChangeStream",
     "ClientStats",
+    "FellBehind",
     "Received",
     "RetryHook",
     "SimSession",

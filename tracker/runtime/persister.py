@@ -29,12 +29,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import trio
 
 from ..ami import Frame, FrameKind
-from ..errors import StoreError
+from ..errors import StoreError, TrackerError
 from ..events.envelope import Envelope
 from ..state import Change, World, encode_world
 from ..state.world import ListReconciled
@@ -52,6 +52,9 @@ from ..store.engine import is_transient
 from ..store.lease import STALE_AFTER, Lease, acquire, heartbeat, release
 from ..store.models import default_projections
 from .spill import SpillFile
+
+if TYPE_CHECKING:
+    from .client import AmiClient
 
 log = logging.getLogger(__name__)
 
@@ -503,6 +506,30 @@ class LiveFeed:
         self._tail: tuple[Frame, Envelope, float] | None = None
         """The last frame fed (with its envelope and clock): where a final snapshot goes."""
         self._snapshot_seq = -1
+        self._lost = False
+        """The current session's end was already noted (by :meth:`connection_lost`)."""
+
+    def follow_client(self, client: AmiClient) -> None:
+        """Have ``client`` report lost sessions here (chained before its own ``on_retry``)."""
+        chained = client.on_retry
+
+        def on_retry(attempt: int, delay: float, reason: TrackerError) -> None:
+            self.connection_lost(str(reason))
+            if chained is not None:
+                chained(attempt, delay, reason)
+
+        client.on_retry = on_retry
+
+    def connection_lost(self, reason: str) -> None:
+        """The AMI session ended and the client is about to reconnect: note it on the session's
+        row now rather than at the next banner, so that readers of the database (``top --db``)
+        see the outage while it lasts. Failed connection attempts after it change nothing."""
+        if self.session is None or self._lost:
+            return
+        self._lost = True
+        notes = {**self._notes, **self._ended(reason)}
+        self._notes = {}
+        self.persister.put_notes(self.session, notes)
 
     def __call__(
         self,
@@ -557,10 +584,12 @@ class LiveFeed:
 
     def _new_session(self, seq: int, frame: Frame) -> None:
         if self.session is not None:
-            self._notes.update(self._ended("connection lost"))
+            if not self._lost:  # not heard from the client (e.g. no client, as in import)
+                self._notes.update(self._ended("connection lost"))
             # the previous session's notes go with its last batch: flush them now
             self.persister.put_notes(self.session, self._notes)
             self._notes = {}
+        self._lost = False
         self.session = SessionInfo(f"live:{uuid.uuid4().hex}", "live", seq, self.origin)
         self._notes = {"connected_at": datetime.now(UTC)}
         self._resynced = False
@@ -589,7 +618,7 @@ class LiveFeed:
         stored (never twice in the log) and adds the snapshot at that frame's seq."""
         if self.session is None:
             return
-        notes = {**self._notes, **self._ended(reason)}
+        notes = dict(self._notes) if self._lost else {**self._notes, **self._ended(reason)}
         self._notes = {}
         tail = self._tail
         if world is None or tail is None or self._snapshot_seq == tail[1].seq:

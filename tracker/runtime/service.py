@@ -316,6 +316,7 @@ async def open_server(
     start = await trio.to_thread.run_sync(persister.open)
     tracker = make_tracker(server, settings, first_seq=start.next_seq, world=start.world)
     feed = persister.live_feed(start)
+    feed.follow_client(tracker.client)
     tracker.add_sink(feed)
     metrics.watch(server.name, tracker, trio.current_time())
     metrics.persister.set_queue_depth(server.name, lambda: persister.pending)

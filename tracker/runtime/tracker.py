@@ -3,9 +3,11 @@
 One nursery runs the reconnecting ``AmiClient``, a fold task and, per session, a resync task::
 
     async with open_tracker("ami://user:secret@pbx") as tracker:   # logged in and synced
-        with tracker.subscribe() as changes:
-            async for batch in changes: ...
         tracker.world, tracker.snapshot(), tracker.active_calls()
+        await tracker.send(OriginateAction(...))              # -> AmiResponse
+        async for change in tracker.changes(): ...            # Change records, FellBehind gaps
+        with tracker.subscribe() as batches:                  # or whole ChangeBatch-es
+            async for batch in batches: ...
 
 The fold task applies every ``Received.envelope`` in received order (list answers included: the
 fold treats list items as reconciliation) and publishes the change records in batches. Each
@@ -31,23 +33,24 @@ import dataclasses
 import logging
 import math
 import ssl
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from types import TracebackType
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 import trio
 
 from ..ami import Frame
 from ..errors import ActionTimeoutError, ConnectionLostError, ConnectTimeoutError, TrackerError
 from ..events.actions import CoreShowChannelsAction
-from ..events.base import AmiEvent, SessionStarted
+from ..events.base import AmiEvent, AmiResponse, SessionStarted
 from ..events.envelope import Envelope
 from ..query import ActiveCall, active_calls, summary
 from ..reducer import Reducer
 from ..state import Anomaly, Change, World, snapshot
 from ..state.call import CallEnded
 from ._groups import single
+from .changes import CHANGES_BUFFER, ChangeStream, FellBehind, Stream
 from .client import AmiClient, Received, RetryHook
 from .resync import ResyncReport, resync
 from .url import AmiTarget, parse_url
@@ -104,6 +107,14 @@ class TrackerStats:
     """Batches dropped because a subscriber's buffer was full."""
 
 
+class _Subscriber(Protocol):
+    def _offer(self, batch: ChangeBatch) -> bool: ...
+    def _end(self) -> None: ...
+
+
+_S = TypeVar("_S", bound=_Subscriber)
+
+
 class FoldSink(Protocol):
     """Gets every folded batch, losslessly: called in the fold task right after the batch is
     folded (``world`` is the fold's own World, at the batch's end). It must not block."""
@@ -118,7 +129,7 @@ class FoldSink(Protocol):
     ) -> None: ...
 
 
-class Subscription:
+class Subscription(Stream):
     """A bounded stream of ``ChangeBatch``; iterate it, close it (or use ``with``) when done."""
 
     def __init__(self, tracker: Tracker, buffer: int) -> None:
@@ -151,20 +162,6 @@ class Subscription:
         self._tracker._subscribers.discard(self)
         self._recv.close()
         self._send.close()
-
-    def __enter__(self) -> Subscription:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __aiter__(self) -> Subscription:
-        return self
 
     async def __anext__(self) -> ChangeBatch:
         try:
@@ -199,7 +196,8 @@ class Tracker:
         self.max_batch = max_batch
         self.stats = TrackerStats()
         self._reducer = Reducer(world)
-        self._subscribers: set[Subscription] = set()
+        self._subscribers: weakref.WeakSet[_Subscriber] = weakref.WeakSet()
+        """Weak: a stream its consumer dropped (a ``break`` out of ``async for``) goes away."""
         self._sinks: list[FoldSink] = []
         self._synced = trio.Event()
         self._ever_synced = trio.Event()
@@ -244,12 +242,33 @@ class Tracker:
 
     def subscribe(self, buffer: int = 1024) -> Subscription:
         """Change batches from now on, buffered up to ``buffer`` batches (then dropped)."""
-        sub = Subscription(self, buffer)
+        return self._attach(Subscription(self, buffer))
+
+    def changes(self, buffer: int = CHANGES_BUFFER) -> ChangeStream:
+        """Change records from now on, one by one, holding up to ``buffer`` of them for a
+        slow consumer; past that, a ``FellBehind`` item marks the gap (``changes.py``)."""
+        return self._attach(ChangeStream(self, buffer))
+
+    def _attach(self, stream: _S) -> _S:
         if self.closed.is_set():
-            sub._end()
+            stream._end()
         else:
-            self._subscribers.add(sub)
-        return sub
+            self._subscribers.add(stream)
+        return stream
+
+    async def send(self, action: object, *, time_limit: float | None = None) -> AmiResponse:
+        """Send an action (typed, e.g. ``OriginateAction(...)``, or ``(name, params)``) on the
+        current session; return its response, matched by ActionID. Raises
+        ``ConnectionLostError`` while disconnected, ``ActionTimeoutError`` when unanswered
+        within ``time_limit`` (default: the client's ``action_timeout``)."""
+        return await self.client.send(action, time_limit=time_limit)
+
+    async def send_list(
+        self, action: object, *, time_limit: float | None = None
+    ) -> tuple[AmiResponse, list[AmiEvent]]:
+        """Send a list action (e.g. ``QueueStatusAction()``); return its response and items.
+        The items are also folded, like every received frame."""
+        return await self.client.send_list(action, time_limit=time_limit)
 
     def add_sink(self, sink: FoldSink) -> None:
         """Feed every folded batch to ``sink`` (no loss path: the persister uses this)."""
@@ -555,6 +574,7 @@ async def open_tracker(
     feed = None
     if persister is not None and start is not None:
         feed = persister.live_feed(start)
+        feed.follow_client(client)
         tracker.add_sink(feed)
     try:
         async with trio.open_nursery() as nursery:
@@ -575,7 +595,9 @@ async def open_tracker(
 
 __all__ = [
     "ChangeBatch",
+    "ChangeStream",
     "ConnectTimeoutError",
+    "FellBehind",
     "Subscription",
     "Tracker",
     "TrackerError",

@@ -8,16 +8,28 @@ the state at any point can be rebuilt and every capture exported again. See
 from __future__ import annotations
 
 from .engine import SchemaError, describe, redact
+from .follow import Follower, Update, WriterState
 from .reporting_query import call_records, load_call_records
 from .schema import AnomalyRow, FrameBlock, Projection, Server, Session, Snapshot
-from .store import PrunedError, ServerInfo, SessionRow, Store, StoredFrame, WorldAt, open_store
+from .store import (
+    NoSuchServer,
+    PrunedError,
+    ServerInfo,
+    SessionRow,
+    Store,
+    StoredFrame,
+    WorldAt,
+    open_store,
+)
 from .writer import Batch, BatchWriter, SessionInfo, SnapshotPolicy, WriteResult
 
 __all__ = [
     "AnomalyRow",
     "Batch",
     "BatchWriter",
+    "Follower",
     "FrameBlock",
+    "NoSuchServer",
     "Projection",
     "PrunedError",
     "SchemaError",
@@ -30,8 +42,10 @@ __all__ = [
     "SnapshotPolicy",
     "Store",
     "StoredFrame",
+    "Update",
     "WorldAt",
     "WriteResult",
+    "WriterState",
     "call_records",
     "describe",
     "load_call_records",

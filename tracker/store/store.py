@@ -43,6 +43,10 @@ class PrunedError(StoreError):
     """The frames asked for were dropped by ``db prune``."""
 
 
+class NoSuchServer(StoreError):
+    """The database holds no server of that name (or none at all)."""
+
+
 class ServerInfo(NamedTuple):
     id: int
     name: str
@@ -164,7 +168,9 @@ class Store:
             if len(servers) == 1:
                 return servers[0]
             if not servers:
-                raise StoreError(f"{redact(self.url)} holds no server yet (import or record first)")
+                raise NoSuchServer(
+                    f"{redact(self.url)} holds no server yet (import or record first)"
+                )
             names = ", ".join(s.name for s in servers)
             raise StoreError(
                 f"{redact(self.url)} holds several servers ({names}): pick one with --server"
@@ -173,7 +179,7 @@ class Store:
             if s.name == name:
                 return s
         known = ", ".join(s.name for s in servers) or "none"
-        raise StoreError(f"no server {name!r} in {redact(self.url)} (known: {known})")
+        raise NoSuchServer(f"no server {name!r} in {redact(self.url)} (known: {known})")
 
     def ensure_server(self, name: str, ami_url: str | None = None) -> ServerInfo:
         """The server called ``name``, created if new (``ami_url`` must carry no secret)."""
@@ -264,15 +270,16 @@ class Store:
         last: int | None = None,
         since: float | None = None,
         until: float | None = None,
+        strict: bool = False,
     ) -> Iterator[Envelope]:
         """Typed envelopes over a range (as :meth:`iter_frames`, without the frames)."""
         if since is not None or until is not None:
             for stored in self.iter_frames(
-                server, first=first, last=last, since=since, until=until
+                server, first=first, last=last, since=since, until=until, strict=strict
             ):
                 yield stored.envelope
             return
-        yield from self._envelopes(self.server(server).id, first, last, strict=False)
+        yield from self._envelopes(self.server(server).id, first, last, strict=strict)
 
     def _envelopes(
         self, server_id: int, first: int, last: int | None, *, strict: bool

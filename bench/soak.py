@@ -195,6 +195,7 @@ async def track(
         out["folded"] = tracker.stats.frames
         out["calls_ended"] = tracker.world.calls_ended
         out["reconciles"] = tracker.stats.reconciles
+        out["reconcile_failures"] = tracker.stats.reconcile_failures
         out["overloads"] = tracker.client.stats.overflows
         out["sessions"] = tracker.stats.sessions
         service.stop()
@@ -296,7 +297,8 @@ def run(args: argparse.Namespace, copies: int, shift: CopyShift, db: str, tmp: s
     print(
         f"\nframes received {out['received']:,}, folded {out['folded']:,}, stored "
         f"{frames_stored:,}; calls ended {out['calls_ended']:,}; {out['reconciles']} "
-        f"reconciles; {out['sessions']} session(s), {out['overloads']} overloads\n"
+        f"reconciles ({out['reconcile_failures']} unanswered); {out['sessions']} session(s), "
+        f"{out['overloads']} overloads\n"
         f"stream {out['stream_seconds']:.0f} s ({rate:,.0f} frames/s), whole run "
         f"{out['seconds']:.0f} s; simulator: {out['child']}\n"
         f"RSS MB: start {start.rss:.1f}, after copy 1 {warm.rss:.1f}, end {end.rss:.1f} "

@@ -16,6 +16,7 @@ from tracker.query import sizes
 from tracker.runtime import AmiClient, run_simulator
 from tracker.runtime.copies import CopyShift, timestamp
 from tracker.runtime.script import CaptureScript, load_script
+from tracker.runtime.simulator import AmiSimulator, SimSession
 from tracker.runtime.tracker import Tracker
 
 from ._support import SECRET, USER, url
@@ -90,3 +91,21 @@ async def test_state_for_ended_calls_is_released() -> None:
     assert left["channels"] == left["calls"] == left["bridges"] == 0
     assert left == sizes(one.world)
     assert four.world.clock > one.world.clock + 3 * 80  # four copies of Asterisk time
+
+
+async def test_a_recorded_answer_is_awaited_in_the_copy_being_served() -> None:
+    """Paced: in copy k, a recorded answer lies k periods later than copy 0 recorded it, so
+    one a whole paced minute ahead is not awaited (CoreShowChannels is answered from the
+    census instead, before the client's action timeout)."""
+    sim = AmiSimulator(FIXTURES / "load.ami.gz", speed=3, copies=2)
+    (recorded,) = sim.script.answers["coreshowchannels"]
+    assert recorded.timestamp is not None
+    first = min(t for t in map(timestamp, sim.script.stream) if t is not None)
+    session = SimSession(peer="test", clock0=(trio.current_time(), first))
+    ahead = recorded.timestamp - 1  # just before it, in copy 0's time
+    session.copy = 0
+    assert not sim._due_soon(session, ahead)  # (recorded.timestamp - first) / 3 s away
+    session.clock0 = (trio.current_time() - (ahead - first) / 3, first)  # copy 0 is there now
+    assert sim._due_soon(session, recorded.timestamp)
+    session.copy = 1  # the same clock in copy 1: the answer is a whole period later
+    assert not sim._due_soon(session, recorded.timestamp)

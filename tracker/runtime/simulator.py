@@ -414,10 +414,12 @@ class AmiSimulator:
 
     # -- actions -------------------------------------------------------------------------
     def _due_soon(self, session: SimSession, timestamp: float | None) -> bool:
-        """Will the paced stream reach capture time ``timestamp`` within MAX_ANSWER_WAIT?"""
+        """Will the paced stream reach capture time ``timestamp`` (of copy 0: the session's
+        copy is later by its shift) within MAX_ANSWER_WAIT?"""
         if self.speed is None or timestamp is None or session.clock0 is None:
             return True
         start_clock, first_ts = session.clock0
+        timestamp += self.shift.seconds(session.copy)
         due = start_clock + (timestamp - first_ts) / self.speed
         return due - trio.current_time() <= MAX_ANSWER_WAIT
 

@@ -4,12 +4,21 @@ Figures are ratios against the same work without a database, measured in one run
 
 * import (``ami-tracker import``'s path: parse + fold + persister) vs parse + fold alone, into
   SQLite and into PostgreSQL (targets >= 0.8x and >= 0.7x);
-* replay of every frame from the database vs ``replay`` of the capture file (>= 1.0x);
+* replay of every frame from the database vs replay of the capture file (>= 1.0x), in
+  interleaved rounds (file, database, file, ...: both see the same load), three ways:
+  ``cli``: what ``replay --db`` does when it folds the whole log (envelopes + ``apply``) vs
+  what ``replay CAPTURE`` does (``tracker.replay.replay``: the fold that also collects call
+  records and change counts); ``same fold``: ``tracker.replay.fold`` over each source;
+  ``envelopes``: the envelopes alone. Each with the database read ahead in a worker thread
+  (the default for long ranges) and without (``1 thread``);
 * the world at random points of a large store (nearest snapshot + later frames) vs folding
-  5,000 frames: the median must stay < 50 ms. ``--million`` builds the 1,000,000-frame store
-  of the target (the load capture repeated with rewritten ids; minutes on a busy machine);
-  the default uses ``--repeat`` copies;
-* the raw log's bytes per frame on disk (table + indexes) for the load capture.
+  5,000 consecutive frames from random points of the load capture, decoded beforehand and
+  from bytes (median and max of each): the median must stay < 50 ms, and no point slower
+  than the 5,000-frame fold. ``--million`` builds the 1,000,000-frame store of the target (the
+  load capture repeated with rewritten ids; minutes on a busy machine); the default uses
+  ``--repeat`` copies;
+* the raw log's bytes per frame on disk (table + indexes) for the load capture, and the
+  snapshots' (the world every 2,000 frames).
 
 PostgreSQL: ``AMI_TRACKER_TEST_PG`` or postgresql+psycopg://postgres@127.0.0.1:5432/test (a
 scratch schema is created and dropped); ``--no-pg`` skips it.
@@ -101,18 +110,63 @@ def import_file(url: str, path: Path) -> int:
     return result.written
 
 
-def fold_from_db(url: str) -> int:
+def replay_ways(store: Any, path: Path) -> dict[str, Callable[[], object]]:
+    """Each way of replaying, from the file and from the database."""
     from tracker.reducer import Reducer
-    from tracker.store import open_store
+    from tracker.replay import fold, iter_envelopes, replay
 
-    with open_store(url) as store:
-        reducer = Reducer()
-        apply = reducer.apply
+    def apply_all(envs: Iterator[Any]) -> int:
+        apply = Reducer().apply
         n = 0
-        for env in store.iter_envelopes("bench"):
+        for env in envs:
             apply(env)
             n += 1
         return n
+
+    def drain(envs: Iterator[Any]) -> int:
+        return sum(1 for _ in envs)
+
+    def db(threads: bool) -> Iterator[Any]:
+        from tracker.store import store as store_module
+
+        store_module.PREFETCH_FROM = 8192 if threads else 1 << 62
+        return store.iter_envelopes("bench")
+
+    return {
+        "cli file": lambda: replay(path).events,
+        "cli db": lambda: apply_all(db(True)),
+        "cli db 1 thread": lambda: apply_all(db(False)),
+        "same fold file": lambda: fold(iter_envelopes(path)).events,
+        "same fold db": lambda: fold(db(True)).events,
+        "same fold db 1 thread": lambda: fold(db(False)).events,
+        "envelopes file": lambda: drain(iter_envelopes(path)),
+        "envelopes db": lambda: drain(db(True)),
+        "envelopes db 1 thread": lambda: drain(db(False)),
+    }
+
+
+def interleaved(
+    ways: dict[str, Callable[[], object]], rounds: int
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Wall and CPU seconds (this process, every thread) of each way per round, the ways run
+    one after another in every round."""
+    import gc
+
+    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in ways}
+    for _ in range(max(1, rounds)):
+        for name, fn in ways.items():
+            gc.collect()
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            times[name][0].append(time.perf_counter() - t0)
+            times[name][1].append(time.process_time() - c0)
+    return times
+
+
+def spread(file: list[float], db: list[float]) -> str:
+    """Best-vs-best ratio (file time / database time) and the range of per-round ratios."""
+    ratios = sorted(f / d for f, d in zip(file, db, strict=True))
+    return f"{min(file) / min(db):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})"
 
 
 def log_size(url: str) -> int:
@@ -123,37 +177,94 @@ def log_size(url: str) -> int:
         return raw_log_bytes(conn)
 
 
-def fold_n(path: Path, n: int) -> float:
-    """Seconds to fold the first ``n`` frames of ``path`` (envelopes decoded beforehand)."""
-    import itertools
-
+def fold_5000(path: Path, starts: list[int]) -> dict[str, list[float]]:
+    """Wall and CPU seconds to fold 5,000 frames from each start (from the world there):
+    envelopes decoded beforehand, and from the frames' bytes (parse + decode + fold)."""
+    from tracker.ami import AmiConnection
+    from tracker.capture import iter_frames
+    from tracker.events import envelopes
     from tracker.reducer import Reducer
     from tracker.replay import iter_envelopes
+    from tracker.state import World
+    from tracker.state.world import decode_world, encode_world
 
-    envs = list(itertools.islice(iter_envelopes(path), n))
+    frames = list(iter_frames(path))
+    envs = list(iter_envelopes(path))
+    worlds: dict[int, bytes] = {}
+    reducer = Reducer()
+    for env in envs:
+        if env.seq in starts:
+            worlds[env.seq] = encode_world(reducer.world)
+        reducer.apply(env)
+    out: dict[str, list[float]] = {}
+    for start in starts:
+        chunk = envs[start : start + 5000]
+        data = b"".join(f.raw for f in frames[start : start + 5000])
 
-    def run() -> None:
-        reducer = Reducer()
-        for env in envs:
-            reducer.apply(env)
+        def run(world: World, items: Any) -> None:
+            apply = Reducer(world).apply
+            for env in items:
+                apply(env)
 
-    return best(run, 3)[1]
+        def parsed(data: bytes = data, start: int = start) -> Iterator[Any]:
+            conn = AmiConnection(expect_banner=False)
+            conn.receive_data(data)
+            return envelopes(conn, start)
+
+        world = decode_world(worlds[start])
+        _, wall, cpu = clocked(lambda w=world, c=chunk: run(w, c))
+        out.setdefault("decoded wall", []).append(wall)
+        out.setdefault("decoded cpu", []).append(cpu)
+        world = decode_world(worlds[start])
+        _, wall, cpu = clocked(lambda w=world, p=parsed: run(w, p()))
+        out.setdefault("bytes wall", []).append(wall)
+        out.setdefault("bytes cpu", []).append(cpu)
+    return out
 
 
-def world_points(url: str, points: int, seed: int = 7) -> list[float]:
+def snapshot_bytes(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from tracker.store import Snapshot, open_store
+
+    with open_store(url) as store, store.engine.connect() as conn:
+        return int(conn.execute(select(func.sum(func.length(Snapshot.data)))).scalar_one() or 0)
+
+
+def clocked(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """``fn()``, its wall and its CPU seconds (this thread: the machine's load aside)."""
+    t0, c0 = time.perf_counter(), time.thread_time()
+    out = fn()
+    return out, time.perf_counter() - t0, time.thread_time() - c0
+
+
+def world_points(
+    url: str, points: int, seed: int = 7
+) -> tuple[list[float], list[float], tuple[float, float]]:
+    """Wall and CPU seconds of ``world_at`` at random points, after a first call (also
+    returned: the store's first connection, its statements' compilation, a cold parser)."""
     from tracker.store import open_store
 
     with open_store(url) as store:
         end = store.server("bench").next_seq
         rng = random.Random(seed)
-        times = []
+        _, wall, cpu = clocked(lambda: store.world_at("bench", seq=rng.randrange(end)))
+        first = (wall, cpu)
+        walls, cpus = [], []
         for _ in range(points):
             seq = rng.randrange(end)
-            t0 = time.perf_counter()
-            got = store.world_at("bench", seq=seq)
-            times.append(time.perf_counter() - t0)
+            got, wall, cpu = clocked(lambda s=seq: store.world_at("bench", seq=s))
+            walls.append(wall)
+            cpus.append(cpu)
             assert got.seq == seq
-        return times
+        return walls, cpus, first
+
+
+def summary(seconds: list[float]) -> str:
+    ms = sorted(t * 1000 for t in seconds)
+    return (
+        f"median {statistics.median(ms):.1f} ms, p90 {ms[int(len(ms) * 0.9)]:.1f}, max {ms[-1]:.1f}"
+    )
 
 
 def main() -> None:
@@ -172,8 +283,9 @@ def main() -> None:
         capture.write_bytes(data)
         frames, t_fold = best(lambda: parse_fold(capture), rounds)
         print(f"parse+fold of the load capture: {frames} frames in {t_fold:.3f}s")
-        head = ("backend", "import s", "x p+f", "db fold s", "x file", "B/frame")
-        print("{:<11} {:>9} {:>6} {:>9} {:>6} {:>8}".format(*head))
+        replays: dict[str, dict[str, list[float]]] = {}
+        head = ("backend", "import s", "x p+f", "B/frame", "snap B/f")
+        print("{:<11} {:>9} {:>6} {:>8} {:>8}".format(*head))
         for kind in backends:
             imports = []
             for _ in range(max(1, rounds)):
@@ -184,14 +296,33 @@ def main() -> None:
                     assert written == frames, (written, frames)
             with database(kind, tmp) as url:
                 import_file(url, capture)
-                n, t_db = best(lambda u=url: fold_from_db(u), rounds)
-                assert n == frames
+                from tracker.store import open_store
+                from tracker.store import store as store_module
+
+                with open_store(url) as store:
+                    replays[kind] = interleaved(replay_ways(store, capture), rounds)
+                store_module.PREFETCH_FROM = 8192
                 size = log_size(url)
+                snaps = snapshot_bytes(url)
             t_import = min(imports)
             print(
-                f"{kind:<11} {t_import:>9.3f} {t_fold / t_import:>6.2f} {t_db:>9.3f} "
-                f"{t_fold / t_db:>6.2f} {size / frames:>8.1f}"
+                f"{kind:<11} {t_import:>9.3f} {t_fold / t_import:>6.2f} {size / frames:>8.1f} "
+                f"{snaps / frames:>8.1f}"
             )
+        print(
+            f"replay, database vs file: file s / db s, best of {rounds} interleaved rounds "
+            "(range of the per-round ratios); wall, then CPU of the process (all threads)"
+        )
+        for kind, times in replays.items():
+            for way in ("cli", "same fold", "envelopes"):
+                for i, clock in enumerate(("wall", "cpu")):
+                    file = times[f"{way} file"][i]
+                    db = spread(file, times[f"{way} db"][i])
+                    one = spread(file, times[f"{way} db 1 thread"][i])
+                    print(
+                        f"  {kind:<10} {way:<9} {clock:<4} file {min(file):.3f}s  db {db}  "
+                        f"db 1 thread {one}"
+                    )
         copies = max(2, -(-1_000_000 // frames)) if args.million else max(2, args.repeat)
         big = tmp / "big.ami"
         big.write_bytes(repeat_stream(data, copies))
@@ -199,16 +330,24 @@ def main() -> None:
             t0 = time.perf_counter()
             stored = import_file(url, big)
             t_big = time.perf_counter() - t0
-            times = world_points(url, args.points)
-        per5k = fold_n(capture, 5000)
-        ms = sorted(t * 1000 for t in times)
+            walls, cpus, first = world_points(url, args.points)
+            snaps = snapshot_bytes(url)
+        rng = random.Random(11)
+        starts = sorted(rng.randrange(frames - 5000) for _ in range(10))
+        folds = fold_5000(capture, starts)
         print(
-            f"world at {len(ms)} random points of a {stored:,}-frame SQLite store "
-            f"(imported in {t_big:.1f}s): median {statistics.median(ms):.1f} ms, "
-            f"p90 {ms[int(len(ms) * 0.9)]:.1f} ms, max {ms[-1]:.1f} ms; "
-            f"folding 5,000 frames: {per5k * 1000:.1f} ms decoded beforehand, "
-            f"{t_fold / frames * 5000 * 1000:.1f} ms from bytes (parse + fold)"
+            f"world at {len(walls)} random points of a {stored:,}-frame SQLite store "
+            f"(imported in {t_big:.1f}s; snapshots {snaps / stored:.1f} B/frame), vs folding "
+            f"5,000 frames from {len(starts)} random points of the load capture (the store's "
+            f"first call, not counted: {first[0] * 1000:.1f} ms wall, "
+            f"{first[1] * 1000:.1f} ms CPU):"
         )
+        for clock in ("wall", "cpu"):
+            print(
+                f"  {clock:<4} world at a point      {summary(walls if clock == 'wall' else cpus)}"
+            )
+            print(f"  {clock:<4} 5,000 decoded frames  {summary(folds[f'decoded {clock}'])}")
+            print(f"  {clock:<4} 5,000 frames' bytes   {summary(folds[f'bytes {clock}'])}")
 
 
 if __name__ == "__main__":

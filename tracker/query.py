@@ -75,6 +75,25 @@ def _total(values: Iterable[Any], *names: str) -> int:
     return sum(_size(v, *names) for v in values)
 
 
+def gap_text(world: World) -> str:
+    """What the current session's gap did, in words ("" when the session followed none)."""
+    gap = world.gap
+    if gap is None or gap.session != world.sessions:
+        return ""
+    parts = [
+        f"{gap.calls_cut} calls cut",
+        f"{gap.ended_unseen} ended unseen",
+        f"{gap.joined_unseen} began unseen",
+    ]
+    if gap.channels_unseen is not None:
+        parts.append(f"{gap.channels_unseen} channels came and went unseen")
+    parts.extend(
+        f"queue {q.queue}: {q.completed} completed and {q.abandoned} abandoned unseen"
+        for q in gap.queues
+    )
+    return f"after a gap of {gap.seconds:.1f} s: {', '.join(parts)}"
+
+
 def summary(world: World, *, anomalies: int | None = None) -> dict[str, int]:
     """Counts describing the state (the ``replay --json`` object)."""
     queues: Mapping[str, Any] = getattr(world, "queues", {}) or {}
@@ -146,6 +165,7 @@ def call_record(call: Call) -> dict[str, Any]:
         "ended_while_disconnected": call.ended_while_disconnected,
         "reconciled": call.reconciled,
         "joined_late": call.joined_late,
+        "gap": call.gap,
     }
 
 

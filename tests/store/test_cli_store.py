@@ -73,10 +73,14 @@ def test_import_then_replay_export_events(
     )
     lines = [json.loads(line) for line in jsonl.splitlines()]
     assert code == 0 and len(lines) > 20
-    assert all(
-        "1795663854.0" in [v for k, v in ln["headers"].items() if k.lower().endswith("linkedid")]
+    assert all(  # the call's Linkedid, or a leg's Uniqueid (a Cdr event names only that)
+        any(
+            k.lower().endswith(("linkedid", "uniqueid")) and v.startswith("1795663854.")
+            for k, v in ln["headers"].items()
+        )
         for ln in lines
     )
+    assert any(ln["headers"]["Event"] == "Cdr" for ln in lines)
     assert any(ln["headers"]["Event"] == "Hangup" for ln in lines)
     code, ami, _ = run(
         capsys, "events", "--db", store_url, "--channel", "1795663854.1", "--name", "Hangup"

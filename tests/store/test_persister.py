@@ -258,10 +258,12 @@ async def test_a_reconnect_starts_a_new_session_row(store_url: str, tmp_path: Pa
     assert len(rows) == sessions >= 2
     assert all(r.source == "live" and r.connected_at is not None for r in rows)
     # noted when the client lost it (in its words), before the next session connected
-    assert (
-        rows[0].disconnect_reason == f"ami://{USER}:***@127.0.0.1:{sim.port} closed the connection"
-    )
-    assert rows[0].disconnected_at <= rows[1].connected_at
-    assert rows[-1].disconnect_reason in ("logoff", "tracker stopped")
+    closed = f"ami://{USER}:***@127.0.0.1:{sim.port} closed the connection"
+    assert all(r.disconnect_reason == closed for r in rows[:-1])
+    assert all(a.disconnected_at <= b.connected_at for a, b in itertools.pairwise(rows))
+    # the simulator drops every session after 200 frames: the last one may be dropped too
+    # before the tracker stops
+    assert rows[-1].disconnect_reason in ("logoff", "tracker stopped", closed)
+    assert rows[-1].disconnected_at is not None
     for a, b in itertools.pairwise(rows):
         assert a.first_seq + a.frames == b.first_seq

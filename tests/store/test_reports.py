@@ -290,7 +290,7 @@ def hour_of(epoch: float) -> str:
 
 @pytest.mark.parametrize("by", ["hour", "day"])
 def test_periods_split_the_totals(filled: Engine, by: str) -> None:
-    for name in REPORTS:
+    for name in set(REPORTS) - {"gaps"}:  # no gap in the filled database: test_gaps_report
         whole = report(filled, name)
         split = report(filled, name, by=by)
         assert split, name

@@ -215,7 +215,7 @@ class FrameParser:
     def at_eof(self) -> bool:
         return self._eof
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         if not data:
             self._eof = True
             return

@@ -47,6 +47,7 @@ CSV_COLUMNS = (
     "ended_while_disconnected",
     "joined_late",
     "durations_known",
+    "gap",
 )
 """Every field of a ``jsonl`` record, in its order (a field added later is appended)."""
 

@@ -1,9 +1,16 @@
 """``ami-tracker events --db URL (--call LINKEDID | --channel UNIQUEID | --from T --until T)
 [--name EVENT] [--format ami|jsonl]``: the stored frames of a call, a channel or a period.
 
-A frame belongs to a call (channel) when any of its ``...Linkedid`` (``...Uniqueid``) headers
-names it: ``Linkedid``, ``DestLinkedid``, ``TransfererLinkedid``... The call's frame range comes
-from the reporting tables when they know it; otherwise the whole log is scanned.
+A frame belongs to a call when one of its ``...Linkedid`` headers (``Linkedid``,
+``DestLinkedid``, ``ParkeeLinkedid``...) names the call, or one of its ``...Uniqueid`` headers
+names one of the call's legs: Asterisk sends some frames of a call with the Uniqueid alone
+(``Cdr``, an ``OriginateResponse``), some after the call's last Hangup (``Cdr``, ``CEL``, a late
+``NewCallerid`` or ``ParkedCallGiveUp``) and some before its first channel (an
+``OriginateResponse``). The legs and the call's frame range come from the reporting tables;
+the range is widened by ``--margin`` seconds of event time (and at least one block of frames)
+on each side. A leg found in a frame of the call (the ``...Uniqueid`` next to a matching
+``...Linkedid``) counts from there on. When the tables do not know the call, the whole log
+is scanned. A frame belongs to a channel when one of its ``...Uniqueid`` headers names it.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._common import point_in_time
@@ -30,6 +37,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--from", dest="since", type=point_in_time, metavar="TIME", help=TIME_HELP)
     p.add_argument("--until", type=point_in_time, metavar="TIME", help=TIME_HELP)
     p.add_argument(
+        "--margin",
+        type=float,
+        default=MARGIN_SECONDS,
+        metavar="SECONDS",
+        help="with --call/--channel: also look this long before and after the call "
+        f"(default {MARGIN_SECONDS:g}; Asterisk's CDR batch mode posts records up to its "
+        "'time' later)",
+    )
+    p.add_argument(
         "--name", action="append", metavar="EVENT", help="only these events (repeatable)"
     )
     p.add_argument(
@@ -39,6 +55,38 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="ami: the exact bytes; jsonl: one object per frame (default: ami)",
     )
     p.set_defaults(func=run)
+
+
+MARGIN_SECONDS = 10.0
+MARGIN_FRAMES = 1024
+
+
+def of_call(linkedid: str, legs: Iterable[str] = ()) -> Callable[[Frame], bool]:
+    """Frames naming the call (a ``*Linkedid`` header) or one of its legs (a ``*Uniqueid``
+    header); the ``*Uniqueid`` next to a matching ``*Linkedid`` becomes a leg. The Linkedid is
+    a leg's too: Asterisk gives a call the Uniqueid of its first channel."""
+    ids = {linkedid, *legs}
+    marks = [leg.encode("utf-8", "surrogateescape") for leg in ids]
+
+    def match(frame: Frame) -> bool:
+        raw = frame.raw
+        if not any(mark in raw for mark in marks):  # cheap pre-filter on the bytes
+            return False
+        found = False
+        for key, value in frame.headers:
+            name = key.lower()
+            if name.endswith("linkedid") and value == linkedid:
+                found = True
+                paired = f"{name[:-8]}uniqueid"
+                for other, leg in frame.headers:
+                    if other.lower() == paired and leg and leg not in ids:
+                        ids.add(leg)
+                        marks.append(leg.encode("utf-8", "surrogateescape"))
+            elif name.endswith("uniqueid") and value in ids:
+                found = True
+        return found
+
+    return match
 
 
 def naming(suffix: str, value: str) -> Callable[[Frame], bool]:
@@ -80,19 +128,28 @@ def run(args: argparse.Namespace) -> int:
     if args.call is None and args.channel is None and args.since is None and args.until is None:
         print("ami-tracker events: say which: --call, --channel, --from/--until", file=sys.stderr)
         return 2
+    if args.margin < 0:
+        print("ami-tracker events: --margin must be >= 0", file=sys.stderr)
+        return 2
     wanted: Callable[[Frame], bool] | None = None
-    if args.call is not None:
-        wanted = naming("linkedid", args.call)
-    elif args.channel is not None:
-        wanted = naming("uniqueid", args.channel)
     names = set(args.name or ())
     with open_store(args.db) as store:
         info = store.server(args.server)
         first, last = 0, None
         if args.call is not None or args.channel is not None:
-            span = store.call_range(info.id, linkedid=args.call, uniqueid=args.channel)
+            span = store.call_span(info.id, linkedid=args.call, uniqueid=args.channel)
             if span is not None:
-                first, last = span
+                first, last = store.widened(
+                    info.id,
+                    span.first_seq,
+                    span.last_seq,
+                    seconds=args.margin,
+                    frames=MARGIN_FRAMES,
+                )
+            if args.call is not None:
+                wanted = of_call(args.call, span.uniqueids if span is not None else ())
+            else:
+                wanted = naming("uniqueid", args.channel)
         out = sys.stdout.buffer
         found = 0
         frames = store.iter_frames(

@@ -21,7 +21,7 @@ from ._store import TIME_HELP, add_db
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-REPORT_NAMES = ("calls", "queues", "agents", "conferences")
+REPORT_NAMES = ("calls", "queues", "agents", "conferences", "gaps")
 FORMATS = ("table", "csv", "json")
 
 
@@ -35,11 +35,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="NAME",
         help="calls (total, answered, ASR, ACD, dispositions), queues (offered, answered, "
         "abandoned, service level, waits, talk), agents (calls, talk, ring-no-answer, paused), "
-        "conferences (rooms, participants, minutes)",
+        "conferences (rooms, participants, minutes), gaps (where the others are incomplete: "
+        "time without an AMI connection, calls cut, calls and queue callers unseen)",
     )
     add_db(p, server=False)
     p.add_argument("--server", metavar="NAME", help="only this server (default: every server)")
-    add_range(p, "calls count by start, queue callers by join, conference stays by join")
+    add_range(
+        p, "calls count by start, queue callers by join, conference stays by join, gaps by start"
+    )
     p.add_argument(
         "--by", choices=("hour", "day"), help="one row per UTC hour or day (default: no split)"
     )
@@ -132,5 +135,35 @@ def run(args: argparse.Namespace) -> int:
             store.server(args.server)  # an unknown name: say which ones there are
         with translated(store.url), store.engine.connect() as conn:
             columns, rows = run_report(conn, args.name, params)
+            gaps = None
+            if args.format == "table" and args.name != "gaps":
+                gaps = run_report(
+                    conn, "gaps", Params(server=args.server, start=params.start, until=params.until)
+                )
     write(sys.stdout, args.format, REPORTS[args.name].TITLE, columns, rows)
+    if gaps is not None:
+        note = gaps_note(*gaps)
+        if note:
+            sys.stdout.write(note)
     return 0
+
+
+def gaps_note(columns: Sequence[str], rows: Sequence[Any]) -> str:
+    """The table's footer when the period meets gaps between AMI sessions (else empty)."""
+    totals = [dict(zip(columns, r, strict=True)) for r in rows]
+    count = sum(t["gaps"] for t in totals)
+    if not count:
+        return ""
+    seconds = sum(t["seconds"] for t in totals)
+    unrecorded = sum(t["queue_unrecorded"] for t in totals)
+    lines = [
+        f"Incomplete: {count} gap{'s' if count != 1 else ''} between AMI sessions in this "
+        f"period ({seconds:.1f} s unseen); calls that met one are counted as incomplete."
+    ]
+    if unrecorded:
+        lines.append(
+            f"About {unrecorded} queue call{'s' if unrecorded != 1 else ''} finished inside "
+            "gaps without a call record (from the queues' counters)."
+        )
+    lines.append("See `ami-tracker report gaps`.")
+    return "\n".join(lines) + "\n"

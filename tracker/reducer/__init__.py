@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
-from ..events.base import ProtocolAnomaly
+from ..events.base import AmiEvent, ProtocolAnomaly
 from ..events.envelope import Envelope
 from ..state import Change, World, snapshot
 from . import (
@@ -23,6 +23,7 @@ from . import (
     clock,
     conferences,
     devices,
+    gaps,
     parking,
     protocol,
     queues,
@@ -93,7 +94,7 @@ class Reducer:
         ts = getattr(item, "timestamp", None)
         if ts is None:
             ts = env.received_at
-        ctx.at = now = world.clock
+        ctx.at = ctx.before = now = world.clock
         if ts is not None:
             jump = ctx.max_jump
             if now - jump <= ts <= now + jump:  # the usual case (False for nan)
@@ -111,6 +112,9 @@ class Reducer:
             handlers = self._handlers(cls, list_item)
         for handler in handlers:
             handler(ctx, item)
+        gap = world.gap
+        if gap is not None and gap.until is None and not list_item and isinstance(item, AmiEvent):
+            gaps.first_live(ctx, gap, item)
         return changes
 
     def time_of(self, env: Envelope) -> float:

@@ -48,6 +48,7 @@ from ..events import (
     ConfbridgeList,
     DialBegin,
     DialEnd,
+    Newchannel,
     OriginateResponse,
     ParkedCall,
     ParkedCallGiveUp,
@@ -75,6 +76,7 @@ from ..state.call import (
 )
 from ..state.channel import Channel
 from ..state.world import World
+from . import gaps
 from .context import Context
 
 HOLDING_BRIDGES = frozenset({"holding", "parking"})
@@ -124,6 +126,7 @@ def leg_added(ctx: Context, ch: Channel) -> None:
     first = ch.uniqueid == linkedid
     if first:
         ch.caller_side = True
+    new = call is None
     if call is None:
         call = Call(
             linkedid=linkedid, start=ch.created, joined_late=ch.from_list, first_seq=ctx.seq
@@ -134,6 +137,17 @@ def leg_added(ctx: Context, ch: Channel) -> None:
         ctx.emit(CallStarted(seq=ctx.seq, at=ctx.at, linkedid=linkedid, caller=call.caller))
     elif first:
         call.caller = party_of(ch)
+    if (
+        new
+        and ctx.world.listed_session != ctx.world.sessions
+        and (ch.from_list or not first or type(ctx.event) is not Newchannel)
+    ):
+        # after a gap, before the resync's list: a call met in the list, adopted from a live
+        # event, or whose first channel is older than the one just born began in the gap
+        gap = gaps.current(ctx)
+        if gap is not None:
+            call.gap = True
+            gap.joined_unseen += 1
     call.live.append(ch.uniqueid)
     if ch.uniqueid not in call.legs:
         call.legs.append(ch.uniqueid)
@@ -174,6 +188,11 @@ def leg_removed(
     if reconciled:
         call.reconciled = True
     if not call.live:
+        if disconnected:
+            gap = gaps.current(ctx)
+            if gap is not None:
+                gap.ended_unseen += 1
+                gap.ended.append(call.linkedid)
         end(ctx, call)
 
 

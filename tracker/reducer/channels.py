@@ -74,7 +74,7 @@ from ..state.channel import (
     LocalOptimization,
     LocalPaired,
 )
-from . import calls
+from . import calls, gaps
 from .context import Context
 
 UP = 6
@@ -129,6 +129,9 @@ def create(
         )
     )
     calls.leg_added(ctx, ch)
+    gaps.channel_met(
+        ctx, ch.order, born=not from_list and not ctx.list_item and type(event) is Newchannel
+    )
     return ch
 
 

@@ -8,7 +8,17 @@ from ..state import Anomaly, Change, World
 
 
 class Context:
-    __slots__ = ("at", "changes", "confirm", "event", "list_item", "max_jump", "seq", "world")
+    __slots__ = (
+        "at",
+        "before",
+        "changes",
+        "confirm",
+        "event",
+        "list_item",
+        "max_jump",
+        "seq",
+        "world",
+    )
 
     def __init__(self, world: World, *, max_jump: float, confirm: int) -> None:
         self.world = world
@@ -18,6 +28,8 @@ class Context:
         """Consecutive events that confirm a clock step."""
         self.seq = -1
         self.at = 0.0
+        self.before = 0.0
+        """The clock before this envelope moved it (a banner's receive time may)."""
         self.list_item = False
         self.event: Any = None
         """The item being folded."""

@@ -31,6 +31,7 @@ from ..state.queue import (
     QueueReconciled,
     Session,
 )
+from . import gaps
 from .context import Context
 
 DEPARTED_MAX = 256
@@ -460,6 +461,8 @@ def _agent(ctx: Context, e: Any) -> None:
             )
         case ev.AgentComplete():
             # A member a QueueStatus showed in a call may finish a call we never saw start.
+            if uid in q.left_unseen:
+                q.left_unseen.remove(uid)
             if q.sessions.pop(uid, None) is None and not (
                 m is not None and m.listed_by is not None and m.in_call
             ):
@@ -553,13 +556,20 @@ def _params(ctx: Context, e: Any) -> None:
     q.service_level = opt_int(e.service_level)
     q.holdtime = as_int(e.holdtime)
     q.talktime = as_int(e.talk_time)
-    q.completed = as_int(e.completed)
-    q.abandoned = as_int(e.abandoned)
+    completed, abandoned = as_int(e.completed), as_int(e.abandoned)
+    gaps.queue_counters(ctx, q, completed, abandoned)
+    q.completed, q.abandoned, q.counted = completed, abandoned, True
     q.servicelevel_perf = as_float(e.servicelevel_perf)
     q.servicelevel_perf2 = as_float(getattr(e, "servicelevel_perf_2", None))
     q.weight = opt_int(e.weight)
     q.listed_by = as_str(e.action_id)
     q.listed_seq = ctx.seq
+    # a new listing of the queue begins (its members and callers follow): an earlier list's
+    # mark must not count, as ActionIDs repeat across sessions
+    for m in q.members.values():
+        m.listed_by = None
+    for c in q.callers.values():
+        c.listed_by = None
     if created:
         _reconciled(ctx, name, "queue", name, "created")
 
@@ -619,7 +629,11 @@ def _complete(ctx: Context, action_id: str | None) -> None:
         ]:
             del q.members[interface]
             _reconciled(ctx, q.name, "member", interface, "removed")
+        channels = ctx.world.channels
+        q.left_unseen = [uid for uid in q.left_unseen if uid in channels]
         for caller in [c for c in q.callers.values() if c.listed_by != action_id and c.seq < start]:
             _remove_caller(q, caller)
             _reconciled(ctx, q.name, "caller", caller.uniqueid, "removed")
+            if caller.uniqueid in channels and caller.uniqueid not in q.left_unseen:
+                q.left_unseen.append(caller.uniqueid)
         q.listed_by = None

@@ -44,7 +44,7 @@ from ..events.registry import EVENT_TYPES
 from ..state.bridge import Bridge
 from ..state.channel import Channel
 from ..state.world import ListProgress, ListReconciled, SessionBegan
-from . import bridges, calls, channels
+from . import bridges, calls, channels, gaps
 from .context import Context
 
 CHANNELS = "channels"
@@ -58,6 +58,7 @@ def _session(ctx: Context, e: SessionStarted) -> None:
     world.session_seq = ctx.seq
     world.lists.clear()
     ctx.emit(SessionBegan(seq=ctx.seq, at=ctx.at, session=world.sessions, banner=e.banner))
+    gaps.open_gap(ctx, ctx.before)
 
 
 def _response(ctx: Context, e: AmiResponse) -> None:
@@ -227,6 +228,8 @@ def _channels_complete(ctx: Context, e: CoreShowChannelsComplete) -> None:
             unlisted=tuple(unlisted),
         )
     )
+    if not periodic:
+        gaps.resynced(ctx)
 
 
 def _bridges_complete(ctx: Context, e: BridgeListComplete) -> None:

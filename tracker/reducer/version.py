@@ -13,8 +13,10 @@ import msgspec
 
 from ..state import World
 
-FOLD_VERSION = 2
-"""2: a list over the codec's bounds (``Envelope.problem``) is a ``list_overflow`` anomaly."""
+FOLD_VERSION = 3
+"""2: a list over the codec's bounds (``Envelope.problem``) is a ``list_overflow`` anomaly.
+3: gaps between sessions (``reducer.gaps``); a QueueStatus list no longer trusts an earlier
+list's marks (ActionIDs repeat across sessions)."""
 
 
 @cache

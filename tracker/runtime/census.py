@@ -151,16 +151,7 @@ class ChannelCensus:
     def answer(self, action_id: str | None) -> bytes:
         """The whole ``CoreShowChannels`` answer (response, items, complete) for now."""
         aid: list[tuple[str, str]] = [] if action_id is None else [("ActionID", action_id)]
-        parts = [
-            encode_headers(
-                [
-                    ("Response", "Success"),
-                    *aid,
-                    ("EventList", "start"),
-                    ("Message", "Channels will follow"),
-                ]
-            )
-        ]
+        items = []
         for ch in self.live.values():
             fields = ch.fields
             headers = [("Event", "CoreShowChannel"), *aid]
@@ -172,18 +163,17 @@ class ChannelCensus:
                 ("Duration", _duration(self.clock - ch.created)),
                 ("BridgeId", ch.bridge),
             ]
-            parts.append(encode_headers(headers))
-        parts.append(
-            encode_headers(
-                [
-                    ("Event", "CoreShowChannelsComplete"),
-                    *aid,
-                    ("EventList", "Complete"),
-                    ("ListItems", str(len(self.live))),
-                ]
-            )
-        )
-        return b"".join(parts)
+            items.append(encode_headers(headers))
+        return list_answer(action_id, "Channels will follow", "CoreShowChannelsComplete", items)
 
 
-__all__ = ["ChannelCensus"]
+def list_answer(action_id: str | None, message: str, complete: str, items: list[bytes]) -> bytes:
+    """A list action's whole answer as Asterisk writes it: ``Response: Success`` with
+    ``EventList: start``, the (encoded) items, then the complete event with ``ListItems``."""
+    aid: list[tuple[str, str]] = [] if action_id is None else [("ActionID", action_id)]
+    head = [("Response", "Success"), *aid, ("EventList", "start"), ("Message", message)]
+    tail = [("Event", complete), *aid, ("EventList", "Complete"), ("ListItems", str(len(items)))]
+    return b"".join([encode_headers(head), *items, encode_headers(tail)])
+
+
+__all__ = ["ChannelCensus", "list_answer"]

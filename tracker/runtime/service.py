@@ -28,7 +28,7 @@ import trio
 
 from ..config import ConfigError, ServerSettings, Settings
 from ..errors import AuthenticationError, StoreError, TrackerError
-from ..query import summary
+from ..query import gap_text, summary
 from ..state import Anomaly, World
 from ._groups import leaves
 from .client import AmiClient
@@ -216,6 +216,9 @@ class Service:
             report = tracker.stats.last_resync
             if report is not None:
                 state += f" ({len(report.actions)} actions, {len(report.errors)} error answers)"
+            gap = gap_text(tracker.world)
+            if gap:
+                state += f"; {gap}"
             log.info("resynced: %s", state)
 
     async def _log_anomalies(self, tracker: Tracker) -> None:

@@ -10,9 +10,11 @@ answer describes the PBX at its point of the capture, so it is sent no earlier t
 client's stream has reached that point (a list taken mid-capture is not served as the state at
 the start). When that point is more than ``MAX_ANSWER_WAIT`` seconds of paced replay away,
 the action is answered ``Error`` instead (the capture knows no answer for "now", and a
-client's action timeout would expire first). ``CoreShowChannels`` is the exception: where no
-recorded answer lies ahead, it is answered with the channels live at the client's point of the
-capture, computed from the capture's own frames (``census``), so a client may ask it any time.
+client's action timeout would expire first). ``CoreShowChannels`` and ``QueueStatus`` (without
+filters) are the exceptions: where no recorded answer lies ahead, they are answered with the
+channels live (``census``) and the queues (``queue_census``, for the queues a recorded answer
+describes) at the client's point of the capture, computed from the capture's own frames, so a
+client may ask them any time.
 
 No client can bring the server down: whatever happens on one connection (a reset, a client
 that stops reading and hangs up, TLS or garbage on the plaintext port, a malformed login) ends
@@ -41,6 +43,7 @@ from ._groups import leaves, single
 from .census import ChannelCensus
 from .copies import CopyShift
 from .copies import timestamp as _timestamp
+from .queue_census import QueueCensus
 from .script import CaptureScript, Params, RecordedAnswer, load_script, with_action_id
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,10 @@ class SimSession:
     """Live channels at ``position`` (made on the first ``CoreShowChannels`` answered so)."""
     copy: int = 0
     """Copy of the stream being served (``AmiSimulator.copies``)."""
+    resumed: bool = False
+    """The session resumed the stream after a drop (``drops``)."""
+    queue_census: QueueCensus | None = None
+    """Queues at ``position`` (made on the first ``QueueStatus`` answered so)."""
     closed_by: str | None = None
     """``server`` (logoff answered, auth failure, drop, end of stream, write timeout) or
     ``peer``."""
@@ -267,6 +274,7 @@ class AmiSimulator:
             session.closed_by, session.reason = "server", "no login in time"
             log.warning("%s: no login within %ss", session.peer, self.login_timeout)
             raise _Closed
+        session.resumed = self._resume > 0
         async with trio.open_nursery() as nursery:
             if session.events:
                 nursery.start_soon(self._stream, send, session, nursery.cancel_scope)
@@ -360,6 +368,7 @@ class AmiSimulator:
         for copy in range(self.copies):
             if copy:  # the next copy: the same PBX, later
                 session.copy, session.position, session.census = copy, 0, None
+                session.queue_census = None
                 next_bound = 0
             shift = self.shift.seconds(copy)
             for n in range(begin, limit):
@@ -424,9 +433,11 @@ class AmiSimulator:
         return due - trio.current_time() <= MAX_ANSWER_WAIT
 
     def _recorded_ahead(self, session: SimSession, answer: RecordedAnswer | None) -> bool:
-        """A recorded answer the stream has yet to reach, soon enough to wait for it."""
+        """A recorded answer the stream has yet to reach, soon enough to wait for it (never for a
+        session that resumed after a drop: the PBX went on meanwhile, it answers for now)."""
         return (
             answer is not None
+            and not session.resumed
             and answer.position >= session.position
             and not session.stream_done.is_set()
             and self._due_soon(session, answer.timestamp)
@@ -443,6 +454,15 @@ class AmiSimulator:
                 for f in a.frames
             ]
             census = session.census = ChannelCensus(self.script.stream, before)
+        census.advance(session.position)
+        return census
+
+    def _queue_census(self, session: SimSession) -> QueueCensus:
+        """The session's queue census, read up to the point its stream has reached."""
+        census = session.queue_census
+        if census is None:
+            answers = self.script.answers.get("queuestatus", ())
+            census = session.queue_census = QueueCensus(self.script.stream, answers)
         census.advance(session.position)
         return census
 
@@ -475,6 +495,13 @@ class AmiSimulator:
                 answer = self.script.find_answer(name, params)
                 if lname == "coreshowchannels" and not self._recorded_ahead(session, answer):
                     await send(self.shift(self._census(session).answer(aid), session.copy))
+                elif (
+                    lname == "queuestatus"
+                    and not params
+                    and not self._recorded_ahead(session, answer)
+                    and self._queue_census(session).queues
+                ):
+                    await send(self.shift(self._queue_census(session).answer(aid), session.copy))
                 elif answer is None:
                     msg = (
                         f"Invalid/unknown command: {name}. "

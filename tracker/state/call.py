@@ -128,6 +128,10 @@ class Call(msgspec.Struct, kw_only=True, gc=False):
     longer had it, but its Hangup never arrived (end time = the list's time)."""
     joined_late: bool = False
     """First seen in a resync list: start is estimated, an earlier answer time is unknown."""
+    gap: bool = False
+    """The call was up during a gap between two AMI sessions, when the tracker saw nothing:
+    up when a new session began, or first met in the resync after one. Whatever happened to
+    it in the gap (an answer, a transfer, its end) is unknown or estimated from the resync."""
     first_seq: int = -1
     """Seq of the frame that started the call (its first channel)."""
     last_seq: int = -1

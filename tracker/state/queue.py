@@ -80,6 +80,9 @@ class Queue(msgspec.Struct, kw_only=True, gc=False):
     talktime: int = 0
     completed: int = 0
     abandoned: int = 0
+    counted: bool = False
+    """``completed``/``abandoned`` are Asterisk's counters (a ``QueueParams`` was read; live
+    events move them since), not only the calls the fold saw."""
     servicelevel_perf: float | None = None
     servicelevel_perf2: float | None = None
     weight: int | None = None
@@ -87,6 +90,9 @@ class Queue(msgspec.Struct, kw_only=True, gc=False):
     callers: dict[str, Caller] = msgspec.field(default_factory=dict)
     sessions: dict[str, Session] = msgspec.field(default_factory=dict)
     """Connected callers by caller uniqueid."""
+    left_unseen: list[str] = msgspec.field(default_factory=list)
+    """Callers a ``QueueStatus`` no longer listed while their channel was still up: they left
+    the queue unseen, maybe to an agent (kept until their channel is gone)."""
     departed: dict[str, float] = msgspec.field(default_factory=dict)
     """Join time of callers that just left (bounded): lets AgentConnect compute the wait."""
     seq: int = -1

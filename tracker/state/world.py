@@ -10,6 +10,7 @@ from .changes import Change
 from .channel import Channel
 from .conference import Conference
 from .device import DeviceStates
+from .gap import Gap
 from .parking import ParkingLot
 from .queue import Queue
 
@@ -82,6 +83,11 @@ class World(msgspec.Struct, kw_only=True, gc=False):
     have been on its way when the list was taken)."""
     lists: dict[str, ListProgress] = msgspec.field(default_factory=dict)
     """List replies in flight by ActionID (resync)."""
+    channel_counter: int = -1
+    """Highest Uniqueid counter of a channel seen (``tracker.reducer.gaps``)."""
+    gap: Gap | None = None
+    """The gap before the current session (None before a second session): the resync's
+    findings about it are added as they come (``tracker.reducer.gaps``)."""
     gone: dict[str, float] = msgspec.field(default_factory=dict)
     """Recently hung-up Uniqueids -> hangup time (bounded): Asterisk sends a few events for a
     channel after its Hangup (e.g. NewCallerid while it is destroyed); they must not revive it."""

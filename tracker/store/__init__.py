@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .engine import SchemaError, describe, redact
 from .follow import Follower, Update, WriterState
+from .gaps_query import gap_records, load_gaps
 from .reporting_query import call_records, load_call_records
 from .schema import AnomalyRow, FrameBlock, Projection, Server, Session, Snapshot
 from .store import (
@@ -48,7 +49,9 @@ __all__ = [
     "WriterState",
     "call_records",
     "describe",
+    "gap_records",
     "load_call_records",
+    "load_gaps",
     "open_store",
     "redact",
 ]

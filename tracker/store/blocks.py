@@ -19,6 +19,7 @@ import itertools
 import operator
 import struct
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -28,6 +29,7 @@ import zstandard
 from ..ami import Frame, FrameKind, FrameParser, build_frame
 from ..ami import parser as _parser
 from ..ami.parser import _LineCache, decode_text
+from ..errors import StoreError
 from ..events import decode_frame, envelopes
 from ..events.decode import decode_headers
 from ..events.envelope import Envelope, Item
@@ -53,7 +55,7 @@ _PARSED = frozenset((0, 1, 2, 5))
 _U32 = struct.Struct("<I")
 
 
-class BlockError(ValueError):
+class BlockError(StoreError, ValueError):
     """A stored payload that cannot be decoded (corrupt, or from an unknown codec)."""
 
 
@@ -68,19 +70,28 @@ class _Header(msgspec.Struct, array_like=True):
 
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(_Header)
-_local = zstandard.ZstdCompressor(level=LEVEL)
-_unzstd = zstandard.ZstdDecompressor()
+_zstd = threading.local()
+"""Per-thread zstd contexts: a context used by two threads at once crashes the process (the
+store reads blocks in a worker thread, the persister writes from another)."""
 
 
 def compress(data: bytes) -> bytes:
-    return _local.compress(data)
+    try:
+        ctx: zstandard.ZstdCompressor = _zstd.compressor
+    except AttributeError:
+        ctx = _zstd.compressor = zstandard.ZstdCompressor(level=LEVEL)
+    return ctx.compress(data)
 
 
 def decompress(codec: int, data: bytes) -> bytes:
     if codec != ZSTD:
         raise BlockError(f"unknown block codec {codec}")
     try:
-        return _unzstd.decompress(data)
+        ctx: zstandard.ZstdDecompressor = _zstd.decompressor
+    except AttributeError:
+        ctx = _zstd.decompressor = zstandard.ZstdDecompressor()
+    try:
+        return ctx.decompress(data)
     except zstandard.ZstdError as exc:
         raise BlockError(f"corrupt block: {exc}") from exc
 
@@ -151,7 +162,36 @@ class Block(NamedTuple):
         return b"".join(self.raws)
 
 
-def decode_block(codec: int, data: bytes) -> Block:
+class Payload(NamedTuple):
+    """A decompressed payload whose frames are not cut apart yet (replay reads it in runs)."""
+
+    payload: bytes
+    start: int
+    """Offset of the first frame's bytes."""
+    lengths: array.array[int]
+    kinds: bytes
+    clocks: bytes
+    problems: dict[int, str]
+    received: list[float | None] | None
+
+    def offset(self, i: int) -> int:
+        """Offset of frame ``i``'s bytes."""
+        return self.start + sum(self.lengths[:i])
+
+    def block(self) -> Block:
+        raws: list[bytes] = []
+        at = self.start
+        payload = self.payload
+        for n in self.lengths:
+            raws.append(payload[at : at + n])
+            at += n
+        n = len(self.kinds)
+        clocks: tuple[float, ...] = struct.unpack(f"<{n}d", self.clocks)
+        return Block(raws, self.kinds, clocks, self.problems, self.received)
+
+
+def open_block(codec: int, data: bytes) -> Payload:
+    """Decompress a payload and read its header (the frames stay one ``bytes``)."""
     payload = decompress(codec, data)
     try:
         (size,) = _U32.unpack_from(payload)
@@ -159,19 +199,22 @@ def decode_block(codec: int, data: bytes) -> Block:
     except (struct.error, msgspec.DecodeError) as exc:
         raise BlockError(f"corrupt block header: {exc}") from exc
     n = len(header.kinds)
-    try:
-        lengths = struct.unpack(f"<{n}I", header.lengths)
-        clocks: tuple[float, ...] = struct.unpack(f"<{n}d", header.clocks)
-    except struct.error as exc:
-        raise BlockError(f"corrupt block header: {exc}") from exc
-    raws: list[bytes] = []
-    at = 4 + size
-    for n in lengths:
-        raws.append(payload[at : at + n])
-        at += n
-    if at != len(payload):
+    if len(header.lengths) != 4 * n or len(header.clocks) != 8 * n:
+        raise BlockError("corrupt block header: one length and one clock per frame")
+    lengths = array.array("I")
+    lengths.frombytes(header.lengths)
+    if sys.byteorder != "little":  # pragma: no cover (x86-64 and arm64 are little-endian)
+        lengths.byteswap()
+    start = 4 + size
+    if start + sum(lengths) != len(payload):
         raise BlockError("corrupt block: frame lengths do not match the payload")
-    return Block(raws, header.kinds, clocks, header.problems, header.received)
+    return Payload(
+        payload, start, lengths, header.kinds, header.clocks, header.problems, header.received
+    )
+
+
+def decode_block(codec: int, data: bytes) -> Block:
+    return open_block(codec, data).block()
 
 
 class FrameRebuilder:
@@ -185,9 +228,15 @@ class FrameRebuilder:
     def __init__(self) -> None:
         self._parser = FrameParser(expect_banner=False)
 
+    def parser(self) -> FrameParser:
+        """The long-lived parser, with nothing buffered: a reader that stopped halfway left
+        its bytes in it, and keeps that parser; a fresh one (cold cache) takes its place."""
+        if self._parser.buffered:
+            self._parser = FrameParser(expect_banner=False)
+        return self._parser
+
     def frames(self, block: Block) -> Iterator[Frame]:
         raws, kinds = block.raws, block.kinds
-        parser = self._parser
         i, n = 0, len(raws)
         while i < n:
             code = kinds[i]
@@ -198,6 +247,7 @@ class FrameRebuilder:
             j = i
             while j < n and kinds[j] in _PARSED:
                 j += 1
+            parser = self.parser()
             parser.feed(b"".join(raws[i:j]))
             for k in range(i, j):
                 frame = parser.next_frame()
@@ -209,6 +259,21 @@ class FrameRebuilder:
                     frame.problem = block.problems.get(k)
                 yield frame
             i = j
+
+    def one(self, raw: bytes, code: int, problem: str | None) -> Frame:
+        """The frame of one stored frame's bytes."""
+        if code not in _PARSED:
+            return self._special(raw, code, problem)
+        parser = self.parser()
+        parser.feed(raw)
+        frame = parser.next_frame()
+        if frame is None or frame.raw != raw:
+            self._parser = FrameParser(expect_banner=False)
+            raise BlockError("stored frames do not re-parse to their own bytes")
+        if code == 1:
+            frame.kind = FrameKind.LIST_ITEM
+        frame.problem = problem
+        return frame
 
     @staticmethod
     def _special(raw: bytes, code: int, problem: str | None) -> Frame:
@@ -238,17 +303,80 @@ def block_envelopes(
 
 _COMPILED_CODEC = getattr(_parser, "PyFrameParser", FrameParser) is not FrameParser
 """The codec's compiled framer is in use (then the codec's own path is the fastest)."""
+_ODD = bytes(0 if code in (0, 2, 5) else 1 for code in range(256))
+"""``bytes.translate`` table: 1 for the kinds a plain re-parse does not give back (list items,
+banners, anomalies), 0 for the rest."""
 
 
 class EnvelopeDecoder:
-    """Envelopes straight from a block's bytes, for replay: event frames are split and their
-    header lines looked up in a cache, without building Frame objects; any other frame (and
-    an event frame with an unusual line) takes the exact codec path. With the compiled codec,
-    blocks go through its framer and ``envelopes`` instead."""
+    """Envelopes straight from a block's bytes, for replay.
+
+    With the compiled codec, each run of plain frames (events, responses; no list item, banner,
+    anomaly or noted problem) is fed whole to the codec's framer and its frames go straight
+    into the compiled ``envelopes``: no Python code runs per frame, as when reading a capture.
+    The other frames are rebuilt one by one. With the pure codec, event frames are split and
+    their header lines looked up in a cache, without building Frame objects; any other frame
+    (and an event frame with an unusual line) takes the exact codec path.
+    """
 
     def __init__(self) -> None:
         self._lines = _LineCache()  # the parser's own line rule and cache
         self._rebuilder = FrameRebuilder()
+
+    def payload_envelopes(
+        self, payload: Payload, first_seq: int, lo: int = 0, hi: int | None = None
+    ) -> Iterator[Envelope]:
+        """Envelopes of frames ``lo`` (included) to ``hi`` (excluded) of a payload."""
+        n = len(payload.kinds)
+        hi = n if hi is None else max(lo, min(hi, n))
+        if not _COMPILED_CODEC or payload.received is not None:
+            return itertools.islice(self.envelopes(payload.block(), first_seq, lo), hi - lo)
+        return itertools.chain.from_iterable(self._runs(payload, first_seq, lo, hi))
+
+    def _runs(
+        self, payload: Payload, first_seq: int, lo: int, hi: int
+    ) -> Iterator[Iterator[Envelope]]:
+        """One envelope iterator per run of frames, made when the previous one is used up
+        (the runs share the parser)."""
+        kinds, lengths, problems = payload.kinds, payload.lengths, payload.problems
+        odd = bytearray(kinds[lo:hi].translate(_ODD))
+        for k in problems:
+            if lo <= k < hi:
+                odd[k - lo] = 1
+        rebuilder = self._rebuilder
+        data = memoryview(payload.payload)
+        at = payload.offset(lo)
+        i = lo
+        while i < hi:
+            flag = odd[i - lo]
+            j = odd.find(1 - flag, i - lo)
+            j = hi if j < 0 else j + lo
+            if flag:
+                frames: list[Frame] = []
+                for k in range(i, j):
+                    size = lengths[k]
+                    frames.append(
+                        rebuilder.one(bytes(data[at : at + size]), kinds[k], problems.get(k))
+                    )
+                    at += size
+                yield envelopes(frames, first_seq + i)
+            else:
+                size = sum(lengths[i:j])
+                parser = rebuilder.parser()
+                parser.feed(data[at : at + size])
+                # A plain stored frame ends at its terminator, so re-parsing can only cut one
+                # in two: a frame too many is then left in the parser (the check below).
+                # next_frame is called j - i times from C (``iter(next_frame, None)`` would
+                # compare every Frame with None: a call of Frame.__eq__ per frame).
+                run = filter(None, map(operator.call, itertools.repeat(parser.next_frame, j - i)))
+                yield envelopes(run, first_seq + i)
+                if parser.buffered:
+                    raise BlockError(
+                        f"frames {first_seq + i}..{first_seq + j - 1} do not re-parse to their "
+                        "stored bytes"
+                    )
+                at += size
+            i = j
 
     def envelopes(self, block: Block, first_seq: int, lo: int = 0) -> Iterator[Envelope]:
         """Envelopes of the block's frames from index ``lo`` on."""

@@ -34,6 +34,12 @@ def redact(url: str | URL) -> str:
         return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", str(url))
 
 
+def is_memory(url: URL) -> bool:
+    """An in-memory SQLite URL (each connection is its own database)."""
+    database = url.database or ""
+    return database in ("", ":memory:") or database.startswith("file::memory:")
+
+
 def create(url: str) -> Engine:
     """An Engine for ``url`` (nothing is connected yet)."""
     try:

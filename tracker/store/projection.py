@@ -26,6 +26,7 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    delete,
     insert,
     select,
     update,
@@ -38,6 +39,7 @@ from ..events.envelope import Envelope
 from ..state import Change
 from ..state.call import Call, CallEnded
 from ..state.conference import ConferenceReconciled, ParticipantJoined, ParticipantLeft
+from ..state.gap import GapUpdated
 from ..state.parking import (
     CallParked,
     CallUnparked,
@@ -63,7 +65,7 @@ from ..state.queue import (
 from .reporting import ASTERISK_CDR as CDR
 from .reporting import ASTERISK_CEL as CEL_TABLE
 from .reporting import CALL_LEGS as LEGS
-from .reporting import CALLS, QUEUE_CALLS, TRANSFERS
+from .reporting import CALLS, GAP_QUEUES, GAPS, QUEUE_CALLS, TRANSFERS
 from .reporting import CONFERENCE_PARTICIPATIONS as PARTICIPATIONS
 from .reporting import PARKED_CALLS as PARKED
 from .reporting import QUEUE_MEMBER_PAUSES as PAUSES
@@ -555,6 +557,48 @@ def _swapped(b: _Batch, c: ParkedCallSwapped) -> None:
     b.set_open(PARKED, "not_ended", keys, parkee_uniqueid=c.parkee_uniqueid)
 
 
+# ---- gaps between sessions -------------------------------------------------------------------
+
+
+def _gap(b: _Batch, c: GapUpdated) -> None:
+    """Insert or update the gap's row (each ``GapUpdated`` carries its whole account)."""
+    g = c.gap
+    values = {
+        "last_seq": g.last_seq,
+        "since_at": to_datetime(g.since),
+        "until_at": to_datetime(g.until),
+        "seconds": g.seconds,
+        "calls_cut": g.calls_cut,
+        "ended_unseen": g.ended_unseen,
+        "joined_unseen": g.joined_unseen,
+        "channels_unseen": g.channels_unseen,
+    }
+    conn = b.conn
+    where = (GAPS.c.server_id == b.server_id, GAPS.c.seq == g.seq)
+    gap_id = conn.execute(select(GAPS.c.id).where(*where)).scalar()
+    if gap_id is None:
+        gap_id = conn.execute(
+            insert(GAPS).returning(GAPS.c.id), {**b.ids(), "seq": g.seq, **values}
+        ).scalar_one()
+    else:
+        conn.execute(update(GAPS).where(GAPS.c.id == gap_id).values(**values))
+        conn.execute(delete(GAP_QUEUES).where(GAP_QUEUES.c.gap_id == gap_id))
+    if g.queues:
+        rows = [
+            {
+                "gap_id": gap_id,
+                "server_id": b.server_id,
+                "queue": q.queue,
+                "completed": q.completed,
+                "abandoned": q.abandoned,
+                "recorded": q.recorded,
+                "unrecorded": q.unrecorded,
+            }
+            for q in g.queues
+        ]
+        conn.execute(insert(GAP_QUEUES), rows)
+
+
 _HANDLERS: dict[type[Any], Callable[[_Batch, Any], None]] = {
     CallEnded: _call_ended,
     QueueCallerJoined: _queue_join,
@@ -578,6 +622,7 @@ _HANDLERS: dict[type[Any], Callable[[_Batch, Any], None]] = {
     ParkedCallGaveUp: _unparked,
     ParkedCallSwapped: _swapped,
     ParkingReconciled: _parking_reconciled,
+    GapUpdated: _gap,
 }
 """Change record class -> writer (every other change leaves the reporting tables alone)."""
 

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Integer,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -118,6 +119,7 @@ class CallRow(_Fact, Base):
     ended_while_disconnected: Mapped[bool] = mapped_column(Boolean)
     reconciled: Mapped[bool] = mapped_column(Boolean)
     joined_late: Mapped[bool] = mapped_column(Boolean)
+    gap: Mapped[bool] = mapped_column(Boolean)
     first_seq: Mapped[int] = mapped_column(BigInteger)
     last_seq: Mapped[int] = mapped_column(BigInteger)
 
@@ -368,6 +370,53 @@ class AsteriskCelRow(_AsteriskRecord, Base):
     """CEL's ``Extra`` (JSON text from Asterisk)."""
 
 
+class GapRow(_Fact, Base):
+    """A gap between two AMI sessions of a server (:class:`tracker.state.gap.Gap`): the tracker
+    saw nothing from ``since_at`` (frame ``last_seq``) until ``until_at`` (the session
+    ``session_id`` began at frame ``seq``). Figures over a period that meets a gap are
+    incomplete."""
+
+    __tablename__ = "gaps"
+    __table_args__ = (
+        UniqueConstraint("server_id", "seq"),
+        Index("ix_gaps_server_id_since", "server_id", "since_at"),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger)
+    """The banner of the session after the gap."""
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    """The last frame before the gap."""
+    since_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    until_at: Mapped[datetime | None] = _time()
+    """NULL until the session's first live event."""
+    seconds: Mapped[float] = mapped_column(Double)
+    calls_cut: Mapped[int] = mapped_column(Integer)
+    """Calls up when the gap began (their records are flagged ``gap``)."""
+    ended_unseen: Mapped[int] = mapped_column(Integer)
+    """Of those, calls that ended in the gap (found gone by the resync)."""
+    joined_unseen: Mapped[int] = mapped_column(Integer)
+    """Calls that began in the gap and were still up at the resync (flagged ``gap``)."""
+    channels_unseen: Mapped[int | None] = mapped_column(Integer)
+    """Channels created and hung up in the gap, never seen (from Asterisk's Uniqueid counter);
+    NULL: unknown."""
+
+
+class GapQueueRow(Base):
+    """A queue's counters across a gap (:class:`tracker.state.gap.QueueGap`): callers that
+    completed or abandoned unseen; ``unrecorded`` of them lived entirely inside the gap and
+    have no call record."""
+
+    __tablename__ = "gap_queues"
+
+    gap_id: Mapped[int] = mapped_column(ForeignKey("gaps.id", ondelete="CASCADE"), primary_key=True)
+    queue: Mapped[str] = mapped_column(Text, primary_key=True)
+    server_id: Mapped[int] = _server()
+    completed: Mapped[int] = mapped_column(Integer)
+    abandoned: Mapped[int] = mapped_column(Integer)
+    recorded: Mapped[int] = mapped_column(Integer)
+    unrecorded: Mapped[int] = mapped_column(Integer)
+
+
 def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -385,6 +434,8 @@ CONFERENCE_PARTICIPATIONS = _table(ConferenceParticipationRow)
 PARKED_CALLS = _table(ParkedCallRow)
 ASTERISK_CDR = _table(AsteriskCdrRow)
 ASTERISK_CEL = _table(AsteriskCelRow)
+GAPS = _table(GapRow)
+GAP_QUEUES = _table(GapQueueRow)
 
 REPORTING_TABLES = (
     CALLS,
@@ -398,5 +449,7 @@ REPORTING_TABLES = (
     PARKED_CALLS,
     ASTERISK_CDR,
     ASTERISK_CEL,
+    GAPS,
+    GAP_QUEUES,
 )
 """Every table this module defines, in dependency order."""

@@ -61,7 +61,7 @@ Moment = datetime | float
 """An aware datetime, or epoch seconds."""
 
 
-def _aware(value: Moment | None) -> datetime | None:
+def aware(value: Moment | None) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromtimestamp(value, UTC)
@@ -75,7 +75,7 @@ def call_records(
     until: Moment | None = None,
 ) -> Iterator[Call]:
     """Ended calls that started in ``[start, until)`` (on ``server``, by name, if given)."""
-    query = calls_query(server=server, start=_aware(start), until=_aware(until))
+    query = calls_query(server=server, start=aware(start), until=aware(until))
     result = conn.execute(query).mappings()
     while page := result.fetchmany(PAGE):
         ids = [row["id"] for row in page]
@@ -97,4 +97,4 @@ def load_call_records(
         return list(call_records(conn, server=server, start=start, until=until))
 
 
-__all__ = ["call_records", "calls_query", "load_call_records", "server_filter"]
+__all__ = ["Moment", "aware", "call_records", "calls_query", "load_call_records", "server_filter"]

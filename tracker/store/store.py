@@ -10,12 +10,27 @@ times are the fold's clock (epoch seconds).
 
 from __future__ import annotations
 
+import operator
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import chain
 from types import TracebackType
-from typing import NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
-from sqlalchemy import Engine, delete, func, insert, inspect, select, text, update
+from sqlalchemy import (
+    BindParameter,
+    Engine,
+    Integer,
+    bindparam,
+    delete,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 
 from ..ami import Frame
 from ..errors import StoreError
@@ -28,11 +43,14 @@ from .blocks import (
     BlockError,
     EnvelopeDecoder,
     FrameRebuilder,
+    Payload,
     block_envelopes,
     decode_block,
     decode_snapshot,
+    open_block,
 )
-from .engine import create, redact, translated
+from .engine import create, is_memory, redact, translated
+from .prefetch import prefetched
 from .schema import AnomalyRow, FrameBlock, Server, Session, Snapshot
 
 FETCH_BLOCKS = 16
@@ -79,6 +97,13 @@ class StoredFrame(NamedTuple):
     envelope: Envelope
 
 
+class CallSpan(NamedTuple):
+    first_seq: int
+    last_seq: int
+    uniqueids: tuple[str, ...]
+    """Every leg's Uniqueid."""
+
+
 class WorldAt(NamedTuple):
     world: World
     seq: int
@@ -108,6 +133,72 @@ _BLOCK_COLUMNS = (
 )
 
 
+_ENVELOPE = operator.attrgetter("envelope")
+_SEQ: BindParameter[int] = bindparam("seq")
+PREFETCH = 2
+"""Blocks fetched and decompressed ahead of the reader (in a worker thread)."""
+PREFETCH_FROM = 8192
+"""Frames from which a range is worth a worker thread (``world_at`` reads fewer)."""
+
+
+def _open(block: BlockRow) -> tuple[BlockRow, Payload]:
+    try:
+        return block, open_block(block.codec, block.data)
+    except BlockError as exc:
+        raise StoreError(f"block at seq {block.first_seq}: {exc}") from exc
+
+
+def _statements() -> dict[str, Any]:
+    """The statements the read path runs at every call, built once (building a select costs
+    more than SQLite takes to run it)."""
+    server = bindparam("server", type_=Integer)
+    ends = (
+        select(Session.server_id, func.max(Session.first_seq + Session.frames).label("next_seq"))
+        .group_by(Session.server_id)
+        .subquery()
+    )
+    holder = (
+        select(func.max(FrameBlock.first_seq))
+        .where(FrameBlock.server_id == server, FrameBlock.first_seq <= bindparam("first"))
+        .scalar_subquery()
+    )
+    in_range = (FrameBlock.server_id == server) & (FrameBlock.first_seq <= bindparam("last"))
+    blocks = select(*_BLOCK_COLUMNS).order_by(FrameBlock.first_seq).limit(FETCH_BLOCKS)
+    snapshots = (
+        select(Snapshot.seq, Snapshot.codec, Snapshot.data)
+        .where(
+            Snapshot.server_id == server,
+            Snapshot.fold_version == bindparam("version"),
+            Snapshot.seq <= bindparam("target"),
+        )
+        .order_by(Snapshot.seq.desc())
+        .limit(4)
+    )
+    return {
+        "servers": select(Server.id, Server.name, Server.ami_url, Server.versions, ends.c.next_seq)
+        .outerjoin(ends, ends.c.server_id == Server.id)
+        .order_by(Server.name),
+        "from": blocks.where(
+            in_range, FrameBlock.first_seq >= func.coalesce(holder, bindparam("first"))
+        ),
+        "after": blocks.where(in_range, FrameBlock.first_seq >= bindparam("at")),
+        "snapshots": snapshots,
+        "by_time": snapshots.where(Snapshot.clock <= bindparam("time")),
+    }
+
+
+_NO_END = 2**62
+"""``last`` of a range without an end (a seq no log reaches)."""
+_STATEMENTS = _statements()
+_SERVERS = _STATEMENTS["servers"]
+_BLOCKS_FROM = _STATEMENTS["from"]
+"""Blocks from the one holding ``first`` (seq order, ``last`` None: to the end)."""
+_BLOCKS_AFTER = _STATEMENTS["after"]
+"""The next blocks from seq ``at``."""
+_SNAPSHOTS = _STATEMENTS["snapshots"]
+_SNAPSHOTS_BY_TIME = _STATEMENTS["by_time"]
+
+
 def _check_start(stored_from: int, first: int) -> None:
     if stored_from > first:
         raise PrunedError(
@@ -122,6 +213,9 @@ class Store:
         self.engine = engine
         self.url = url
         self.fold_version = fold_version()
+        self._local = threading.local()
+        self._threads = not (engine.dialect.name == "sqlite" and is_memory(engine.url))
+        """Other threads see the same database (not so an in-memory SQLite one)."""
 
     def close(self) -> None:
         self.engine.dispose()
@@ -143,19 +237,7 @@ class Store:
     # -- servers and sessions ----------------------------------------------------------------
     def servers(self) -> list[ServerInfo]:
         with translated(self.url), self.engine.connect() as conn:
-            ends = (
-                select(
-                    Session.server_id,
-                    func.max(Session.first_seq + Session.frames).label("next_seq"),
-                )
-                .group_by(Session.server_id)
-                .subquery()
-            )
-            rows = conn.execute(
-                select(Server.id, Server.name, Server.ami_url, Server.versions, ends.c.next_seq)
-                .outerjoin(ends, ends.c.server_id == Server.id)
-                .order_by(Server.name)
-            ).all()
+            rows = conn.execute(_SERVERS).all()
         return [
             ServerInfo(r.id, r.name, r.ami_url, list(r.versions or []), int(r.next_seq or 0))
             for r in rows
@@ -274,37 +356,55 @@ class Store:
     ) -> Iterator[Envelope]:
         """Typed envelopes over a range (as :meth:`iter_frames`, without the frames)."""
         if since is not None or until is not None:
-            for stored in self.iter_frames(
+            stored = self.iter_frames(
                 server, first=first, last=last, since=since, until=until, strict=strict
-            ):
-                yield stored.envelope
-            return
-        yield from self._envelopes(self.server(server).id, first, last, strict=strict)
+            )
+            return map(_ENVELOPE, stored)
+        return self._envelopes(self.server(server).id, first, last, strict=strict)
 
     def _envelopes(
         self, server_id: int, first: int, last: int | None, *, strict: bool
     ) -> Iterator[Envelope]:
-        """The fast path for replay: whole blocks decoded at once, no per-frame wrappers."""
-        decoder = EnvelopeDecoder()
-        checked = not strict
-        for block in self._blocks(server_id, first, last):
-            if not checked:
-                checked = True
-                _check_start(block.first_seq, first)
-            try:
-                decoded = decode_block(block.codec, block.data)
-            except BlockError as exc:
-                raise StoreError(f"block at seq {block.first_seq}: {exc}") from exc
+        """The fast path for replay: whole blocks decoded at once, no per-frame wrappers.
+
+        Per block, Python code runs only to fetch and open it; the envelopes come out of C
+        iterators chained together (see :class:`EnvelopeDecoder`)."""
+        decoder = self._decoder()
+
+        def block_envelopes(opened: tuple[BlockRow, Payload]) -> Iterator[Envelope]:
+            block, payload = opened
             lo = max(first - block.first_seq, 0)
-            if last is None or last >= block.last_seq:
-                yield from decoder.envelopes(decoded, block.first_seq, lo)
-                continue
-            for env in decoder.envelopes(decoded, block.first_seq, lo):
-                if env.seq > last:
-                    return
-                yield env
-        if not checked:
+            hi = None if last is None else last - block.first_seq + 1
+            return decoder.payload_envelopes(payload, block.first_seq, lo, hi)
+
+        def opened() -> Iterator[tuple[BlockRow, Payload]]:
+            blocks = self._blocks(server_id, first, last)
+            if strict:
+                blocks = self._checked(blocks, server_id, first)
+            return map(_open, blocks)
+
+        if (last is not None and last - first < PREFETCH_FROM) or not self._threads:
+            return chain.from_iterable(map(block_envelopes, opened()))
+        return chain.from_iterable(map(block_envelopes, prefetched(opened, PREFETCH)))
+
+    def _checked(
+        self, blocks: Iterator[BlockRow], server_id: int, first: int
+    ) -> Iterator[BlockRow]:
+        """``blocks``, or :class:`PrunedError` when the log before ``first`` was pruned (and a
+        StoreError when nothing is stored from ``first`` on)."""
+        block = next(blocks, None)
+        if block is None:
             self._raise_missing(server_id, first)
+        _check_start(block.first_seq, first)
+        yield block
+        yield from blocks
+
+    def _decoder(self) -> EnvelopeDecoder:
+        """This thread's decoder (kept: its parser's header-line cache stays warm)."""
+        decoder: EnvelopeDecoder | None = getattr(self._local, "decoder", None)
+        if decoder is None:
+            decoder = self._local.decoder = EnvelopeDecoder()
+        return decoder
 
     def iter_raw(
         self, server_id: int, *, first: int = 0, last: int | None = None
@@ -321,25 +421,19 @@ class Store:
         """Blocks overlapping ``first..last`` in seq order, streamed a few at a time.
 
         Every query seeks the ``(server_id, first_seq)`` index: the block holding ``first`` is
-        the last one starting at or before it (blocks of a server never overlap)."""
-        with translated(self.url), self.engine.connect() as conn:
-            holder = conn.execute(
-                select(func.max(FrameBlock.first_seq)).where(
-                    FrameBlock.server_id == server_id, FrameBlock.first_seq <= first
-                )
-            ).scalar_one()
-        at = int(holder) if holder is not None else first
+        the last one starting at or before it (blocks of a server never overlap); the first
+        query finds it in a subquery, so a short range takes one round trip."""
+        at: int | None = None
         while True:
-            query = (
-                select(*_BLOCK_COLUMNS)
-                .where(FrameBlock.server_id == server_id, FrameBlock.first_seq >= at)
-                .order_by(FrameBlock.first_seq)
-                .limit(FETCH_BLOCKS)
-            )
-            if last is not None:
-                query = query.where(FrameBlock.first_seq <= last)
+            params = {
+                "server": server_id,
+                "first": first,
+                "at": at,
+                "last": _NO_END if last is None else last,
+            }
+            query = _BLOCKS_AFTER if at is not None else _BLOCKS_FROM
             with translated(self.url), self.engine.connect() as conn:
-                rows = [BlockRow(*r) for r in conn.execute(query)]
+                rows = [BlockRow(*r) for r in conn.execute(query, params)]
             if not rows:
                 return
             for row in rows:
@@ -419,34 +513,73 @@ class Store:
             live, stamped = conn.execute(query).one()
         return int(stamped) > 0 or int(live) == 0
 
-    def call_range(
+    def call_span(
         self, server_id: int, *, linkedid: str | None = None, uniqueid: str | None = None
-    ) -> tuple[int, int] | None:
-        """Seq range of a call's frames from the reporting tables (None when they are not
-        there or do not know it: the caller then scans the log)."""
+    ) -> CallSpan | None:
+        """Seq range of a call's frames (of the calls a channel was in) and the Uniqueids of
+        its legs, from the reporting tables (None when they are not there or do not know the
+        call: the caller then scans the log)."""
         with translated(self.url), self.engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
-            if "calls" not in tables:
+            if "calls" not in tables or "call_legs" not in tables:
                 return None
             if linkedid is not None:
-                query = text(
-                    "SELECT min(first_seq), max(last_seq) FROM calls"
-                    " WHERE server_id = :s AND linkedid = :v"
-                )
-                value = linkedid
+                where, value = "c.server_id = :s AND c.linkedid = :v", linkedid
             else:
-                if "call_legs" not in tables:
-                    return None
-                query = text(
-                    "SELECT min(c.first_seq), max(c.last_seq) FROM calls c"
-                    " JOIN call_legs l ON l.call_id = c.id"
-                    " WHERE l.server_id = :s AND l.uniqueid = :v"
+                where = (
+                    "c.id IN (SELECT call_id FROM call_legs WHERE server_id = :s AND uniqueid = :v)"
                 )
                 value = uniqueid or ""
-            row = conn.execute(query, {"s": server_id, "v": value}).first()
-        if row is None or row[0] is None:
-            return None
-        return int(row[0]), int(row[1])
+            found = {"s": server_id, "v": value}
+            row = conn.execute(
+                text(f"SELECT min(c.first_seq), max(c.last_seq) FROM calls c WHERE {where}"), found
+            ).first()
+            if row is None or row[0] is None:
+                return None
+            legs = conn.execute(
+                text(
+                    "SELECT DISTINCT l.uniqueid FROM call_legs l JOIN calls c ON c.id = l.call_id"
+                    f" WHERE {where} ORDER BY l.uniqueid"
+                ),
+                found,
+            ).scalars()
+            return CallSpan(int(row[0]), int(row[1]), tuple(legs))
+
+    def widened(
+        self, server_id: int, first: int, last: int, *, seconds: float, frames: int
+    ) -> tuple[int, int]:
+        """``first..last`` widened on each side by ``frames`` frames, and further to the
+        frames within ``seconds`` of event time of its ends (to the block: a superset) when
+        the log has event times."""
+        lo, hi = max(0, first - frames), last + frames
+        holder = (
+            select(FrameBlock.first_time, FrameBlock.last_time)
+            .where(FrameBlock.server_id == server_id, FrameBlock.first_seq <= _SEQ)
+            .order_by(FrameBlock.first_seq.desc())
+            .limit(1)
+        )
+        with translated(self.url), self.engine.connect() as conn:
+            start = conn.execute(holder, {"seq": first}).first()
+            end = conn.execute(holder, {"seq": last}).first()
+            if start is not None and start.first_time > 0:
+                found = conn.execute(
+                    select(func.min(FrameBlock.first_seq)).where(
+                        FrameBlock.server_id == server_id,
+                        FrameBlock.last_time >= start.first_time - seconds,
+                        FrameBlock.first_seq <= first,
+                    )
+                ).scalar_one()
+                lo = min(lo, int(found)) if found is not None else lo
+            if end is not None and end.last_time > 0:
+                found = conn.execute(
+                    select(func.max(FrameBlock.last_seq)).where(
+                        FrameBlock.server_id == server_id,
+                        FrameBlock.first_time <= end.last_time + seconds,
+                        FrameBlock.first_seq >= last - frames,
+                    )
+                ).scalar_one()
+                hi = max(hi, int(found)) if found is not None else hi
+        return lo, hi
 
     # -- retention ---------------------------------------------------------------------------
     def prune(self, server_id: int, *, before: float) -> PruneResult:
@@ -508,20 +641,15 @@ class Store:
 
     def _start(self, server_id: int, target: int, time: float | None) -> tuple[Reducer, int]:
         """A Reducer at the nearest usable snapshot at or before ``target`` (and ``time``)."""
-        query = (
-            select(Snapshot.seq, Snapshot.codec, Snapshot.data)
-            .where(
-                Snapshot.server_id == server_id,
-                Snapshot.fold_version == self.fold_version,
-                Snapshot.seq <= target,
-            )
-            .order_by(Snapshot.seq.desc())
-            .limit(4)
-        )
-        if time is not None:
-            query = query.where(Snapshot.clock <= time)
+        query = _SNAPSHOTS if time is None else _SNAPSHOTS_BY_TIME
+        params = {
+            "server": server_id,
+            "version": self.fold_version,
+            "target": target,
+            "time": time,
+        }
         with translated(self.url), self.engine.connect() as conn:
-            candidates = conn.execute(query).all()
+            candidates = conn.execute(query, params).all()
         for row in candidates:
             try:
                 world = decode_snapshot(row.codec, row.data)

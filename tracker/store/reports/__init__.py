@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select
 
-from . import agents, calls, conferences, queues
+from . import agents, calls, conferences, gaps, queues
 from ._common import BUCKETS, Params
 
 REPORTS: dict[str, ModuleType] = {
@@ -21,6 +21,7 @@ REPORTS: dict[str, ModuleType] = {
     "queues": queues,
     "agents": agents,
     "conferences": conferences,
+    "gaps": gaps,
 }
 
 

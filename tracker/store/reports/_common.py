@@ -72,10 +72,15 @@ class Params(msgspec.Struct, kw_only=True, frozen=True):
 
 
 def grouped(
-    table: FromClause, time: ColumnElement[Any], p: Params, *columns: ColumnElement[Any]
+    table: FromClause,
+    time: ColumnElement[Any],
+    p: Params,
+    *columns: ColumnElement[Any],
+    server_id: ColumnElement[Any] | None = None,
 ) -> Select[Any]:
     """``SELECT server, period, columns... FROM table JOIN servers`` filtered by ``p``, grouped
-    by server and period, plus ``columns`` with a ``.group`` key."""
+    by server and period, plus ``columns`` with a ``.group`` key. ``server_id``: the column
+    naming the server when ``table`` is a join (default ``table.c.server_id``)."""
     keys: list[ColumnElement[Any]] = [SERVERS.c.name]
     if p.by:
         keys.append(bucket(time, p.by))
@@ -85,7 +90,11 @@ def grouped(
     label = keys[1].label("period") if p.by else cast(null(), String).label("period")
     return (
         select(SERVERS.c.name.label("server"), label, *columns)
-        .select_from(table.join(SERVERS, SERVERS.c.id == table.c.server_id))
+        .select_from(
+            table.join(
+                SERVERS, SERVERS.c.id == (table.c.server_id if server_id is None else server_id)
+            )
+        )
         .where(*where)
         .group_by(*keys)
         .order_by(*keys)

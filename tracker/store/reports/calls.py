@@ -1,5 +1,8 @@
 """``report calls``: calls, answered, ASR (answer-seizure ratio, %), ACD (average call duration of
-answered calls: their billsec), and the count of each disposition; by the call's start."""
+answered calls: their billsec), the count of each disposition, and ``incomplete``: calls whose
+record is partly estimated (they lived through a gap between AMI sessions, were first met in a
+resync's list, or a list closed them after their Hangup was lost; ``report gaps`` says more);
+by the call's start."""
 
 from __future__ import annotations
 
@@ -32,4 +35,7 @@ def query(p: Params) -> Select[Any]:
         percent(count_if(answered), func.count()).label("asr"),
         func.avg(case((answered, c.billsec))).label("acd"),
         func.coalesce(func.sum(c.billsec), 0.0).label("billsec"),
+        count_if(c.gap | c.joined_late | c.ended_while_disconnected | c.reconciled).label(
+            "incomplete"
+        ),
     )

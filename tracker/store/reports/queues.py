@@ -1,7 +1,10 @@
 """``report queues``: per queue, callers offered, answered, abandoned and exited unanswered
 (timeout, empty queue, exit key), the service level (% of offered callers answered within
 ``--service-level`` seconds), average and longest wait (every caller's time in the queue until
-answered, abandoned or gone) and average talk time of completed calls; by the join time."""
+answered, abandoned or gone), average talk time of completed calls, and ``incomplete``: callers
+met only after they joined (after a reconnect) or gone while the tracker was away (outcome
+``unknown``); by the join time. Callers that came and went inside a gap are not here: ``report
+gaps`` counts them from the queue's own counters."""
 
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ def query(p: Params) -> Select[Any]:
             func.avg(q.wait).label("avg_wait"),
             func.max(q.wait).label("max_wait"),
             func.avg(q.talk).label("avg_talk"),
+            count_if(q.joined_late | (q.outcome == "unknown")).label("incomplete"),
         )
         .group_by(q.queue)
         .order_by(q.queue)

@@ -111,6 +111,26 @@ def summary(world: World, *, anomalies: int | None = None) -> dict[str, int]:
     }
 
 
+def sizes(world: World) -> dict[str, int]:
+    """Entries in each of the World's collections, the ones kept for bookkeeping too: what a
+    long run watches to see that ended calls leave nothing behind (``gone`` is bounded)."""
+    return {
+        "channels": len(world.channels),
+        "calls": len(world.calls),
+        "bridges": len(world.bridges),
+        "unlisted": len(world.unlisted),
+        "lists": len(world.lists),
+        "gone": len(world.gone),
+        "queues": len(world.queues),
+        "queue_callers": sum(len(q.callers) for q in world.queues.values()),
+        "conferences": len(world.conferences),
+        "parking": len(world.parking),
+        "devices": len(world.devices.devices),
+        "extensions": len(world.devices.extensions),
+        "presence": len(world.devices.presence),
+    }
+
+
 def call_record(call: Call) -> dict[str, Any]:
     """An ended call as a plain JSON-able dict (the ``calls --format jsonl`` record)."""
     queue = call.queue
@@ -160,6 +180,7 @@ __all__ = [
     "active_calls",
     "call_record",
     "channels_of_call",
+    "sizes",
     "summary",
     "talking_pairs",
 ]

@@ -252,3 +252,19 @@ def test_simulator_defaults() -> None:
     assert sim.login_timeout == 30.0  # Asterisk's authtimeout
     assert sim.auth_limit == 50  # Asterisk's authlimit
     assert sim.history > 0
+
+
+async def test_a_client_that_stops_reading_is_closed_after_the_write_timeout() -> None:
+    """As Asterisk's ``writetimeout``: a write that cannot go out for that long closes the
+    connection (the fault tests rely on it to show that the tracker keeps reading)."""
+    with trio.fail_after(30):
+        async with run_simulator(
+            FIXTURES / BIG, username=USER, secret=SECRET, write_timeout=0.2
+        ) as sim:
+            stream = await _logged_in(sim.port)  # then reads nothing more
+            session = sim.sessions[0]
+            await session.done.wait()
+            await stream.aclose()
+    assert session.closed_by == "server"
+    assert session.reason == "client not reading (write timeout 0.2s)"
+    assert 0 < session.streamed < len(expected_stream(BIG))

@@ -22,6 +22,7 @@ from tracker.state import encode_world
 from tracker.store import open_store
 from tracker.store.blocks import decode_snapshot
 
+from ._faults import Proxy
 from .conftest import PG_URL
 
 
@@ -94,54 +95,6 @@ async def test_live_tracker_persists_every_frame(store_url: str, tmp_path: Path)
         ]
 
 
-class _Proxy:
-    """A TCP proxy to PostgreSQL that a test can cut (connections dropped, new ones refused)."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.up = True
-        self.port = 0
-        self._scopes: set[trio.CancelScope] = set()
-
-    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        self.port = listeners[0].socket.getsockname()[1]
-        async with trio.open_nursery() as nursery:
-            await nursery.start(trio.serve_listeners, self._handle, listeners)
-            task_status.started(self.port)
-
-    def cut(self) -> None:
-        self.up = False
-        for scope in list(self._scopes):
-            scope.cancel()
-
-    async def _handle(self, client: trio.SocketStream) -> None:
-        if not self.up:
-            await client.aclose()
-            return
-        with trio.CancelScope() as scope:
-            self._scopes.add(scope)
-            try:
-                server = await trio.open_tcp_stream("127.0.0.1", self.target_port)
-                async with server, client, trio.open_nursery() as nursery:
-                    nursery.start_soon(self._pipe, client, server)
-                    nursery.start_soon(self._pipe, server, client)
-            except (OSError, trio.BrokenResourceError):
-                pass
-            finally:
-                self._scopes.discard(scope)
-        await trio.aclose_forcefully(client)
-
-    @staticmethod
-    async def _pipe(src: trio.SocketStream, dst: trio.SocketStream) -> None:
-        try:
-            async for data in src:
-                await dst.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        await trio.aclose_forcefully(dst)
-
-
 @asynccontextmanager
 async def _outage(store_url: str) -> AsyncIterator[tuple[str, trio.Event, trio.Event]]:
     """``(url, cut, restore)``: the persister's URL, and events that start/end an outage.
@@ -166,21 +119,17 @@ async def _outage(store_url: str) -> AsyncIterator[tuple[str, trio.Event, trio.E
             nursery.start_soon(lock)
             yield f"{store_url}?timeout=0.05", cut, restore
         else:
-            proxy = _Proxy(make_url(PG_URL).port or 5432)
+            proxy = Proxy(make_url(PG_URL).port or 5432)
             await nursery.start(proxy.serve)
 
             async def drop() -> None:
                 await cut.wait()
                 proxy.cut()
                 await restore.wait()
-                proxy.up = True
+                proxy.restore()
 
             nursery.start_soon(drop)
-            yield (
-                store_url.replace(f":{make_url(PG_URL).port or 5432}/", f":{proxy.port}/"),
-                cut,
-                restore,
-            )
+            yield proxy.via(store_url), cut, restore
         nursery.cancel_scope.cancel()
 
 

@@ -12,7 +12,7 @@ import dataclasses
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.process_collector import ProcessCollector
@@ -168,9 +168,24 @@ class PersisterMetrics:
             registry=registry,
         )
 
+        self.write_failures = Counter(
+            f"{PREFIX}_persister_write_failures",
+            "database writes that failed and will be retried (the database is down, full...)",
+            ["server"],
+            registry=registry,
+        )
+        self.spilled_frames = Counter(
+            f"{PREFIX}_persister_spilled_frames",
+            "frames moved to the spill file because the database lagged",
+            ["server"],
+            registry=registry,
+        )
+
     def add(self, server: str) -> None:
         self.queue_depth.labels(server)
         self.write_seconds.labels(server)
+        self.write_failures.labels(server)
+        self.spilled_frames.labels(server)
 
     def set_queue_depth(self, server: str, probe: Callable[[], float]) -> None:
         """The persister of ``server`` hands a callback returning its current queue depth."""
@@ -178,6 +193,12 @@ class PersisterMetrics:
 
     def observe_write(self, server: str, seconds: float) -> None:
         self.write_seconds.labels(server).observe(seconds)
+
+    def count_failure(self, server: str) -> None:
+        self.write_failures.labels(server).inc()
+
+    def count_spilled(self, server: str, frames: int) -> None:
+        self.spilled_frames.labels(server).inc(frames)
 
 
 class ServiceMetrics:

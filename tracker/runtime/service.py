@@ -309,7 +309,13 @@ async def open_server(
         return
     from .persister import Persister
 
-    persister = Persister(settings.db.reveal(), server.name, ami_url=target(server).redacted)
+    persister = Persister(
+        settings.db.reveal(),
+        server.name,
+        ami_url=target(server).redacted,
+        memory_frames=settings.spill_after,
+        shutdown_timeout=settings.flush_timeout,
+    )
     start = await trio.to_thread.run_sync(persister.open)
     tracker = make_tracker(server, settings, first_seq=start.next_seq, world=start.world)
     feed = persister.live_feed(start)
@@ -318,6 +324,8 @@ async def open_server(
     metrics.watch(server.name, tracker, trio.current_time())
     metrics.persister.set_queue_depth(server.name, lambda: persister.pending)
     persister.on_write = partial(metrics.persister.observe_write, server.name)
+    persister.on_failure = partial(metrics.persister.count_failure, server.name)
+    persister.on_spill = partial(metrics.persister.count_spilled, server.name)
     log.info("persisting to %s from seq %d", settings.db, start.next_seq)
     async with trio.open_nursery() as nursery:
         await nursery.start(persister.run)

@@ -41,6 +41,8 @@ import trio
 from ..ami import Frame, FrameKind, FrameParser, encode_headers
 from ._groups import leaves, single
 from .census import ChannelCensus
+from .copies import CopyShift
+from .copies import timestamp as _timestamp
 from .queue_census import QueueCensus
 from .script import CaptureScript, Params, RecordedAnswer, load_script, with_action_id
 
@@ -81,12 +83,15 @@ class SimSession:
     """Names of the actions received after login (the last ``ACTIONS_KEPT`` or more)."""
     census: ChannelCensus | None = None
     """Live channels at ``position`` (made on the first ``CoreShowChannels`` answered so)."""
+    copy: int = 0
+    """Copy of the stream being served (``AmiSimulator.copies``)."""
     resumed: bool = False
     """The session resumed the stream after a drop (``drops``)."""
     queue_census: QueueCensus | None = None
     """Queues at ``position`` (made on the first ``QueueStatus`` answered so)."""
     closed_by: str | None = None
-    """``server`` (logoff answered, auth failure, drop, end of stream) or ``peer``."""
+    """``server`` (logoff answered, auth failure, drop, end of stream, write timeout) or
+    ``peer``."""
     reason: str | None = None
     done: trio.Event = dataclasses.field(default_factory=trio.Event)
     stream_done: trio.Event = dataclasses.field(default_factory=trio.Event)
@@ -115,7 +120,13 @@ class AmiSimulator:
         auth_limit: int = AUTH_LIMIT,
         history: int = SESSION_HISTORY,
         drops: Collection[int] = (),
+        copies: int = 1,
+        write_timeout: float | None = None,
     ) -> None:
+        if copies < 1:
+            raise ValueError("copies must be at least 1")
+        if copies > 1 and (drops or drop_after is not None):
+            raise ValueError("copies cannot be combined with drops")
         self.script = capture if isinstance(capture, CaptureScript) else load_script(capture)
         self.login_timeout = login_timeout
         self.auth_limit = auth_limit
@@ -140,6 +151,12 @@ class AmiSimulator:
         """Points of the stream (counts of frames streamed) where the connection is dropped,
         once each; the next session resumes the stream there, as a PBX goes on (nothing of
         the stream is lost or sent twice, only the reconnection's own frames come between)."""
+        self.copies = copies
+        """Times the stream is served in one session, copy k moved on in time (``CopyShift``)."""
+        self.shift = CopyShift(self.script.stream)
+        self.write_timeout = write_timeout
+        """Seconds a write may wait for a client that does not read before the connection is
+        closed, as Asterisk's ``writetimeout`` does (None: wait)."""
         self._resume = 0
         self._port: int | None = None
         self.sessions: list[SimSession] = []
@@ -229,7 +246,16 @@ class AmiSimulator:
 
         async def send(data: bytes) -> None:
             async with lock:
-                await stream.send_all(data)
+                if self.write_timeout is None:
+                    await stream.send_all(data)
+                    return
+                with trio.move_on_after(self.write_timeout) as waited:
+                    await stream.send_all(data)
+                if waited.cancelled_caught:
+                    session.closed_by = "server"
+                    session.reason = f"client not reading (write timeout {self.write_timeout:g}s)"
+                    log.warning("%s: %s", session.peer, session.reason)
+                    raise _Closed
 
         if self._unauthenticated >= self.auth_limit:
             session.closed_by, session.reason = "server", "too many connections logging in"
@@ -339,30 +365,38 @@ class AmiSimulator:
                 await send(b"".join(batch + due))
                 batch, size = [], 0
 
-        for n in range(begin, limit):
-            index = picks[n]
-            frame = stream[index]
-            if next_bound < len(bounds) and bounds[next_bound] <= index:
-                while next_bound < len(bounds) and bounds[next_bound] <= index:
-                    next_bound += 1
-                if session.pending:
-                    await reach(index)  # a recorded answer ends here: it may be due now
-            if self.speed is not None:
-                ts = _timestamp(frame)
-                if ts is not None:
-                    if first_ts is None:
-                        first_ts = ts
-                        session.clock0 = (start_clock, ts)
-                    due = start_clock + (ts - first_ts) / self.speed
-                    if due > trio.current_time():
-                        await reach(index)
-                    await trio.sleep_until(due)
-            batch.append(frame.raw)
-            size += len(frame.raw)
-            session.streamed = n + 1
-            if size >= BATCH_BYTES:
-                await reach(index + 1)
-        await reach(len(stream) if limit == len(picks) else picks[limit - 1] + 1)
+        for copy in range(self.copies):
+            if copy:  # the next copy: the same PBX, later
+                session.copy, session.position, session.census = copy, 0, None
+                session.queue_census = None
+                next_bound = 0
+            shift = self.shift.seconds(copy)
+            for n in range(begin, limit):
+                index = picks[n]
+                frame = stream[index]
+                if next_bound < len(bounds) and bounds[next_bound] <= index:
+                    while next_bound < len(bounds) and bounds[next_bound] <= index:
+                        next_bound += 1
+                    if session.pending:
+                        await reach(index)  # a recorded answer ends here: it may be due now
+                if self.speed is not None:
+                    ts = _timestamp(frame)
+                    if ts is not None:
+                        ts += shift
+                        if first_ts is None:
+                            first_ts = ts
+                            session.clock0 = (start_clock, ts)
+                        due = start_clock + (ts - first_ts) / self.speed
+                        if due > trio.current_time():
+                            await reach(index)
+                        await trio.sleep_until(due)
+                raw = self.shift(frame.raw, copy)
+                batch.append(raw)
+                size += len(raw)
+                session.streamed = copy * len(picks) + n + 1
+                if size >= BATCH_BYTES:
+                    await reach(index + 1)
+            await reach(len(stream) if limit == len(picks) else picks[limit - 1] + 1)
         session.stream_done.set()
         if drop is not None:
             self._resume = drop
@@ -389,10 +423,12 @@ class AmiSimulator:
 
     # -- actions -------------------------------------------------------------------------
     def _due_soon(self, session: SimSession, timestamp: float | None) -> bool:
-        """Will the paced stream reach capture time ``timestamp`` within MAX_ANSWER_WAIT?"""
+        """Will the paced stream reach capture time ``timestamp`` (of copy 0: the session's
+        copy is later by its shift) within MAX_ANSWER_WAIT?"""
         if self.speed is None or timestamp is None or session.clock0 is None:
             return True
         start_clock, first_ts = session.clock0
+        timestamp += self.shift.seconds(session.copy)
         due = start_clock + (timestamp - first_ts) / self.speed
         return due - trio.current_time() <= MAX_ANSWER_WAIT
 
@@ -458,14 +494,14 @@ class AmiSimulator:
                 params: Params = tuple((k, v) for k, v in frame.headers[1:] if k != "ActionID")
                 answer = self.script.find_answer(name, params)
                 if lname == "coreshowchannels" and not self._recorded_ahead(session, answer):
-                    await send(self._census(session).answer(aid))
+                    await send(self.shift(self._census(session).answer(aid), session.copy))
                 elif (
                     lname == "queuestatus"
                     and not params
                     and not self._recorded_ahead(session, answer)
                     and self._queue_census(session).queues
                 ):
-                    await send(self._queue_census(session).answer(aid))
+                    await send(self.shift(self._queue_census(session).answer(aid), session.copy))
                 elif answer is None:
                     msg = (
                         f"Invalid/unknown command: {name}. "
@@ -474,7 +510,10 @@ class AmiSimulator:
                     await send(_response("Error", aid, ("Message", msg)))
                 else:
                     old = answer.action_id
-                    data = b"".join(with_action_id(f.raw, old, aid) for f in answer.frames)
+                    data = b"".join(
+                        with_action_id(self.shift(f.raw, session.copy), old, aid)
+                        for f in answer.frames
+                    )
                     future = answer.position >= session.position
                     if not future or session.stream_done.is_set():
                         await send(data)
@@ -528,16 +567,6 @@ def _response(status: str, action_id: str | None, *headers: tuple[str, str]) -> 
     return encode_headers(head)
 
 
-def _timestamp(frame: Frame) -> float | None:
-    value = frame.get("Timestamp")
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
 def _why(exc: BaseException) -> str:
     text = str(exc) or (str(exc.__cause__) if exc.__cause__ is not None else "")
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -572,6 +601,8 @@ async def run_simulator(
     auth_limit: int = AUTH_LIMIT,
     history: int = SESSION_HISTORY,
     drops: Collection[int] = (),
+    copies: int = 1,
+    write_timeout: float | None = None,
 ) -> AsyncIterator[AmiSimulator]:
     """``async with run_simulator(path, secret=...) as sim:`` ... ``sim.port`` is bound."""
     sim = AmiSimulator(
@@ -588,6 +619,8 @@ async def run_simulator(
         auth_limit=auth_limit,
         history=history,
         drops=drops,
+        copies=copies,
+        write_timeout=write_timeout,
     )
     try:
         async with trio.open_nursery() as nursery:

@@ -102,10 +102,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     backoff_max: float = 30.0
     anomaly_log_interval: float = 10.0
     """At most one log line per server summarising anomalies per this many seconds."""
-    spill_after: int = 200_000
+    spill_after: int = 50_000
     """Frames a server's persister keeps in memory while the database is unavailable; past
     this, the oldest go to its spill file. A frame held so (with its typed event and
-    changes) takes about 3 KB: the default is up to ~600 MB per server."""
+    changes) takes about 3 KB: the default is up to ~150 MB per server."""
     flush_timeout: float = 10.0
     """Seconds a stop waits for the database to take what is pending; the rest stays in the
     spill file, written at the next start."""

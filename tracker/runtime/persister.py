@@ -60,10 +60,10 @@ log = logging.getLogger(__name__)
 
 BATCH_FRAMES = 2000
 FLUSH_INTERVAL = 1.0
-MEMORY_FRAMES = 200_000
+MEMORY_FRAMES = 50_000
 """Frames kept in memory while the database lags, then spilled to a file (about 3 KB each with
-their typed events and changes: ~600 MB; the bench/soak.py run on PostgreSQL plateaued at 720 MB
-RSS)."""
+their typed events and changes: ~150 MB; at 200 000 the bench/soak.py run on PostgreSQL
+plateaued at 720 MB RSS, too much for a process tracking several servers)."""
 
 
 def default_spill_path(server: str, url: str = "") -> Path:

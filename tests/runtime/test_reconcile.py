@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 import socket
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from tracker.errors import ConnectTimeoutError
 from tracker.events.actions import CoreShowChannelsAction
 from tracker.runtime import AmiClient, connect, run_simulator
 from tracker.runtime.census import ChannelCensus
+from tracker.runtime.copies import CopyShift
 from tracker.runtime.script import load_script
 from tracker.runtime.tracker import Tracker, open_tracker
 from tracker.state import Change
@@ -35,32 +35,18 @@ from tracker.state.world import ListReconciled
 
 from ._support import SECRET, USER, url
 
-_EPOCH = re.compile(rb"\b(\d{10})\.(\d+)\b")
-_UUID = re.compile(rb"\b([0-9a-f]{8})(-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b")
-_SPAN = 100
-"""Seconds between two copies (``load.ami.gz`` spans 85 s)."""
-
 
 def _copies(tmp_path: Path, n: int) -> Path:
-    """``n`` copies of load.ami.gz's stream in one session, each moved ``_SPAN`` s later with
-    its own Uniqueids, Linkedids and bridge ids (the clock moves them: ``<epoch>.<n>``)."""
+    """``n`` copies of load.ami.gz's stream in one session, each moved on in time with its own
+    Uniqueids, Linkedids and bridge ids (``tracker.runtime.copies``, as the simulator's
+    ``copies=`` does)."""
     raw = read_bytes(FIXTURES / "load.ami.gz")
+    shift = CopyShift(load_script(FIXTURES / "load.ami.gz").stream)
     login = raw.index(b"Message: Authentication accepted\r\n\r\n") + 36
     goodbye = raw.rindex(b"Response: Goodbye\r\n")
     head, body, tail = raw[:login], raw[login:goodbye], raw[goodbye:]
-    parts = [head]
-    for k in range(n):
-
-        def epoch(m: re.Match[bytes], k: int = k) -> bytes:
-            return b"%d.%s" % (int(m.group(1)) + k * _SPAN, m.group(2))
-
-        def uuid(m: re.Match[bytes], k: int = k) -> bytes:
-            return b"%08x%s" % (int(m.group(1), 16) ^ k, m.group(2))
-
-        parts.append(_UUID.sub(uuid, _EPOCH.sub(epoch, body)))
-    parts.append(tail)
     path = tmp_path / f"load-x{n}.ami"
-    path.write_bytes(b"".join(parts))
+    path.write_bytes(b"".join([head, *(shift(body, k) for k in range(n)), tail]))
     return path
 
 

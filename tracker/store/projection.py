@@ -20,7 +20,7 @@ import operator
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args
 
 import msgspec
 from sqlalchemy import (
@@ -65,7 +65,7 @@ from ..state.queue import (
     QueueMemberRemoved,
     QueueReconciled,
 )
-from .bulk import insert_rows, new_ids
+from .bulk import insert_rows, insert_values, new_ids
 from .reporting import ASTERISK_CDR as CDR
 from .reporting import ASTERISK_CEL as CEL_TABLE
 from .reporting import CALL_LEGS as LEGS
@@ -75,7 +75,7 @@ from .reporting import PARKED_CALLS as PARKED
 from .reporting import QUEUE_MEMBER_PAUSES as PAUSES
 from .reporting import QUEUE_MEMBER_SESSIONS as MEMBERS
 from .reporting import QUEUE_OFFERS as OFFERS
-from .reporting_rows import call_rows
+from .reporting_rows import call_rows, fields_getter
 from .reporting_types import to_datetime
 
 _BASE_FIELDS = frozenset(f.name for f in msgspec.structs.fields(AmiEvent))
@@ -312,7 +312,7 @@ def _write_calls(b: _Batch) -> None:
     rows, legs, transfers = [], [], []
     for call in b.calls:
         row, call_legs, call_transfers = call_rows(
-            call, server_id=b.server_id, session_id=b.session_id
+            call, server_id=b.server_id, session_id=b.session_id, epochs=True
         )
         rows.append(row)
         legs.append(call_legs)
@@ -328,9 +328,9 @@ def _write_calls(b: _Batch) -> None:
             r["call_id"] = call_id
         leg_rows += call_legs
         transfer_rows += call_transfers
-    insert_rows(b.conn, CALLS, rows)
-    insert_rows(b.conn, LEGS, leg_rows)
-    insert_rows(b.conn, TRANSFERS, transfer_rows)
+    insert_rows(b.conn, CALLS, rows, epochs=True)
+    insert_rows(b.conn, LEGS, leg_rows, epochs=True)
+    insert_rows(b.conn, TRANSFERS, transfer_rows, epochs=True)
 
 
 # ---- queue callers and offers -----------------------------------------------------------------
@@ -787,18 +787,58 @@ def _columns_of(kind: type[Any], table: Table) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _asterisk_row(b: _Batch, env: Envelope, table: Table) -> dict[str, Any]:
-    item = env.item
-    row: dict[str, Any] = {
-        **b.ids(),
-        "seq": env.seq,
-        "at": to_datetime(getattr(item, "timestamp", None) or env.received_at),
-        "extra": dict(getattr(item, "extra", {})),
-    }
-    for field, column in _columns_of(type(item), table):
-        value = getattr(item, field)
-        row[column] = value.value if isinstance(value, Enum) else value
-    return row
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+"""Field types stored as they are (any other field's value may be an Enum: its value is)."""
+
+
+class _Records(NamedTuple):
+    """How the rows of Asterisk records of one event class are made."""
+
+    columns: tuple[str, ...]
+    get: Callable[[Any], tuple[Any, ...]]
+    """The event's fields that have a column, in ``columns`` order (after the first five)."""
+    enums: tuple[int, ...]
+    """Positions (in the row) of the fields that may hold an Enum."""
+
+
+@functools.cache
+def _records(kind: type[msgspec.Struct], table: Table) -> _Records:
+    pairs = _columns_of(kind, table)
+    types = {f.name: f.type for f in msgspec.structs.fields(kind)}
+    head = ("server_id", "session_id", "seq", "at", "extra")
+    enums = tuple(
+        len(head) + i
+        for i, (field, _) in enumerate(pairs)
+        if not set(get_args(types[field]) or (types[field],)) <= _PLAIN
+    )
+    get = fields_getter([field for field, _ in pairs])
+    return _Records((*head, *(column for _, column in pairs)), get, enums)
+
+
+def _asterisk_rows(b: _Batch, envelopes: list[Envelope], table: Table) -> None:
+    """Insert the rows of these envelopes' records (``Cdr`` or ``CEL`` events) into ``table``,
+    one statement per event class."""
+    by_kind: dict[type[msgspec.Struct], list[list[Any]]] = {}
+    server_id, session_id = b.server_id, b.session_id
+    for env in envelopes:
+        item = env.item
+        kind = type(item)
+        plan = _records(kind, table)
+        row = [
+            server_id,
+            session_id,
+            env.seq,
+            getattr(item, "timestamp", None) or env.received_at,
+            getattr(item, "extra", {}),
+            *plan.get(item),
+        ]
+        for i in plan.enums:
+            value = row[i]
+            if isinstance(value, Enum):
+                row[i] = value.value
+        by_kind.setdefault(kind, []).append(row)
+    for kind_, rows in by_kind.items():
+        insert_values(b.conn, table, _records(kind_, table).columns, rows, epochs=True)
 
 
 _ITEM = operator.attrgetter("item")
@@ -806,18 +846,13 @@ _ASTERISK_RECORDS = frozenset((Cdr, CEL))
 
 
 def _write_asterisk_records(b: _Batch) -> None:
-    cdr: list[dict[str, Any]] = []
-    cel: list[dict[str, Any]] = []
     envelopes = b.envelopes
     kinds = map(type, map(_ITEM, envelopes))
-    for env in itertools.compress(envelopes, map(_ASTERISK_RECORDS.__contains__, kinds)):
-        kind = type(env.item)
-        if kind is Cdr:
-            cdr.append(_asterisk_row(b, env, CDR))
-        elif kind is CEL:
-            cel.append(_asterisk_row(b, env, CEL_TABLE))
-    insert_rows(b.conn, CDR, cdr)
-    insert_rows(b.conn, CEL_TABLE, cel)
+    found = list(itertools.compress(envelopes, map(_ASTERISK_RECORDS.__contains__, kinds)))
+    if not found:
+        return
+    _asterisk_rows(b, [env for env in found if type(env.item) is Cdr], CDR)
+    _asterisk_rows(b, [env for env in found if type(env.item) is CEL], CEL_TABLE)
 
 
 def project_batch(

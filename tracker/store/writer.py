@@ -14,14 +14,13 @@ compressed blocks.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import operator
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, Update, bindparam, func, insert, select, update
 
 from ..ami import Frame, FrameKind
 from ..errors import StoreError
@@ -237,31 +236,39 @@ class BatchWriter:
             projected.append((state.id, new_envs, changes))
             self._note_anomalies(conn, state.id, changes)
             live, stamped = _live_and_stamped(new_envs)
-            values: dict[str, Any] = {
-                "frames": state.stored,
-                "last_time": clocks[-1],
-                "live_events": Session.live_events + live,
-                "stamped_events": Session.stamped_events + stamped,
-            }
             timed = next((c for c in clocks if c > 0.0), None)
-            if timed is not None:  # the first event time seen in the session
-                values["first_time"] = func.coalesce(Session.first_time, timed)
-            values.update(batch.notes)
-            conn.execute(update(Session).where(Session.id == state.id).values(**values))
+            if not batch.notes:  # the usual case: a statement built once
+                params: dict[str, Any] = {"w_id": state.id, "w_frames": state.stored}
+                params.update(w_last_time=clocks[-1], w_live=live, w_stamped=stamped)
+                if timed is not None:
+                    params["w_first_time"] = timed
+                conn.execute(_SESSION_GROWN[timed is not None], params)
+            else:
+                values: dict[str, Any] = {
+                    "frames": state.stored,
+                    "last_time": clocks[-1],
+                    "live_events": Session.live_events + live,
+                    "stamped_events": Session.stamped_events + stamped,
+                }
+                if timed is not None:  # the first event time seen in the session
+                    values["first_time"] = func.coalesce(Session.first_time, timed)
+                values.update(batch.notes)
+                conn.execute(update(Session).where(Session.id == state.id).values(**values))
         elif batch.notes:
             conn.execute(update(Session).where(Session.id == state.id).values(**batch.notes))
         snaps = 0
         if batch.snapshot is not None and self._snapshot_missing(conn, envs[-1].seq, bool(skip)):
             conn.execute(
-                insert(Snapshot).values(
-                    server_id=self.server_id,
-                    session_id=state.id,
-                    seq=envs[-1].seq,
-                    clock=batch.clocks[-1],
-                    fold_version=self.fold_version,
-                    codec=ZSTD,
-                    data=compress(batch.snapshot),
-                )
+                _INSERT_SNAPSHOT,
+                {
+                    "server_id": self.server_id,
+                    "session_id": state.id,
+                    "seq": envs[-1].seq,
+                    "clock": batch.clocks[-1],
+                    "fold_version": self.fold_version,
+                    "codec": ZSTD,
+                    "data": compress(batch.snapshot),
+                },
             )
             snaps = 1
         return len(new_envs), snaps
@@ -466,9 +473,37 @@ def _live_and_stamped(envs: Sequence[Envelope]) -> tuple[int, int]:
     return live, sum(t is not None or r is not None for t, r in zip(times, received, strict=True))
 
 
-@functools.cache
-def _is_event(kind: type[Any]) -> bool:
-    return issubclass(kind, AmiEvent)
+class _EventKinds(dict[type[Any], bool]):
+    """Item class -> is it an event: ``_is_event`` is this dict's own ``__getitem__`` (C; a
+    ``functools.cache`` wrapper costs several times more, and this runs for every frame)."""
+
+    def __missing__(self, kind: type[Any]) -> bool:
+        found = self[kind] = issubclass(kind, AmiEvent)
+        return found
+
+
+_is_event = _EventKinds().__getitem__
+
+
+def _grown(first_time: bool) -> Update:
+    """The session row after new frames (``w_*`` parameters), built once: building an ORM
+    ``update().values()`` costs ~10x its execution."""
+    cols = Session.__table__.c
+    values: dict[str, Any] = {
+        "frames": bindparam("w_frames", type_=cols.frames.type),
+        "last_time": bindparam("w_last_time", type_=cols.last_time.type),
+        "live_events": cols.live_events + bindparam("w_live", type_=cols.live_events.type),
+        "stamped_events": cols.stamped_events
+        + bindparam("w_stamped", type_=cols.stamped_events.type),
+    }
+    if first_time:
+        start = bindparam("w_first_time", type_=cols.first_time.type)
+        values["first_time"] = func.coalesce(cols.first_time, start)
+    return update(Session).where(Session.id == bindparam("w_id")).values(values)
+
+
+_SESSION_GROWN = {False: _grown(False), True: _grown(True)}
+_INSERT_SNAPSHOT = insert(Snapshot)
 
 
 def utc(ts: float | None) -> datetime | None:

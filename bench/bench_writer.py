@@ -1,14 +1,17 @@
-"""Batch writer benchmark: ``BatchWriter.write`` alone, over batches built beforehand.
+"""Batch writer benchmark: ``BatchWriter.write`` alone, the batches made outside the timing.
 
-The batches of the load capture are built once (``tracker.replay.capture_batches``, as
-``ami-tracker import`` cuts them: 4,096 frames each) and written into a fresh database, two per
-``write`` as the import's persister hands them over, with the reporting projection and without.
-Printed per backend: wall and CPU seconds of this process (best of ``--rounds``, each into its
-own fresh database), and parse + fold of the same capture for scale. On PostgreSQL the wall time
-also holds the server's work; the CPU time is the writer's own.
+The load capture's batches (``tracker.replay.capture_batches`` as ``ami-tracker import`` cuts
+them: at most 4,096 frames, cut where a snapshot is due, every 2,000 frames) are written into a
+fresh database, two per ``write`` as the import's persister hands them over, with the reporting
+projection and without. By default each pair is made (parse + fold) just before its write, as
+in the import: the objects written are fresh in the CPU caches; ``--prebuilt`` writes batches
+built once beforehand instead (all of them cold: slower, memory-bound). Printed per backend:
+wall and CPU seconds of this process in the writes alone (best of ``--rounds``, each into its
+own fresh database), and parse + fold of the same capture for scale. On PostgreSQL the wall
+time also holds the server's work; the CPU time is the writer's own.
 
-``--profile`` instead runs the write once per backend under cProfile and prints the top entries
-(``--top``), sorted by ``--sort`` (cumulative or tottime).
+``--profile`` instead runs the writes once per backend under cProfile and prints the top
+entries (``--top``), sorted by ``--sort`` (cumulative or tottime).
 
 PostgreSQL: ``AMI_TRACKER_TEST_PG`` or postgresql+psycopg://postgres@127.0.0.1:5432/test;
 ``--no-pg`` skips it.
@@ -18,9 +21,11 @@ from __future__ import annotations
 
 import cProfile
 import gc
+import itertools
 import pstats
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +38,31 @@ PER_WRITE = 2
 
 def build_batches(capture: Path) -> list[Any]:
     """The capture's batches, cut as the import cuts them (a snapshot policy from scratch)."""
-    from tracker.replay import capture_batches, plan_import
-    from tracker.store import SnapshotPolicy, open_store
+    from tracker.store import open_store
 
     with (
         tempfile.TemporaryDirectory(prefix="bench-writer-plan-") as scratch,
         database("sqlite", Path(scratch)) as url,
         open_store(url) as store,
     ):
-        info = store.ensure_server("bench")
-        plan = plan_import(store, info.id, capture)
-        policy = SnapshotPolicy(last_seq=-1)
-        return list(capture_batches(capture, plan, policy, batch_frames=BATCH_FRAMES))
+        return list(stream_batches(store, store.ensure_server("bench").id, capture))
+
+
+def stream_batches(store: Any, server_id: int, capture: Path) -> Iterator[Any]:
+    from tracker.replay import capture_batches, plan_import
+    from tracker.store import SnapshotPolicy
+
+    plan = plan_import(store, server_id, capture)
+    policy = SnapshotPolicy(last_seq=-1)
+    return capture_batches(capture, plan, policy, batch_frames=BATCH_FRAMES)
 
 
 def write_all(
-    url: str, batches: list[Any], projections: bool, profile: Any = None
+    url: str, source: list[Any] | Path, projections: bool, profile: Any = None
 ) -> tuple[float, float]:
-    """Wall and CPU seconds of writing ``batches`` into the database at ``url``."""
+    """Wall and CPU seconds of writing the batches of ``source`` (built beforehand, or made
+    from a capture file while writing: only the writes are timed) into the database at
+    ``url``, ``PER_WRITE`` batches per write."""
     from tracker.store import BatchWriter, open_store
     from tracker.store.models import default_projections
 
@@ -59,16 +71,24 @@ def write_all(
         writer = BatchWriter(
             store.engine, info.id, projections=default_projections() if projections else ()
         )
+        if isinstance(source, Path):
+            batches = stream_batches(store, info.id, source)
+        else:
+            batches = iter(source)
         gc.collect()
-        t0, c0 = time.perf_counter(), time.process_time()
-        if profile is not None:
-            profile.enable()
-        for i in range(0, len(batches), PER_WRITE):
-            writer.write(batches[i : i + PER_WRITE])
-        if profile is not None:
-            profile.disable()
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        assert writer.frames_written == sum(len(b.frames) for b in batches)
+        wall = cpu = 0.0
+        frames = 0
+        while chunk := list(itertools.islice(batches, PER_WRITE)):
+            frames += sum(len(b.frames) for b in chunk)
+            t0, c0 = time.perf_counter(), time.process_time()
+            if profile is not None:
+                profile.enable()
+            writer.write(chunk)
+            if profile is not None:
+                profile.disable()
+            wall += time.perf_counter() - t0
+            cpu += time.process_time() - c0
+        assert writer.frames_written == frames
         return wall, cpu
 
 
@@ -77,6 +97,12 @@ def main() -> None:
     p.add_argument("--no-pg", action="store_true", help="skip PostgreSQL")
     p.add_argument("--profile", action="store_true", help="cProfile one write per backend")
     p.add_argument("--no-projections", action="store_true", help="profile without projections")
+    p.add_argument(
+        "--prebuilt",
+        action="store_true",
+        help="write batches built once beforehand (cold in the CPU caches) instead of each "
+        "pair made just before its write, as the import makes them",
+    )
     p.add_argument("--top", type=int, default=40, help="profile entries printed")
     p.add_argument("--sort", default="cumulative", help="profile order (cumulative, tottime)")
     args = p.parse_args()
@@ -89,14 +115,14 @@ def main() -> None:
         capture.write_bytes(load_stream())
         batches = build_batches(capture)
         frames = sum(len(b.frames) for b in batches)
+        source: list[Any] | Path = batches if args.prebuilt else capture
         if args.profile:
             for kind in backends:
-                prof = cProfile.Profile()
                 with database(kind, tmp) as url:
-                    write_all(url, batches, not args.no_projections, prof)  # warm
+                    write_all(url, source, not args.no_projections)  # warm
                 with database(kind, tmp) as url:
                     wall, cpu = write_all(
-                        url, batches, not args.no_projections, prof := cProfile.Profile()
+                        url, source, not args.no_projections, prof := cProfile.Profile()
                     )
                 print(f"\n## {kind}: write {wall:.3f}s wall, {cpu:.3f}s CPU (profiled)")
                 pstats.Stats(prof).sort_stats(args.sort).print_stats(args.top)
@@ -104,7 +130,8 @@ def main() -> None:
         _, t_fold = best(lambda: parse_fold(capture), args.rounds)
         print(
             f"\n## batch writer: {frames} frames in {len(batches)} batches, {PER_WRITE} per "
-            f"write; best of {args.rounds} (parse+fold {t_fold:.3f}s)"
+            f"write ({'built beforehand' if args.prebuilt else 'each pair made just before'}); "
+            f"best of {args.rounds} (parse+fold {t_fold:.3f}s)"
         )
         print(
             "{:<11} {:<8} {:>8} {:>8} {:>8}".format(
@@ -116,7 +143,7 @@ def main() -> None:
                 walls, cpus = [], []
                 for _ in range(max(1, args.rounds) + 1):  # the first round warms up
                     with database(kind, tmp) as url:
-                        wall, cpu = write_all(url, batches, projections)
+                        wall, cpu = write_all(url, source, projections)
                     walls.append(wall)
                     cpus.append(cpu)
                 wall, cpu = min(walls[1:]), min(cpus[1:])

@@ -5,7 +5,9 @@ parameter dicts); here the rows become tuples once, values are converted only wh
 type needs it, and the driver takes them whole: ``executemany`` on SQLite (a C loop), ``COPY``
 on PostgreSQL (one stream instead of a statement per row). Stored values are the same as
 SQLAlchemy's: aware datetimes as naive UTC text on SQLite (its ``DATETIME`` format), JSON as
-``json.dumps`` text.
+``json.dumps`` text. Rows made from the fold's records may hold their times as epoch seconds
+(``epochs=True``): they become that text (and ``+00`` on PostgreSQL) without a datetime in
+between, as ``to_datetime`` would have made it (a datetime costs ~2 us more per value).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Connection, Table, func, select, text
 
-from .reporting_types import UtcDateTime, to_datetime
+from .reporting_types import UtcDateTime
 
 
 def _sqlite_time(value: datetime | None) -> str | None:
@@ -77,6 +79,13 @@ def _sqlite_epoch(epoch: float | None) -> str | None:
     return f"{prefix}.{micro:06d}"
 
 
+def _pg_epoch(epoch: float | None) -> str | None:
+    """The ``timestamptz`` text of an epoch (its UTC time, ``+00``): psycopg dumps a text in
+    a twentieth of the time it takes to dump a datetime, and the server stores the same."""
+    text = _sqlite_epoch(epoch)
+    return None if text is None else text + "+00"
+
+
 @functools.cache
 def _converters(
     table: Table, columns: tuple[str, ...], sqlite: bool, epochs: bool
@@ -85,7 +94,7 @@ def _converters(
     out: list[tuple[int, Callable[[Any], Any]]] = []
     times: Callable[[Any], Any]
     if epochs:
-        times = _sqlite_epoch if sqlite else to_datetime
+        times = _sqlite_epoch if sqlite else _pg_epoch
     else:
         times = _sqlite_time if sqlite else _aware
     for i, name in enumerate(columns):

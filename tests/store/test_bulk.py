@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, insert, select, text, update
 
 from tracker.store.bulk import (
     _json,
@@ -19,7 +19,10 @@ from tracker.store.bulk import (
     _sqlite_time,
     insert_rows,
     insert_values,
+    marks,
     new_ids,
+    select_rows,
+    update_rows,
 )
 from tracker.store.reporting import ASTERISK_CDR, QUEUE_CALLS
 from tracker.store.reporting_types import to_datetime
@@ -198,3 +201,54 @@ def test_json_values_are_json_dumps() -> None:
     values: list[Any] = [{}, {"a": "é"}, [], None, {"n": [1, 2.5, True]}, "x"]
     for value in values:
         assert _json(value) == json.dumps(value)
+
+
+def test_select_and_update_rows_read_and_store_as_sqlalchemy_does(store_url: str) -> None:
+    """``select_rows`` gives the dicts SQLAlchemy's ``select`` maps (aware UTC datetimes,
+    booleans, floats, NULLs); ``update_rows`` stores the bytes SQLAlchemy's ``update`` does."""
+    engine = create_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            server_id, session_id = _server_and_session(conn)
+            base = {"server_id": server_id, "session_id": session_id, "channel": "c"}
+            made = [
+                {**base, "queue": "q1", "uniqueid": "u1", "outcome": "waiting",
+                 "joined_at": datetime(2026, 11, 26, 4, 30, 54, 305222, tzinfo=PARIS),
+                 "joined_late": False, "wait": 2.5, "position": 3},
+                {**base, "queue": "q2", "uniqueid": "ü2", "outcome": "answered",
+                 "joined_at": None, "joined_late": True, "wait": None},
+                {**base, "queue": "q3", "uniqueid": "u3", "outcome": "waiting",
+                 "joined_late": False},
+            ]  # fmt: skip
+            for row in [*made, *made]:
+                conn.execute(insert(QUEUE_CALLS).values(**row))
+            mine = list(conn.execute(select(QUEUE_CALLS.c.id).order_by("id")).scalars())
+            where = f'"server_id" = {marks(conn, 1)} AND "queue" IN ({marks(conn, 2)})'
+            got = select_rows(conn, QUEUE_CALLS, where, [server_id, "q2", "q1"])
+            query = (
+                select(QUEUE_CALLS)
+                .where(QUEUE_CALLS.c.queue.in_(["q1", "q2"]))
+                .order_by(QUEUE_CALLS.c.id)
+            )
+            assert got == [dict(r) for r in conn.execute(query).mappings()]
+            assert [r["id"] for r in got] == [mine[0], mine[1], mine[3], mine[4]]
+            assert got[0]["joined_at"] == made[0]["joined_at"]
+            assert got[0]["joined_at"].tzinfo is UTC
+            assert (got[0]["joined_late"], got[1]["joined_late"]) == (False, True)
+
+            at = datetime(2026, 11, 26, 3, 31, 0, 1, tzinfo=PARIS)
+            changes = [(at, "exited", 4.0, mine[0]), (None, "unknown", 7, mine[1])]
+            update_rows(conn, QUEUE_CALLS, ("left_at", "outcome", "wait"), changes)
+            for left_at, outcome, wait, row_id in changes:
+                conn.execute(
+                    update(QUEUE_CALLS)
+                    .where(QUEUE_CALLS.c.id == row_id + mine[3] - mine[0])
+                    .values(left_at=left_at, outcome=outcome, wait=wait)
+                )
+            cast = "" if conn.dialect.name == "sqlite" else "::text"
+            sql = f"SELECT left_at{cast}, outcome, wait{cast} FROM queue_calls ORDER BY id"
+            stored = [tuple(r) for r in conn.exec_driver_sql(sql)]
+            assert stored[:3] == stored[3:]
+            assert stored[0][1:] == ("exited", "4" if cast else 4.0)
+    finally:
+        engine.dispose()

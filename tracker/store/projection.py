@@ -25,16 +25,12 @@ from typing import Any, NamedTuple, get_args
 import msgspec
 from sqlalchemy import (
     Connection,
-    Select,
     Table,
-    Update,
-    bindparam,
     delete,
     insert,
     select,
     update,
 )
-from sqlalchemy.sql.elements import ColumnElement
 
 from ..events import CEL, Cdr
 from ..events.base import AmiEvent
@@ -65,7 +61,7 @@ from ..state.queue import (
     QueueMemberRemoved,
     QueueReconciled,
 )
-from .bulk import insert_rows, insert_values, new_ids
+from .bulk import insert_rows, insert_values, marks, new_ids, select_rows, update_rows
 from .reporting import ASTERISK_CDR as CDR
 from .reporting import ASTERISK_CEL as CEL_TABLE
 from .reporting import CALL_LEGS as LEGS
@@ -109,43 +105,18 @@ class _Facts(NamedTuple):
     or more), and only rows that ``loads`` (SQL) keeps can ever match a handler's state."""
 
     group: tuple[str, ...]
-    loads: Callable[[Table], ColumnElement[bool]] | None
+    loads: str | None
 
 
 _FACTS: dict[Table, _Facts] = {
     QUEUE_CALLS: _Facts(("queue", "uniqueid"), None),
-    OFFERS: _Facts(("queue", "uniqueid"), lambda t: t.c.outcome.in_(("ringing", "canceled"))),
-    MEMBERS: _Facts(("queue", "interface"), lambda t: t.c.removed_at.is_(None)),
-    PAUSES: _Facts(("queue", "interface"), lambda t: t.c.unpaused_at.is_(None)),
-    PARTICIPATIONS: _Facts(("conference", "uniqueid"), lambda t: t.c.left_at.is_(None)),
-    PARKED: _Facts(("lot",), lambda t: t.c.ended_at.is_(None)),
+    OFFERS: _Facts(("queue", "uniqueid"), "\"outcome\" IN ('ringing', 'canceled')"),
+    MEMBERS: _Facts(("queue", "interface"), '"removed_at" IS NULL'),
+    PAUSES: _Facts(("queue", "interface"), '"unpaused_at" IS NULL'),
+    PARTICIPATIONS: _Facts(("conference", "uniqueid"), '"left_at" IS NULL'),
+    PARKED: _Facts(("lot",), '"ended_at" IS NULL'),
 }
 """Fact tables the handlers find rows in, and how their rows are loaded."""
-
-
-@functools.cache
-def _load(table: Table) -> Select[Any]:
-    """Rows of a server whose group columns take values in ``w_<column>`` lists (a superset of
-    the groups asked for: the combinations are filtered afterwards)."""
-    facts = _FACTS[table]
-    return (
-        select(table)
-        .where(
-            table.c.server_id == bindparam("w_server_id"),
-            *(table.c[c].in_(bindparam(f"w_{c}", expanding=True)) for c in facts.group),
-            *((facts.loads(table),) if facts.loads is not None else ()),
-        )
-        .order_by(table.c.id)
-    )
-
-
-@functools.cache
-def _update(table: Table, columns: tuple[str, ...]) -> Update:
-    return (
-        update(table)
-        .where(table.c.id == bindparam("w_id"))
-        .values({c: bindparam(c) for c in columns})
-    )
 
 
 _LOAD_CHUNK = 400
@@ -172,13 +143,21 @@ class _Table:
         names = self.group
         for i in range(0, len(todo), _LOAD_CHUNK):
             chunk = todo[i : i + _LOAD_CHUNK]
-            params: dict[str, Any] = {"w_server_id": server_id}
+            # the rows whose group columns take values in these lists (a superset of the
+            # groups asked for: the combinations are filtered here)
+            where = [f'"server_id" = {marks(conn, 1)}']
+            params: list[Any] = [server_id]
             for k, name in enumerate(names):
-                params[f"w_{name}"] = sorted({g[k] for g in chunk})
-            for row in conn.execute(_load(self.table), params).mappings():
+                values = sorted({g[k] for g in chunk})
+                where.append(f'"{name}" IN ({marks(conn, len(values))})')
+                params += values
+            loads = _FACTS[self.table].loads
+            if loads is not None:
+                where.append(loads)
+            for row in select_rows(conn, self.table, " AND ".join(where), params):
                 rows = self.stored.get(tuple(row[name] for name in names))
                 if rows is not None:
-                    rows.append(dict(row))
+                    rows.append(row)
 
     def rows(self, b: _Batch, keys: dict[str, Any]) -> list[dict[str, Any]]:
         """Rows of the group ``keys`` belong to (stored, then created), oldest first."""
@@ -214,12 +193,12 @@ class _Table:
             for row in self.inserts:
                 del row["id"]
             insert_rows(conn, self.table, self.inserts)
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for row_id, values in self.updates.items():
             columns = tuple(sorted(values))
-            by_columns.setdefault(columns, []).append({"w_id": row_id, **values})
-        for columns, params in by_columns.items():
-            conn.execute(_update(self.table, columns), params)
+            by_columns.setdefault(columns, []).append((*map(values.get, columns), row_id))
+        for columns, rows in by_columns.items():
+            update_rows(conn, self.table, columns, rows)
 
 
 class _Batch:

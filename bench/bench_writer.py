@@ -8,7 +8,8 @@ in the import: the objects written are fresh in the CPU caches; ``--prebuilt`` w
 built once beforehand instead (all of them cold: slower, memory-bound). Printed per backend:
 wall and CPU seconds of this process in the writes alone (best of ``--rounds``, each into its
 own fresh database), and parse + fold of the same capture for scale. On PostgreSQL the wall
-time also holds the server's work; the CPU time is the writer's own.
+time also holds the server's work; the CPU time is the writer's own, and ``server s`` the CPU
+time of the server process serving it (a local server: read from ``/proc``, in 10 ms ticks).
 
 ``--profile`` instead runs the writes once per backend under cProfile and prints the top
 entries (``--top``), sorted by ``--sort`` (cumulative or tottime).
@@ -22,10 +23,11 @@ from __future__ import annotations
 import cProfile
 import gc
 import itertools
+import os
 import pstats
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +59,30 @@ def stream_batches(store: Any, server_id: int, capture: Path) -> Iterator[Any]:
     return capture_batches(capture, plan, policy, batch_frames=BATCH_FRAMES)
 
 
+def server_cpu(engine: Any) -> Callable[[], float]:
+    """A clock of the CPU seconds of the PostgreSQL backend serving ``engine``'s pooled
+    connection (the writer's, as the pool hands the same one back; read from ``/proc``, so only
+    for a local server, in 10 ms ticks), or of nothing (SQLite: 0.0)."""
+    if engine.dialect.name != "postgresql":
+        return lambda: 0.0
+    with engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    stat = Path(f"/proc/{pid}/stat")
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def clock() -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+
+    return clock
+
+
 def write_all(
     url: str, source: list[Any] | Path, projections: bool, profile: Any = None
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """Wall and CPU seconds of writing the batches of ``source`` (built beforehand, or made
     from a capture file while writing: only the writes are timed) into the database at
-    ``url``, ``PER_WRITE`` batches per write."""
+    ``url``, ``PER_WRITE`` batches per write, and the PostgreSQL server's CPU seconds."""
     from tracker.store import BatchWriter, open_store
     from tracker.store.models import default_projections
 
@@ -75,8 +95,10 @@ def write_all(
             batches = stream_batches(store, info.id, source)
         else:
             batches = iter(source)
+        server = server_cpu(store.engine)
         gc.collect()
         wall = cpu = 0.0
+        s0 = server()
         frames = 0
         while chunk := list(itertools.islice(batches, PER_WRITE)):
             frames += sum(len(b.frames) for b in chunk)
@@ -89,7 +111,7 @@ def write_all(
             wall += time.perf_counter() - t0
             cpu += time.process_time() - c0
         assert writer.frames_written == frames
-        return wall, cpu
+        return wall, cpu, server() - s0
 
 
 def main() -> None:
@@ -121,7 +143,7 @@ def main() -> None:
                 with database(kind, tmp) as url:
                     write_all(url, source, not args.no_projections)  # warm
                 with database(kind, tmp) as url:
-                    wall, cpu = write_all(
+                    wall, cpu, _ = write_all(
                         url, source, not args.no_projections, prof := cProfile.Profile()
                     )
                 print(f"\n## {kind}: write {wall:.3f}s wall, {cpu:.3f}s CPU (profiled)")
@@ -133,22 +155,23 @@ def main() -> None:
             f"write ({'built beforehand' if args.prebuilt else 'each pair made just before'}); "
             f"best of {args.rounds} (parse+fold {t_fold:.3f}s)"
         )
-        print(
-            "{:<11} {:<8} {:>8} {:>8} {:>8}".format(
-                "backend", "proj", "wall s", "cpu s", "us/frame"
-            )
-        )
+        head = ("backend", "proj", "wall s", "cpu s", "us/frame", "server s")
+        print("{:<11} {:<5} {:>7} {:>7} {:>8} {:>8}".format(*head))
         for kind in backends:
             for projections in (True, False):
-                walls, cpus = [], []
+                walls, cpus, servers = [], [], []
                 for _ in range(max(1, args.rounds) + 1):  # the first round warms up
                     with database(kind, tmp) as url:
-                        wall, cpu = write_all(url, source, projections)
+                        wall, cpu, server = write_all(url, source, projections)
                     walls.append(wall)
                     cpus.append(cpu)
-                wall, cpu = min(walls[1:]), min(cpus[1:])
+                    servers.append(server)
+                wall, cpu, server = min(walls[1:]), min(cpus[1:]), min(servers[1:])
                 label = "yes" if projections else "no"
-                print(f"{kind:<11} {label:<8} {wall:>8.3f} {cpu:>8.3f} {cpu / frames * 1e6:>8.2f}")
+                print(
+                    f"{kind:<11} {label:<5} {wall:>7.3f} {cpu:>7.3f} {cpu / frames * 1e6:>8.2f} "
+                    f"{server:>8.2f}"
+                )
     gc.set_threshold(*saved)
 
 

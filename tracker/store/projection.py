@@ -814,7 +814,7 @@ def _asterisk_rows(b: _Batch, envelopes: list[Envelope], table: Table) -> None:
         for i in plan.enums:
             value = row[i]
             if isinstance(value, Enum):
-                row[i] = value.value
+                row[i] = value._value_  # ``.value`` is a Python-level property
         by_kind.setdefault(kind, []).append(row)
     for kind_, rows in by_kind.items():
         insert_values(b.conn, table, _records(kind_, table).columns, rows, epochs=True)

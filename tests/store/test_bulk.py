@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, insert, select, text, update
+from sqlalchemy import create_engine, event, insert, select, text, update
 
 from tracker.store.bulk import (
     _json,
@@ -250,5 +250,28 @@ def test_select_and_update_rows_read_and_store_as_sqlalchemy_does(store_url: str
             stored = [tuple(r) for r in conn.exec_driver_sql(sql)]
             assert stored[:3] == stored[3:]
             assert stored[0][1:] == ("exited", "4" if cast else 4.0)
+    finally:
+        engine.dispose()
+
+
+def test_new_ids_cost_one_statement(store_url: str) -> None:
+    engine = create_engine(store_url)
+    sent: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    try:
+        with engine.begin() as conn:
+            event.listen(engine, "before_cursor_execute", note)
+            first = new_ids(conn, QUEUE_CALLS, 3)
+            second = new_ids(conn, QUEUE_CALLS, 2)
+            event.remove(engine, "before_cursor_execute", note)
+        assert len(sent) == 2
+        if engine.dialect.name == "sqlite":  # after the largest rowid: nothing inserted yet
+            assert (first, second) == ([1, 2, 3], [1, 2])
+        else:  # from the sequence: the second call gets later values
+            assert first == sorted(first) and len(first) == 3
+            assert second == sorted(second) and min(second) > max(first)
     finally:
         engine.dispose()

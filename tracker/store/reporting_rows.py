@@ -228,20 +228,20 @@ def call_rows(
     row["session_id"] = session_id
     position = {uid: i for i, uid in enumerate(call.legs)}
     legs = []
+    leg_row = _row_maker(Leg, LEGS, frozenset(), epochs)
     for ordinal, leg in enumerate(call.ended_legs):
-        leg_row = to_row(leg, LEGS, frozenset(), epochs=epochs)
-        leg_row.update(
-            ordinal=ordinal,
-            server_id=server_id,
-            position=position.get(leg.uniqueid, len(position) + ordinal),
-            role=leg_role(call, leg),
-        )
-        legs.append(leg_row)
+        got = leg_row(leg)
+        got["ordinal"] = ordinal
+        got["server_id"] = server_id
+        got["position"] = position.get(leg.uniqueid, len(position) + ordinal)
+        got["role"] = leg_role(call, leg)
+        legs.append(got)
     transfers = []
+    transfer_row = _row_maker(Transfer, TRANSFERS, frozenset(), epochs)
     for ordinal, transfer in enumerate(call.transfers):
-        t_row = to_row(transfer, TRANSFERS, frozenset(), epochs=epochs)
-        t_row["ordinal"] = ordinal
-        transfers.append(t_row)
+        got = transfer_row(transfer)
+        got["ordinal"] = ordinal
+        transfers.append(got)
     return row, legs, transfers
 
 

@@ -215,6 +215,7 @@ class _Batch:
         self.envelopes = envelopes
         self.calls: list[Call] = []
         self.tables: dict[Table, _Table] = {}
+        self.by_seq: dict[int, Any] | None = None
 
     def event(self, seq: int) -> Any:
         """The item of the frame ``seq`` of this batch (None if not in it)."""
@@ -222,7 +223,9 @@ class _Batch:
         i = seq - envelopes[0].seq if envelopes else -1
         if 0 <= i < len(envelopes) and envelopes[i].seq == seq:
             return envelopes[i].item  # consecutive seqs: the usual case
-        return next((env.item for env in envelopes if env.seq == seq), None)
+        if self.by_seq is None:  # not consecutive (e.g. only the envelopes changes name)
+            self.by_seq = {env.seq: env.item for env in reversed(envelopes)}  # first wins
+        return self.by_seq.get(seq)
 
     def ids(self) -> dict[str, int]:
         return {"server_id": self.server_id, "session_id": self.session_id}

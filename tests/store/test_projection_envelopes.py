@@ -11,49 +11,19 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.helpers import FIXTURES
-from tests.store.reporting_support import create_schema, database, new_session
+from tests.store.reporting_support import create_schema, database, project_capture
 from tracker.events import CEL, Cdr
 from tracker.events.envelope import Envelope
-from tracker.reducer import Reducer
-from tracker.replay import iter_envelopes
 from tracker.state import Change
-from tracker.store.projection import _HANDLERS, _Batch, project_batch
+from tracker.store.projection import _HANDLERS, _Batch
 from tracker.store.reporting import REPORTING_TABLES
 
 CAPTURES = sorted(p.name for p in FIXTURES.glob("*.ami"))
-BATCH = 300
 
 
 def named_only(envelopes: list[Envelope], changes: list[Change]) -> list[Envelope]:
     named = {c.seq for c in changes if type(c) in _HANDLERS}
     return [e for e in envelopes if e.seq in named or type(e.item) in (Cdr, CEL)]
-
-
-def project(engine: Engine, capture: str, sparse: bool) -> None:
-    server_id, session_id = new_session(engine, capture)
-    reducer = Reducer()
-    envelopes: list[Envelope] = []
-    changes: list[Change] = []
-
-    def flush() -> None:
-        given = named_only(envelopes, changes) if sparse else envelopes
-        with engine.begin() as conn:
-            project_batch(
-                conn,
-                server_id=server_id,
-                session_id=session_id,
-                envelopes=given,
-                changes=changes,
-            )
-        envelopes.clear()
-        changes.clear()
-
-    for env in iter_envelopes(FIXTURES / capture):
-        envelopes.append(env)
-        changes.extend(reducer.apply(env))
-        if len(envelopes) >= BATCH:
-            flush()
-    flush()
 
 
 def dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -71,7 +41,7 @@ def test_the_named_envelopes_are_enough(tmp_path: Path) -> None:
         with database("sqlite", tmp_path / str(sparse)) as engine:
             create_schema(engine)
             for capture in CAPTURES:
-                project(engine, capture, sparse)
+                project_capture(engine, capture, batch=300, given=named_only if sparse else None)
             got[sparse] = dump(engine)
     assert got[True] == got[False]
     filled = {name for name, rows in got[False].items() if rows}

@@ -66,6 +66,7 @@ from ..state.queue import (
     QueueReconciled,
 )
 from .bulk import insert_rows, new_ids
+from .packed import Needs
 from .reporting import ASTERISK_CDR as CDR
 from .reporting import ASTERISK_CEL as CEL_TABLE
 from .reporting import CALL_LEGS as LEGS
@@ -234,6 +235,7 @@ class _Batch:
         self.server_id = server_id
         self.session_id = session_id
         self.envelopes = envelopes
+        self._by_seq: dict[int, Any] | None = None
         self.calls: list[Call] = []
         self.tables: dict[Table, _Table] = {}
 
@@ -242,8 +244,10 @@ class _Batch:
         envelopes = self.envelopes
         i = seq - envelopes[0].seq if envelopes else -1
         if 0 <= i < len(envelopes) and envelopes[i].seq == seq:
-            return envelopes[i].item  # consecutive seqs: the usual case
-        return next((env.item for env in envelopes if env.seq == seq), None)
+            return envelopes[i].item  # consecutive seqs (every frame of the batch)
+        if self._by_seq is None:  # only some frames (what the projection said it reads)
+            self._by_seq = {env.seq: env.item for env in envelopes}
+        return self._by_seq.get(seq)
 
     def ids(self) -> dict[str, int]:
         return {"server_id": self.server_id, "session_id": self.session_id}
@@ -839,6 +843,13 @@ def project_batch(
     batch.flush()
     _write_calls(batch)
     _write_asterisk_records(batch)
+
+
+project_batch.needs = Needs(  # type: ignore[attr-defined]
+    frozenset(_HANDLERS), _ASTERISK_RECORDS, causes=True
+)
+"""What the writer keeps of a batch for this projection (:func:`tracker.store.packed.pack`):
+the changes it handles, Asterisk's records, and the events that caused those changes."""
 
 
 __all__ = ["project_batch"]

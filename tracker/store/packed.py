@@ -29,7 +29,7 @@ from ..events.base import AmiEvent, SessionStarted
 from ..events.decode import decode_headers
 from ..events.envelope import Envelope, Item
 from ..state import Anomaly, Change
-from .blocks import KIND_CODES, FrameRebuilder, _le, frame_columns
+from .blocks import KIND_CODES, FrameRebuilder, _le, _positions, frame_columns
 
 if TYPE_CHECKING:
     from .schema import Projection
@@ -142,7 +142,8 @@ _LIST_ITEM = operator.attrgetter("list_item")
 _RECEIVED = operator.attrgetter("received_at")
 _TIMESTAMP = operator.attrgetter("timestamp")
 _EVENT = KIND_CODES[FrameKind.EVENT]
-_VERSION_KINDS = frozenset(map(id, (FrameKind.BANNER, FrameKind.RESPONSE)))
+_BANNER = KIND_CODES[FrameKind.BANNER]
+_RESPONSE = KIND_CODES[FrameKind.RESPONSE]
 _encoder = msgspec.msgpack.Encoder()
 _EMPTY = msgspec.Raw(_encoder.encode([]))
 
@@ -196,7 +197,7 @@ def pack(batch: Batch, needs: Needs = EVERYTHING) -> Packed:
         received,
         live,
         stamped,
-        _versions(frames, items),
+        _versions(frames, raws, kinds, items),
         records,
         msgspec.Raw(_encoder.encode(kept)) if kept else _EMPTY,
         batch.snapshot,
@@ -210,18 +211,19 @@ def _kept(changes: Sequence[Change], kinds: frozenset[type[Change]] | None) -> S
     return list(itertools.compress(changes, map(kinds.__contains__, map(type, changes))))
 
 
-def _versions(frames: Sequence[Frame], items: Sequence[Item]) -> list[tuple[int, str]]:
-    """Banners and ``AsteriskVersion`` answers (CoreSettings) among the frames."""
-    response = FrameKind.RESPONSE
+def _versions(
+    frames: Sequence[Frame], raws: Sequence[bytes], kinds: bytes, items: Sequence[Item]
+) -> list[tuple[int, str]]:
+    """Banners and ``AsteriskVersion`` answers (CoreSettings) among the frames (found by their
+    kind codes: a C-level scan, not a look at every frame)."""
     found: list[tuple[int, str]] = []
-    kinds = map(_VERSION_KINDS.__contains__, map(id, map(_KIND_OF, frames)))
-    for i in itertools.compress(range(len(frames)), kinds):
-        frame, item = frames[i], items[i]
+    for i in sorted((*_positions(kinds, _BANNER), *_positions(kinds, _RESPONSE))):
+        item = items[i]
         if type(item) is SessionStarted:
             if item.banner:
                 found.append((i, item.banner))
-        elif frame.kind is response and b"AsteriskVersion: " in frame.raw:
-            value = frame.get("AsteriskVersion")
+        elif b"AsteriskVersion: " in raws[i]:
+            value = frames[i].get("AsteriskVersion")
             if value:
                 found.append((i, f"Asterisk {value}"))
     return found

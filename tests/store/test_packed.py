@@ -101,3 +101,33 @@ def test_needs_combine() -> None:
     # a projection that does not say what it reads gets everything
     assert needs_of([lambda *a, **k: None]) == Needs(None, None, False)
     assert list(itertools.islice(needs_of([]).changes or (), 2)) == [Anomaly]
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+def test_the_compiled_columns_equal_the_python_ones(
+    capture: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.store import packed as module
+
+    if module._compiled is None:
+        pytest.fail("the compiled codec is not built (pip install -e . builds it)")
+    needs = needs_of(default_projections())
+    batches = _batches(FIXTURES / capture, tmp_path)
+    compiled = [pack(b, needs) for b in batches] + [pack(b, EVERYTHING) for b in batches]
+    monkeypatch.setattr(module, "_compiled", None)
+    pure = [pack(b, needs) for b in batches] + [pack(b, EVERYTHING) for b in batches]
+    assert compiled == pure
+
+
+def test_the_compiled_columns_refuse_what_they_do_not_know() -> None:
+    from tracker.ami import speedups
+    from tracker.store.blocks import KINDS
+
+    compiled = speedups.compiled()
+    assert compiled is not None
+    with pytest.raises(TypeError):
+        compiled.frame_columns(["not a frame"], KINDS, 4)
+    with pytest.raises(ValueError):
+        compiled.envelope_columns([], b"x", 0, None)
+    assert compiled.frame_columns([], KINDS, 4) == (b"", b"", b"", {})
+    assert compiled.envelope_columns([], b"", 0, frozenset()) == (None, 0, 0, [])

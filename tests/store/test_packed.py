@@ -125,9 +125,9 @@ def test_the_compiled_columns_refuse_what_they_do_not_know() -> None:
 
     compiled = speedups.compiled()
     assert compiled is not None
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="not a Frame"):
         compiled.frame_columns(["not a frame"], KINDS, 4)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="one code per envelope"):
         compiled.envelope_columns([], b"x", 0, None)
     assert compiled.frame_columns([], KINDS, 4) == (b"", b"", b"", {})
     assert compiled.envelope_columns([], b"", 0, frozenset()) == (None, 0, 0, [])

@@ -89,7 +89,7 @@ def parse_fold(path: Path) -> int:
     return replay(path).events
 
 
-def import_file(url: str, path: Path) -> int:
+def import_file(url: str, path: Path, writer_process: bool | None = None) -> int:
     """``ami-tracker import``'s path (its GC thresholds included)."""
     import gc
 
@@ -102,12 +102,65 @@ def import_file(url: str, path: Path) -> int:
     try:
         result = trio.run(
             lambda: import_captures(
-                url, [path], server="bench", spill_path=path.with_suffix(".spill")
+                url,
+                [path],
+                server="bench",
+                spill_path=path.with_suffix(".spill"),
+                writer_process=writer_process,
             )
         )
     finally:
         gc.set_threshold(*saved)
     return result.written
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process and of its waited-for children."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
+
+
+def import_table(kinds: list[str], tmp: Path, data: bytes, copies: list[int], rounds: int) -> None:
+    """Import vs parse + fold, wall (best of ``rounds``) and CPU of this process and of the
+    writer process, with the writer in a child process (the default) and in a thread."""
+    print(
+        f"import vs parse+fold, best of {rounds} (wall; CPU of this process / of the writer "
+        "process)"
+    )
+    print(
+        "{:<11} {:<8} {:<8} {:>8} {:>6} {:>8} {:>8}".format(
+            "backend", "input", "writer", "wall s", "x p+f", "cpu s", "child s"
+        )
+    )
+    for n in copies:
+        path = tmp / f"import-x{n}.ami"
+        path.write_bytes(data if n == 1 else repeat_stream(data, n))
+        name = "load" if n == 1 else f"load x{n}"
+        frames, t_fold = best(lambda path=path: parse_fold(path), rounds)
+        print(
+            f"{'':<11} {name:<8} {'p+f':<8} {t_fold:>8.3f} {'':>6} {'':>8} {'':>8}  {frames} frames"
+        )
+        for kind in kinds:
+            for mode, process in (("process", True), ("thread", False)):
+                runs: list[tuple[float, float, float]] = []
+                for _ in range(max(1, rounds)):
+                    with database(kind, tmp) as url:
+                        own, kids = cpu_seconds()
+                        t0 = time.perf_counter()
+                        written = import_file(url, path, process)
+                        wall = time.perf_counter() - t0
+                        own2, kids2 = cpu_seconds()
+                        assert written == frames, (written, frames)
+                        runs.append((wall, own2 - own, kids2 - kids))
+                wall, own, kids = min(runs)
+                print(
+                    f"{kind:<11} {name:<8} {mode:<8} {wall:>8.3f} {t_fold / wall:>6.2f} "
+                    f"{own:>8.3f} {kids:>8.3f}"
+                )
+        path.unlink()
 
 
 def replay_ways(store: Any, path: Path) -> dict[str, Callable[[], object]]:
@@ -272,6 +325,13 @@ def main() -> None:
     p.add_argument("--no-pg", action="store_true", help="skip PostgreSQL")
     p.add_argument("--million", action="store_true", help="world-at-point on a 1M-frame store")
     p.add_argument("--points", type=int, default=30, help="random points for world-at-point")
+    p.add_argument(
+        "--import-copies",
+        type=int,
+        nargs="+",
+        default=[1, 4],
+        help="import figures on the load capture repeated this many times (1: as it is)",
+    )
     args = p.parse_args()
     rounds = args.rounds
     backends = ["sqlite"] if args.no_pg else ["sqlite", "postgresql"]
@@ -281,19 +341,12 @@ def main() -> None:
         data = load_stream()
         capture = tmp / "load.ami"
         capture.write_bytes(data)
-        frames, t_fold = best(lambda: parse_fold(capture), rounds)
-        print(f"parse+fold of the load capture: {frames} frames in {t_fold:.3f}s")
+        import_table(backends, tmp, data, args.import_copies, rounds)
+        frames = parse_fold(capture)
         replays: dict[str, dict[str, list[float]]] = {}
-        head = ("backend", "import s", "x p+f", "B/frame", "snap B/f")
-        print("{:<11} {:>9} {:>6} {:>8} {:>8}".format(*head))
+        head = ("backend", "B/frame", "snap B/f")
+        print("{:<11} {:>8} {:>8}".format(*head))
         for kind in backends:
-            imports = []
-            for _ in range(max(1, rounds)):
-                with database(kind, tmp) as url:
-                    t0 = time.perf_counter()
-                    written = import_file(url, capture)
-                    imports.append(time.perf_counter() - t0)
-                    assert written == frames, (written, frames)
             with database(kind, tmp) as url:
                 import_file(url, capture)
                 from tracker.store import open_store
@@ -304,11 +357,7 @@ def main() -> None:
                 store_module.PREFETCH_FROM = 8192
                 size = log_size(url)
                 snaps = snapshot_bytes(url)
-            t_import = min(imports)
-            print(
-                f"{kind:<11} {t_import:>9.3f} {t_fold / t_import:>6.2f} {size / frames:>8.1f} "
-                f"{snaps / frames:>8.1f}"
-            )
+            print(f"{kind:<11} {size / frames:>8.1f} {snaps / frames:>8.1f}")
         print(
             f"replay, database vs file: file s / db s, best of {rounds} interleaved rounds "
             "(range of the per-round ratios); wall, then CPU of the process (all threads)"

@@ -184,32 +184,40 @@ def capture_batches(
             break
         last = chunk[-1]
         envs = list(envelopes(chunk, start_seq=seq))
-        seq += len(chunk)
         start = 0
         due_seq, due_clock = policy.next_due()
+        due_at = due_seq - seq  # index in this chunk from which a snapshot may be due
+        seq += len(chunk)
+        append = clocks.append
         for i, env in enumerate(envs):
             changes += apply(env)
             clock = world.clock
-            clocks.append(clock)
-            if first_time is None and clock > 0.0:
-                first_time = clock
-            if env.seq < due_seq and clock < due_clock:
+            append(clock)
+            if i < due_at and clock < due_clock:
                 continue
             snap = policy.due(env.seq, clock)
             due_seq, due_clock = policy.next_due()
+            due_at = due_seq - envs[0].seq
             if snap:
                 end = i + 1
                 got_frames += chunk[start:end]
                 got_envs += envs[start:end]
+                if first_time is None:
+                    first_time = _first_time(clocks)
                 yield Batch(session, got_frames, got_envs, changes, clocks, encode_world(world))
                 start = end
                 got_frames, got_envs, changes, clocks = [], [], [], []
+                append = clocks.append
         got_frames += chunk[start:]
         got_envs += envs[start:]
         if len(got_frames) >= batch_frames:
+            if first_time is None:
+                first_time = _first_time(clocks)
             yield Batch(session, got_frames, got_envs, changes, clocks)
             got_frames, got_envs, changes, clocks = [], [], [], []
     if got_frames:
+        if first_time is None:
+            first_time = _first_time(clocks)
         yield Batch(session, got_frames, got_envs, changes, clocks)
     if last is not None:
         logoff = last.kind is FrameKind.RESPONSE and last.name == "Goodbye"
@@ -219,6 +227,11 @@ def capture_batches(
             "disconnect_reason": "logoff" if logoff else "end of capture",
         }
         yield Batch(session, [], [], [], [], None, notes)
+
+
+def _first_time(clocks: list[float]) -> float | None:
+    """The first event time among the fold's clocks (0.0 until the fold has one)."""
+    return next(filter((0.0).__lt__, clocks), None)
 
 
 class ImportStats(NamedTuple):

@@ -19,6 +19,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <stdint.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -1604,10 +1605,182 @@ static PyTypeObject DecoderType = {
 };
 
 /* ---------------------------------------------------------------------------------------- */
+/* columns of a batch for the event store (tracker/store/packed.py; its Python code is the   */
+/* reference): one pass over the frames and one over their envelopes instead of one C-level  */
+/* map() per column.                                                                          */
+
+static PyObject *str_timestamp_attr = NULL;
+static PyObject *str_empty = NULL;
+
+/* frame_columns(frames: list[Frame], kinds: tuple[FrameKind, ...], anomaly: int)
+ * -> (raw: bytes, lengths: bytes (u32, native order), codes: bytes, problems: dict)
+ * A kind's code is its index in ``kinds``; problems: {i: problem or ""} for frames of code
+ * ``anomaly``, {i: problem} for other frames with a non-empty problem. */
+static PyObject *
+frame_columns(PyObject *self, PyObject *args)
+{
+    PyObject *frames, *kinds;
+    int anomaly;
+    if (!PyArg_ParseTuple(args, "O!O!i", &PyList_Type, &frames, &PyTuple_Type, &kinds, &anomaly))
+        return NULL;
+    if (frame_type == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "the compiled codec is not configured");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(frames), nk = PyTuple_GET_SIZE(kinds), total = 0;
+    if (nk > 255) {
+        PyErr_SetString(PyExc_ValueError, "too many kinds");
+        return NULL;
+    }
+    PyObject *lengths = PyBytes_FromStringAndSize(NULL, n * 4);
+    PyObject *codes = PyBytes_FromStringAndSize(NULL, n);
+    PyObject *problems = PyDict_New();
+    PyObject *raw_all = NULL;
+    if (lengths == NULL || codes == NULL || problems == NULL)
+        goto fail;
+    uint32_t *lp = (uint32_t *)PyBytes_AS_STRING(lengths);
+    unsigned char *cp = (unsigned char *)PyBytes_AS_STRING(codes);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *f = PyList_GET_ITEM(frames, i);
+        if (!Py_IS_TYPE(f, frame_type)) {
+            PyErr_SetString(PyExc_TypeError, "not a Frame");
+            goto fail;
+        }
+        PyObject *raw = SLOT(f, off_raw), *kind = SLOT(f, off_kind), *problem = SLOT(f, off_problem);
+        if (raw == NULL || !PyBytes_CheckExact(raw)) {
+            PyErr_SetString(PyExc_TypeError, "Frame.raw is not bytes");
+            goto fail;
+        }
+        Py_ssize_t len = PyBytes_GET_SIZE(raw);
+        if ((size_t)len > UINT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "frame over 4 GiB");
+            goto fail;
+        }
+        lp[i] = (uint32_t)len;
+        total += len;
+        Py_ssize_t j = 0;
+        while (j < nk && PyTuple_GET_ITEM(kinds, j) != kind)
+            j++;
+        if (j == nk) {
+            PyErr_SetString(PyExc_ValueError, "a frame of an unknown kind");
+            goto fail;
+        }
+        cp[i] = (unsigned char)j;
+        int has = 0;
+        if (problem != NULL && problem != Py_None) {
+            has = PyObject_IsTrue(problem);
+            if (has < 0)
+                goto fail;
+        }
+        if (has || j == anomaly) {
+            PyObject *key = PyLong_FromSsize_t(i);
+            PyObject *value = has ? problem : str_empty;
+            if (key == NULL || PyDict_SetItem(problems, key, value) < 0) {
+                Py_XDECREF(key);
+                goto fail;
+            }
+            Py_DECREF(key);
+        }
+    }
+    raw_all = PyBytes_FromStringAndSize(NULL, total);
+    if (raw_all == NULL)
+        goto fail;
+    char *out = PyBytes_AS_STRING(raw_all);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *raw = SLOT(PyList_GET_ITEM(frames, i), off_raw);
+        memcpy(out, PyBytes_AS_STRING(raw), lp[i]);
+        out += lp[i];
+    }
+    return Py_BuildValue("(NNNN)", raw_all, lengths, codes, problems);
+fail:
+    Py_XDECREF(lengths);
+    Py_XDECREF(codes);
+    Py_XDECREF(problems);
+    Py_XDECREF(raw_all);
+    return NULL;
+}
+
+/* envelope_columns(envelopes: list[Envelope], codes: bytes, event: int, wanted: frozenset | None)
+ * -> (received: list | None, live: int, stamped: int, records: list[int] | None)
+ * received: every envelope's receive time (None when all are None); live: frames of code
+ * ``event``; stamped: those whose item has a timestamp or that have a receive time; records:
+ * indexes of the envelopes whose item's exact type is in ``wanted``. */
+static PyObject *
+envelope_columns(PyObject *self, PyObject *args)
+{
+    PyObject *envs, *codes, *wanted;
+    int event;
+    if (!PyArg_ParseTuple(args, "O!O!iO", &PyList_Type, &envs, &PyBytes_Type, &codes, &event,
+                          &wanted))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(envs);
+    if (PyBytes_GET_SIZE(codes) != n) {
+        PyErr_SetString(PyExc_ValueError, "one code per envelope");
+        return NULL;
+    }
+    if (wanted != Py_None && !PyFrozenSet_CheckExact(wanted)) {
+        PyErr_SetString(PyExc_TypeError, "wanted must be a frozenset or None");
+        return NULL;
+    }
+    const unsigned char *cp = (const unsigned char *)PyBytes_AS_STRING(codes);
+    PyObject *received = PyList_New(n);
+    PyObject *records = wanted == Py_None ? Py_NewRef(Py_None) : PyList_New(0);
+    if (received == NULL || records == NULL)
+        goto fail;
+    Py_ssize_t live = 0, stamped = 0, timed = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *env = PyList_GET_ITEM(envs, i);
+        if (!PyTuple_Check(env) || PyTuple_GET_SIZE(env) < 4) {
+            PyErr_SetString(PyExc_TypeError, "not an Envelope");
+            goto fail;
+        }
+        PyObject *item = PyTuple_GET_ITEM(env, 1), *at = PyTuple_GET_ITEM(env, 3);
+        PyList_SET_ITEM(received, i, Py_NewRef(at));
+        timed += at != Py_None;
+        if (cp[i] == event) {
+            live++;
+            if (at != Py_None) {
+                stamped++;
+            } else {
+                PyObject *ts = PyObject_GetAttr(item, str_timestamp_attr);
+                if (ts == NULL)
+                    goto fail;
+                stamped += ts != Py_None;
+                Py_DECREF(ts);
+            }
+        }
+        if (wanted != Py_None) {
+            int in = PySet_Contains(wanted, (PyObject *)Py_TYPE(item));
+            if (in < 0)
+                goto fail;
+            if (in) {
+                PyObject *key = PyLong_FromSsize_t(i);
+                if (key == NULL || PyList_Append(records, key) < 0) {
+                    Py_XDECREF(key);
+                    goto fail;
+                }
+                Py_DECREF(key);
+            }
+        }
+    }
+    if (!timed)
+        Py_SETREF(received, Py_NewRef(Py_None));
+    return Py_BuildValue("(NnnN)", received, live, stamped, records);
+fail:
+    Py_XDECREF(received);
+    Py_XDECREF(records);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 
 static PyMethodDef module_methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(Frame, kind_by_first_key, build_frame, banner_frame, anomaly_frame)"},
+    {"frame_columns", frame_columns, METH_VARARGS,
+     "frame_columns(frames, kinds, anomaly) -> (raw, lengths, codes, problems)"},
+    {"envelope_columns", envelope_columns, METH_VARARGS,
+     "envelope_columns(envelopes, codes, event, wanted) -> (received, live, stamped, records)"},
     {NULL},
 };
 
@@ -1630,7 +1803,9 @@ PyInit__speedups(void)
     str_actionid = PyUnicode_InternFromString("ActionID");
     str_event = PyUnicode_InternFromString("Event");
     str_scope = PyUnicode_InternFromString("ChanVariable(");
-    if (str_timestamp == NULL || str_actionid == NULL || str_event == NULL || str_scope == NULL)
+    str_timestamp_attr = PyUnicode_InternFromString("timestamp");
+    str_empty = PyUnicode_InternFromString("");
+    if (str_empty == NULL || str_timestamp_attr == NULL || str_timestamp == NULL || str_actionid == NULL || str_event == NULL || str_scope == NULL)
         return NULL;
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)

@@ -44,3 +44,10 @@ class EventDecoder:
     def envelopes(
         self, frames: Iterable[Frame], start_seq: int = 0, received_at: float | None = None
     ) -> Iterator[Any]: ...
+
+def frame_columns(
+    frames: list[Frame], kinds: tuple[FrameKind, ...], anomaly: int, /
+) -> tuple[bytes, bytes, bytes, dict[int, str]]: ...
+def envelope_columns(
+    envelopes: list[Any], codes: bytes, event: int, wanted: frozenset[type[Any]] | None, /
+) -> tuple[list[float | None] | None, int, int, list[int] | None]: ...

@@ -40,6 +40,7 @@ async def import_captures(
     batch_frames: int = 4096,
     spill_path: Path | None = None,
     progress: Progress | None = None,
+    writer_process: bool | None = None,
 ) -> ImportResult:
     """Import ``paths`` in order into ``server``'s log at ``url`` (idempotent per capture);
     ``projections`` default to the reporting tables' (when this build has them).
@@ -55,12 +56,14 @@ async def import_captures(
         server,
         projections=projections,
         batch_frames=2 * batch_frames,
+        write_frames=2 * batch_frames,
         memory_frames=8 * batch_frames,
         snapshot_frames=snapshot_frames,
         snapshot_seconds=snapshot_seconds,
         spill_path=spill_path,
         shutdown_timeout=60.0,
         retry_all=False,
+        writer_process=writer_process,
     )
     start = await trio.to_thread.run_sync(persister.open)
     store = persister.store

@@ -51,6 +51,7 @@ from ..store import (
 from ..store.engine import is_transient
 from ..store.lease import STALE_AFTER, Lease, acquire, heartbeat, release
 from ..store.models import default_projections
+from ..store.writer_process import WriterProcess, process_writer_supported
 from .spill import SpillFile
 
 if TYPE_CHECKING:
@@ -133,6 +134,8 @@ class Persister:
         snapshot_seconds: float = 300.0,
         retry_all: bool = True,
         lease_timeout: float = STALE_AFTER,
+        writer_process: bool | None = None,
+        write_frames: int | None = None,
     ) -> None:
         self.url = url
         self.server = server
@@ -140,6 +143,9 @@ class Persister:
         self.projections = tuple(projections if projections is not None else default_projections())
         """Reporting rows written with the frames (default: the reporting tables', if any)."""
         self.batch_frames = batch_frames
+        self.write_frames = write_frames if write_frames is not None else 4 * batch_frames
+        """At most this many frames per transaction (at least one batch); a backlog after an
+        outage is written in transactions this large."""
         self.flush_interval = flush_interval
         self.memory_frames = memory_frames
         self.spill_path = spill_path if spill_path is not None else default_spill_path(server, url)
@@ -154,6 +160,11 @@ class Persister:
         self.lease_timeout = lease_timeout
         """Seconds without heartbeat after which another process may take the server's lease
         (renewed every quarter of it)."""
+        self.writer_process = (
+            process_writer_supported(url) if writer_process is None else writer_process
+        )
+        """Write from a child process (default where it can: see
+        :mod:`tracker.store.writer_process`), else from a worker thread of this one."""
         self.lease: Lease | None = None
         self.stats = PersisterStats()
         self.on_write: Callable[[float], None] | None = None
@@ -163,7 +174,7 @@ class Persister:
         self.on_spill: Callable[[int], None] | None = None
         """Called with the frames moved to the spill file each time (the database lags)."""
         self.store: Store | None = None
-        self._writer: BatchWriter | None = None
+        self._writer: BatchWriter | WriterProcess | None = None
         self._spill: SpillFile | None = None
         self._memory: deque[Batch] = deque()
         self._memory_count = 0
@@ -184,14 +195,28 @@ class Persister:
     def open(self) -> Start:
         """Open the store, write a spill file left by an earlier run, and say where the log
         stands (blocking: call it with ``trio.to_thread.run_sync``)."""
-        store = self.store = open_store(self.url)
+        # the writer process is forked before this process opens the database (see
+        # tracker.store.writer_process.fork_is_safe)
+        early = (
+            WriterProcess(self.url, projections=self.projections) if self.writer_process else None
+        )
+        try:
+            store = self.store = open_store(self.url)
+        except BaseException:
+            if early is not None:
+                early.close()
+            raise
         try:
             info = store.ensure_server(self.server, self.ami_url)
             self.lease = acquire(store.engine, info.id, self.server, stale_after=self.lease_timeout)
-            self._writer = BatchWriter(store.engine, info.id, projections=self.projections)
+            if early is not None:
+                early.server_id = info.id
+                self._writer = early
+            else:
+                self._writer = BatchWriter(store.engine, info.id, projections=self.projections)
             spill = self._spill = SpillFile(self.spill_path)
             while spill.batches:
-                batches, offset = spill.read(self.batch_frames * 4)
+                batches, offset = spill.read(self.write_frames)
                 self._writer.write(batches)
                 spill.advance(offset, batches)
             info = store.server(self.server)
@@ -201,6 +226,9 @@ class Persister:
             if self.lease is not None:
                 release(store.engine, self.lease)
                 self.lease = None
+            if early is not None:
+                early.close()
+            self._writer = None
             store.close()
             self.store = None
             raise
@@ -377,13 +405,13 @@ class Persister:
                 return
             spill = self._spill
             if spill is not None and spill.frames:
-                batches, offset = await trio.to_thread.run_sync(spill.read, self.batch_frames * 4)
+                batches, offset = await trio.to_thread.run_sync(spill.read, self.write_frames)
                 self._inflight = batches
                 self._inflight_spill_offset = offset
                 return
             taken: list[Batch] = []
             frames = 0
-            limit = self.batch_frames * 4
+            limit = self.write_frames
             while self._memory and frames < limit:
                 batch = self._memory.popleft()
                 frames += _weight(batch)
@@ -471,7 +499,13 @@ class Persister:
         except StoreError as exc:  # the database is down: the lease goes stale
             log.warning("cannot release the lease of %s: %s", self.server, exc)
         finally:
+            self._close_writer()
             self.store.close()
+
+    def _close_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if isinstance(writer, WriterProcess):
+            writer.close()
 
     async def _keep_leftovers(self) -> None:
         spill = self._spill

@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import msgspec
 
@@ -23,6 +22,7 @@ from ..ami import FrameKind
 from ..state import Change
 from ..store import Batch, SessionInfo
 from ..store.blocks import KIND_CODES, Block, FrameRebuilder, block_envelopes
+from ..store.packed import changes_decoder
 
 _LEN = struct.Struct("<I")
 
@@ -41,20 +41,6 @@ class _Record(msgspec.Struct, array_like=True):
     changes: msgspec.Raw
     snapshot: bytes | None
     notes: dict[str, Any]
-
-
-def _subclasses(cls: type[Change]) -> list[type[Change]]:
-    out = []
-    for sub in cls.__subclasses__():
-        out.append(sub)
-        out.extend(_subclasses(sub))
-    return out
-
-
-@cache
-def _changes_decoder() -> msgspec.msgpack.Decoder[list[Any]]:
-    kinds = tuple(sorted(set(_subclasses(Change)), key=lambda c: c.__qualname__))
-    return msgspec.msgpack.Decoder(list[Union[kinds]])  # type: ignore[valid-type]  # noqa: UP007
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -86,7 +72,7 @@ def decode_batch(data: bytes, rebuilder: FrameRebuilder) -> Batch:
     r = _record_decoder.decode(data)
     block = Block(r.raws, r.kinds, tuple(r.clocks), r.problems, r.received)
     pairs = list(block_envelopes(rebuilder, block, r.first_seq))
-    changes: list[Change] = _changes_decoder().decode(r.changes)
+    changes: list[Change] = changes_decoder().decode(r.changes)
     return Batch(
         SessionInfo(r.key, r.source, r.session_first_seq, r.origin),
         [f for f, _ in pairs],

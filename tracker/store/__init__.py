@@ -10,6 +10,7 @@ from __future__ import annotations
 from .engine import SchemaError, describe, redact
 from .follow import Follower, Update, WriterState
 from .gaps_query import gap_records, load_gaps
+from .packed import Packed, SessionInfo
 from .reporting_query import call_records, load_call_records
 from .schema import AnomalyRow, FrameBlock, Projection, Server, Session, Snapshot
 from .store import (
@@ -22,7 +23,7 @@ from .store import (
     WorldAt,
     open_store,
 )
-from .writer import Batch, BatchWriter, SessionInfo, SnapshotPolicy, WriteResult
+from .writer import Batch, BatchWriter, SnapshotPolicy, WriteResult
 
 __all__ = [
     "AnomalyRow",
@@ -31,6 +32,7 @@ __all__ = [
     "Follower",
     "FrameBlock",
     "NoSuchServer",
+    "Packed",
     "Projection",
     "PrunedError",
     "SchemaError",

@@ -103,23 +103,47 @@ def encode_block(
 ) -> bytes:
     """Compressed payload of ``frames``: ``clocks`` is the fold's clock after each frame,
     ``received`` the receive times the fold used (None or all None: not stored)."""
-    n = len(frames)
-    if len(clocks) != n:
+    if len(clocks) != len(frames):
         raise ValueError("one clock per frame")
+    raws, kinds, problems = frame_columns(frames)
+    return encode_payload(
+        raws,
+        _le(array.array("I", map(len, raws))),
+        kinds,
+        _le(array.array("d", clocks)),
+        problems,
+        received,
+    )
+
+
+def frame_columns(frames: Sequence[Frame]) -> tuple[list[bytes], bytes, dict[int, str]]:
+    """The frames' bytes, kind codes, and problems by index (an anomaly's, or one the codec
+    noted on another frame), in C-level passes."""
     raws = list(map(_RAW, frames))
-    lengths = array.array("I", map(len, raws))
     kinds = bytes(map(_KIND, map(id, map(_KIND_OF, frames))))
     problems = {i: frames[i].problem or "" for i in _positions(kinds, _ANOMALY)}
     carried = list(map(_PROBLEM, frames))
-    if carried.count(None) != n:  # rare: a frame that is not an anomaly carries a problem too
+    if carried.count(None) != len(frames):  # rare: a frame that is not an anomaly has one too
         problems.update({i: p for i, p in enumerate(carried) if p})
+    return raws, kinds, problems
+
+
+def encode_payload(
+    raws: Sequence[bytes | memoryview],
+    lengths: bytes,
+    kinds: bytes,
+    clocks: bytes,
+    problems: dict[int, str],
+    received: Sequence[float | None] | None,
+) -> bytes:
+    """Compressed payload of frames given as columns: their bytes (in pieces: joined once),
+    u32 lengths and f64 clocks (little-endian), kind codes, problems by frame index and the
+    receive times the fold used (None or all None: not stored)."""
     if received is not None and received.count(None) < len(received):
         recv: list[float | None] | None = list(received)
     else:
         recv = None
-    header = _enc.encode(
-        _Header(_le(lengths), kinds, _le(array.array("d", clocks)), problems, recv)
-    )
+    header = _enc.encode(_Header(lengths, kinds, clocks, problems, recv))
     # one join: ``a + b + c`` of ~0.5 MB costs ~1 us per frame (two large copies)
     return compress(b"".join([_U32.pack(len(header)), header, *raws]))
 

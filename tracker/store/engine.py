@@ -114,6 +114,8 @@ _MESSAGES: tuple[tuple[str, str], ...] = (
 
 def describe(error: BaseException, url: str | URL | None = None) -> str:
     """One line saying what went wrong with the database (no traceback, no password)."""
+    if isinstance(error, StoreError) and hasattr(error, "transient"):
+        return str(error)  # described already (by a writer process)
     text = f"{type(getattr(error, 'orig', None) or error).__name__} {error}".lower()
     where = f" ({redact(url)})" if url is not None else ""
     for needle, message in _MESSAGES:
@@ -127,6 +129,8 @@ def describe(error: BaseException, url: str | URL | None = None) -> str:
 
 def is_transient(error: BaseException) -> bool:
     """Worth retrying later (the database may come back); False for our own bugs."""
+    if isinstance(error, StoreError):  # one that says (a writer process's failure)
+        return bool(getattr(error, "transient", False))
     return isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.DisconnectionError))
 
 

@@ -62,6 +62,7 @@ from ..state.queue import (
     QueueReconciled,
 )
 from .bulk import insert_rows, insert_values, marks, new_ids, select_rows, update_rows
+from .packed import Needs
 from .reporting import ASTERISK_CDR as CDR
 from .reporting import ASTERISK_CEL as CEL_TABLE
 from .reporting import CALL_LEGS as LEGS
@@ -213,19 +214,19 @@ class _Batch:
         self.server_id = server_id
         self.session_id = session_id
         self.envelopes = envelopes
+        self._by_seq: dict[int, Any] | None = None
         self.calls: list[Call] = []
         self.tables: dict[Table, _Table] = {}
-        self.by_seq: dict[int, Any] | None = None
 
     def event(self, seq: int) -> Any:
         """The item of the frame ``seq`` of this batch (None if not in it)."""
         envelopes = self.envelopes
         i = seq - envelopes[0].seq if envelopes else -1
         if 0 <= i < len(envelopes) and envelopes[i].seq == seq:
-            return envelopes[i].item  # consecutive seqs: the usual case
-        if self.by_seq is None:  # not consecutive (e.g. only the envelopes changes name)
-            self.by_seq = {env.seq: env.item for env in reversed(envelopes)}  # first wins
-        return self.by_seq.get(seq)
+            return envelopes[i].item  # consecutive seqs (every frame of the batch)
+        if self._by_seq is None:  # only some frames (what the projection said it reads)
+            self._by_seq = {env.seq: env.item for env in envelopes}
+        return self._by_seq.get(seq)
 
     def ids(self) -> dict[str, int]:
         return {"server_id": self.server_id, "session_id": self.session_id}
@@ -856,6 +857,13 @@ def project_batch(
     batch.flush()
     _write_calls(batch)
     _write_asterisk_records(batch)
+
+
+project_batch.needs = Needs(  # type: ignore[attr-defined]
+    frozenset(_HANDLERS), _ASTERISK_RECORDS, causes=True
+)
+"""What the writer keeps of a batch for this projection (:func:`tracker.store.packed.pack`):
+the changes it handles, Asterisk's records, and the events that caused those changes."""
 
 
 __all__ = ["project_batch"]

@@ -13,6 +13,8 @@ compressed blocks.
 
 from __future__ import annotations
 
+import array
+import bisect
 import dataclasses
 import itertools
 import operator
@@ -22,37 +24,26 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Update, bindparam, func, insert, select, update
 
-from ..ami import Frame, FrameKind
+from ..ami import Frame
 from ..errors import StoreError
-from ..events.base import AmiEvent, SessionStarted
 from ..events.envelope import Envelope
 from ..reducer.version import fold_version
 from ..state import Anomaly, Change
-from .blocks import ZSTD, compress, encode_block
+from .blocks import ZSTD, FrameRebuilder, _le, compress, encode_payload
+from .packed import (
+    Needs,
+    Packed,
+    SessionInfo,
+    frame_envelopes,
+    live_and_stamped,
+    needs_of,
+    offsets,
+    pack,
+)
 from .schema import AnomalyRow, FrameBlock, Projection, Server, Session, Snapshot
 
 BLOCK_FRAMES = 1024
 """Frames per block: ~25 B/frame with zstd-3 on load.ami.gz; a block decodes in about 1 ms."""
-
-
-_KIND_OF = operator.attrgetter("kind")
-_RECEIVED = operator.attrgetter("received_at")
-_ITEM = operator.attrgetter("item")
-_LIST_ITEM = operator.attrgetter("list_item")
-_TIMESTAMP = operator.attrgetter("timestamp")
-_VERSION_KINDS = frozenset(map(id, (FrameKind.BANNER, FrameKind.RESPONSE)))
-"""Frames that may name the Asterisk version, by the kind member's id (``Enum.__hash__``
-is Python code; this runs for every stored frame)."""
-
-
-class SessionInfo(NamedTuple):
-    """What identifies a session and how to create its row."""
-
-    key: str
-    source: str
-    """``live`` or ``import``."""
-    first_seq: int
-    origin: str | None = None
 
 
 class Batch(NamedTuple):
@@ -77,8 +68,57 @@ class WriteResult(NamedTuple):
     snapshots: int
 
 
-_Chunk = tuple[Sequence[Frame], Sequence[float | None], Sequence[float]]
-"""Frames, their receive times and the fold's clocks after them."""
+@dataclasses.dataclass(frozen=True)
+class _Piece:
+    """Consecutive frames of a packed batch, as columns (indexes in ``problems`` are the
+    piece's own)."""
+
+    raw: bytes
+    lengths: array.array[int]
+    kinds: bytes
+    clocks: array.array[float]
+    problems: dict[int, str]
+    received: list[float | None] | None
+
+    @classmethod
+    def of(cls, packed: Packed, skip: int) -> _Piece:
+        lengths = packed.length_array()
+        clocks = packed.clock_array()
+        received = packed.received
+        if not skip:
+            return cls(packed.raw, lengths, packed.kinds, clocks, packed.problems, received)
+        start = sum(lengths[:skip])
+        return cls(
+            packed.raw[start:],
+            lengths[skip:],
+            packed.kinds[skip:],
+            clocks[skip:],
+            {i - skip: p for i, p in packed.problems.items() if i >= skip},
+            received[skip:] if received is not None else None,
+        )
+
+    @classmethod
+    def join(cls, pieces: Sequence[_Piece]) -> _Piece:
+        if len(pieces) == 1:
+            return pieces[0]
+        problems: dict[int, str] = {}
+        at = 0
+        received: list[float | None] = []
+        for piece in pieces:
+            problems.update({at + i: p for i, p in piece.problems.items()})
+            received += piece.received if piece.received is not None else [None] * len(piece)
+            at += len(piece)
+        return cls(
+            b"".join(p.raw for p in pieces),
+            array.array("I", itertools.chain.from_iterable(p.lengths for p in pieces)),
+            b"".join(p.kinds for p in pieces),
+            array.array("d", itertools.chain.from_iterable(p.clocks for p in pieces)),
+            problems,
+            received if received.count(None) < len(received) else None,
+        )
+
+    def __len__(self) -> int:
+        return len(self.kinds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +127,7 @@ class _Tail:
     frames extend it (``stored`` of them are in the database already)."""
 
     first_offset: int
-    chunks: tuple[_Chunk, ...]
+    pieces: tuple[_Piece, ...]
     stored: int
 
 
@@ -154,14 +194,21 @@ class BatchWriter:
         self.engine = engine
         self.server_id = server_id
         self.projections = tuple(projections)
+        self.needs: Needs = needs_of(self.projections)
+        """What the projections read of a batch: :func:`~tracker.store.packed.pack` keeps it."""
         self.block_frames = block_frames
         self.fold_version = fold_version()
         self._sessions: dict[str, _SessionState] = {}
         self._versions: list[str] | None = None
+        self._rebuilder = FrameRebuilder()
         self.frames_written = 0
 
+    def pack(self, batch: Batch) -> Packed:
+        """``batch`` as this writer stores it."""
+        return pack(batch, self.needs)
+
     # -- one transaction ---------------------------------------------------------------------
-    def write(self, batches: Sequence[Batch]) -> WriteResult:
+    def write(self, batches: Sequence[Batch | Packed]) -> WriteResult:
         """Store ``batches`` (in order) in one transaction; all or nothing."""
         staged: dict[str, _SessionState] = {}
         projected: list[tuple[int, Sequence[Envelope], Sequence[Change]]] = []
@@ -171,20 +218,21 @@ class BatchWriter:
                 self._versions = self._load_versions(conn)
             versions = list(self._versions)
             for batch in batches:
-                if not batch.frames and not batch.notes:
+                packed = batch if isinstance(batch, Packed) else self.pack(batch)
+                if not packed.count and not packed.notes:
                     continue
-                state = staged.get(batch.session.key)
+                state = staged.get(packed.key)
                 if state is None:
-                    known = self._sessions.get(batch.session.key)
+                    known = self._sessions.get(packed.key)
                     state = (
                         dataclasses.replace(known)
                         if known is not None
-                        else self._open_session(conn, batch.session)
+                        else self._open_session(conn, packed.session)
                     )
-                    staged[batch.session.key] = state
-                n_new, n_snap = self._write_batch(conn, state, batch, versions, projected)
+                    staged[packed.key] = state
+                n_new, n_snap = self._write_batch(conn, state, packed, versions, projected)
                 written += n_new
-                skipped += len(batch.frames) - n_new
+                skipped += packed.count - n_new
                 snaps += n_snap
             self._project(conn, projected)
             for state in staged.values():
@@ -203,41 +251,52 @@ class BatchWriter:
         self,
         conn: Connection,
         state: _SessionState,
-        batch: Batch,
+        packed: Packed,
         versions: list[str],
         projected: list[tuple[int, Sequence[Envelope], Sequence[Change]]],
     ) -> tuple[int, int]:
-        envs = batch.envelopes
-        n = len(envs)
-        if len(batch.frames) != n or len(batch.clocks) != n:
-            raise ValueError("a batch needs one envelope and one clock per frame")
+        n = packed.count
         if not n:
-            conn.execute(update(Session).where(Session.id == state.id).values(**batch.notes))
+            conn.execute(update(Session).where(Session.id == state.id).values(**packed.notes))
             return 0, 0
-        first_offset = envs[0].seq - state.first_seq
+        first_offset = packed.first_seq - state.first_seq
         skip = max(0, min(n, state.stored - first_offset))
         if first_offset + skip != state.stored and skip < n:
             raise StoreError(
-                f"frames {state.first_seq + state.stored}..{envs[skip].seq - 1} of session "
-                f"{batch.session.key!r} are missing: refusing to leave a gap in the log"
+                f"frames {state.first_seq + state.stored}..{packed.first_seq + skip - 1} of "
+                f"session {packed.key!r} are missing: refusing to leave a gap in the log"
             )
-        new_envs = envs[skip:]
-        if new_envs:
-            if state.limit is not None and new_envs[-1].seq >= state.limit:
+        last_seq = packed.first_seq + n - 1
+        clocks = packed.clock_array()
+        if skip < n:
+            if state.limit is not None and last_seq >= state.limit:
                 raise StoreError(
-                    f"session {batch.session.key!r} grew into the next session's range "
+                    f"session {packed.key!r} grew into the next session's range "
                     f"(seq {state.limit}): import it under another server name"
                 )
-            clocks = list(batch.clocks[skip:])
-            self._append(state, batch.frames[skip:], new_envs, clocks)
-            self._note_versions(batch.frames[skip:], new_envs, versions)
-            first_new = new_envs[0].seq
-            changes = [c for c in batch.changes if c.seq >= first_new] if skip else batch.changes
-            projected.append((state.id, new_envs, changes))
+            self._append(state, _Piece.of(packed, skip))
+            for i, version in packed.versions:
+                if i >= skip and version not in versions:
+                    versions.append(version)
+            changes = packed.change_records()
+            if skip:
+                changes = [c for c in changes if c.seq >= packed.first_seq + skip]
+            records = packed.records
+            if records is None:
+                wanted: Sequence[int] = range(skip, n)
+            else:
+                wanted = records[bisect.bisect_left(records, skip) :] if skip else records
+            envs = frame_envelopes(packed, wanted, self._rebuilder) if wanted else []
+            projected.append((state.id, envs, changes))
             self._note_anomalies(conn, state.id, changes)
-            live, stamped = _live_and_stamped(new_envs)
-            timed = next((c for c in clocks if c > 0.0), None)
-            if not batch.notes:  # the usual case: a statement built once
+            if skip:
+                live, stamped = live_and_stamped(
+                    frame_envelopes(packed, range(skip, n), self._rebuilder)
+                )
+            else:
+                live, stamped = packed.live, packed.stamped
+            timed = next((c for c in itertools.islice(clocks, skip, None) if c > 0.0), None)
+            if not packed.notes:  # the usual case: a statement built once
                 params: dict[str, Any] = {"w_id": state.id, "w_frames": state.stored}
                 params.update(w_last_time=clocks[-1], w_live=live, w_stamped=stamped)
                 if timed is not None:
@@ -252,73 +311,72 @@ class BatchWriter:
                 }
                 if timed is not None:  # the first event time seen in the session
                     values["first_time"] = func.coalesce(Session.first_time, timed)
-                values.update(batch.notes)
+                values.update(packed.notes)
                 conn.execute(update(Session).where(Session.id == state.id).values(**values))
-        elif batch.notes:
-            conn.execute(update(Session).where(Session.id == state.id).values(**batch.notes))
+        elif packed.notes:
+            conn.execute(update(Session).where(Session.id == state.id).values(**packed.notes))
         snaps = 0
-        if batch.snapshot is not None and self._snapshot_missing(conn, envs[-1].seq, bool(skip)):
+        if packed.snapshot is not None and self._snapshot_missing(conn, last_seq, bool(skip)):
             conn.execute(
                 _INSERT_SNAPSHOT,
                 {
                     "server_id": self.server_id,
                     "session_id": state.id,
-                    "seq": envs[-1].seq,
-                    "clock": batch.clocks[-1],
+                    "seq": last_seq,
+                    "clock": clocks[-1],
                     "fold_version": self.fold_version,
                     "codec": ZSTD,
-                    "data": compress(batch.snapshot),
+                    "data": compress(packed.snapshot),
                 },
             )
             snaps = 1
-        return len(new_envs), snaps
+        return n - skip, snaps
 
-    def _append(
-        self,
-        state: _SessionState,
-        frames: Sequence[Frame],
-        envs: Sequence[Envelope],
-        clocks: list[float],
-    ) -> None:
+    def _append(self, state: _SessionState, piece: _Piece) -> None:
         """Frames at offsets ``state.stored..``: kept with the tail until :meth:`_flush_blocks`
         (once per transaction, so consecutive batches are compressed once, not once each)."""
-        chunk = (frames, list(map(_RECEIVED, envs)), clocks)
         tail = state.tail
         if tail is None:
-            state.tail = _Tail(state.stored, (chunk,), 0)
+            state.tail = _Tail(state.stored, (piece,), 0)
         else:  # a new tail: the committed state may share the old one
-            state.tail = _Tail(tail.first_offset, (*tail.chunks, chunk), tail.stored)
-        state.stored += len(frames)
+            state.tail = _Tail(tail.first_offset, (*tail.pieces, piece), tail.stored)
+        state.stored += len(piece)
 
     def _flush_blocks(self, conn: Connection, state: _SessionState) -> None:
         """Store the tail's frames not stored yet: rewrite the short last block, add blocks."""
         tail = state.tail
         if tail is None or tail.first_offset + tail.stored == state.stored:
             return
-        if len(tail.chunks) == 1:
-            all_frames, received, times = tail.chunks[0]
-        else:
-            all_frames = [f for c in tail.chunks for f in c[0]]
-            received = [r for c in tail.chunks for r in c[1]]
-            times = [t for c in tail.chunks for t in c[2]]
+        frames = _Piece.join(tail.pieces)
+        at = offsets(frames.lengths)
+        raw = memoryview(frames.raw)
         start = tail.first_offset
         rows: list[dict[str, Any]] = []
         size = self.block_frames
         new_tail: _Tail | None = None
-        for i in range(0, len(all_frames), size):
-            chunk = all_frames[i : i + size]
+        for i in range(0, len(frames), size):
+            j = min(i + size, len(frames))
             offset = start + i
+            received = frames.received[i:j] if frames.received is not None else None
+            problems = {k - i: p for k, p in frames.problems.items() if i <= k < j}
             row = {
                 "server_id": self.server_id,
                 "session_id": state.id,
                 "first_seq": state.first_seq + offset,
-                "last_seq": state.first_seq + offset + len(chunk) - 1,
+                "last_seq": state.first_seq + offset + j - i - 1,
                 "first_offset": offset,
-                "frame_count": len(chunk),
-                "first_time": times[i],
-                "last_time": times[i + len(chunk) - 1],
+                "frame_count": j - i,
+                "first_time": frames.clocks[i],
+                "last_time": frames.clocks[j - 1],
                 "codec": ZSTD,
-                "data": encode_block(chunk, times[i : i + size], received[i : i + size]),
+                "data": encode_payload(
+                    [raw[at[i] : at[j]]],
+                    _le(frames.lengths[i:j]),
+                    frames.kinds[i:j],
+                    _le(frames.clocks[i:j]),
+                    problems,
+                    received,
+                ),
             }
             if i == 0 and tail.stored:
                 conn.execute(
@@ -330,9 +388,16 @@ class BatchWriter:
                 )
             else:
                 rows.append(row)
-            if len(chunk) < size:
-                part = (chunk, received[i : i + size], times[i : i + size])
-                new_tail = _Tail(offset, (part,), len(chunk))
+            if j - i < size:
+                part = _Piece(
+                    bytes(raw[at[i] : at[j]]),
+                    frames.lengths[i:j],
+                    frames.kinds[i:j],
+                    frames.clocks[i:j],
+                    problems,
+                    received,
+                )
+                new_tail = _Tail(offset, (part,), j - i)
         if rows:
             conn.execute(insert(FrameBlock), rows)
         state.tail = new_tail
@@ -438,51 +503,6 @@ class BatchWriter:
             select(Server.versions).where(Server.id == self.server_id)
         ).scalar_one()
         return list(versions or [])
-
-    @staticmethod
-    def _note_versions(
-        frames: Sequence[Frame], envs: Sequence[Envelope], versions: list[str]
-    ) -> None:
-        """Banners and ``AsteriskVersion`` answers (CoreSettings) seen, in first-seen order."""
-        response = FrameKind.RESPONSE
-        kinds = map(_VERSION_KINDS.__contains__, map(id, map(_KIND_OF, frames)))
-        for i in itertools.compress(range(len(frames)), kinds):
-            frame, item = frames[i], envs[i].item
-            kind = frame.kind
-            found: str | None = None
-            if type(item) is SessionStarted:
-                found = item.banner
-            elif kind is response and b"AsteriskVersion: " in frame.raw:
-                value = frame.get("AsteriskVersion")
-                found = f"Asterisk {value}" if value else None
-            if found and found not in versions:
-                versions.append(found)
-
-
-def _live_and_stamped(envs: Sequence[Envelope]) -> tuple[int, int]:
-    """Live events (not list answers) and how many had a time (a ``Timestamp`` header, or
-    the receive time the fold used in a session without them)."""
-    # in C over the batch: this runs for every stored frame
-    items = list(map(_ITEM, envs))
-    is_live = list(map(operator.gt, map(_is_event, map(type, items)), map(_LIST_ITEM, envs)))
-    times = list(map(_TIMESTAMP, itertools.compress(items, is_live)))
-    received = list(itertools.compress(map(_RECEIVED, envs), is_live))
-    live = len(times)
-    if received.count(None) == live:  # no receive times: the Timestamp headers alone
-        return live, live - times.count(None)
-    return live, sum(t is not None or r is not None for t, r in zip(times, received, strict=True))
-
-
-class _EventKinds(dict[type[Any], bool]):
-    """Item class -> is it an event: ``_is_event`` is this dict's own ``__getitem__`` (C; a
-    ``functools.cache`` wrapper costs several times more, and this runs for every frame)."""
-
-    def __missing__(self, kind: type[Any]) -> bool:
-        found = self[kind] = issubclass(kind, AmiEvent)
-        return found
-
-
-_is_event = _EventKinds().__getitem__
 
 
 def _grown(first_time: bool) -> Update:

@@ -1,0 +1,161 @@
+"""The writer process stores exactly what the in-process writer stores, survives being killed,
+reports failures, and does not keep what it inherited (signals, sockets, SQLite state)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, func, select
+
+from tests.helpers import FIXTURES
+from tracker.events.envelope import Envelope
+from tracker.replay import capture_batches, plan_import
+from tracker.state import Change
+from tracker.store import Batch, BatchWriter, Session, Snapshot, SnapshotPolicy, migrate, open_store
+from tracker.store.models import default_projections
+from tracker.store.writer_process import WriterFailed, WriterProcess, fork_is_safe
+
+from .test_reporting import table_contents
+
+CAPTURE = FIXTURES / "queue.ami"
+
+
+def _batches(url: str) -> list[Batch]:
+    with open_store(url) as store:
+        plan = plan_import(store, store.ensure_server("pbx").id, CAPTURE)
+    return list(capture_batches(CAPTURE, plan, SnapshotPolicy(every_frames=150), batch_frames=200))
+
+
+Rows = list[tuple[object, ...]]
+
+
+def _stored(url: str) -> tuple[bytes, dict[str, Rows], Rows]:
+    with open_store(url) as store:
+        info = store.server("pbx")
+        raw = b"".join(b"".join(r) for _, _, r in store.iter_raw(info.id))
+        skip = ("id", "call_id", "session_id")
+        tables = table_contents(store.engine, server_id=info.id, skip=skip)
+        with store.engine.connect() as conn:
+            rest = [
+                *conn.execute(
+                    select(Session.frames, Session.live_events, Session.stamped_events)
+                ).all(),
+                *conn.execute(select(Snapshot.seq, Snapshot.clock)).all(),
+            ]
+    return raw, tables, sorted(rest, key=repr)
+
+
+def _reference(tmp_path: Path, batches: list[Batch]) -> tuple[object, ...]:
+    url = f"sqlite:///{tmp_path / 'reference.sqlite'}"
+    migrate.upgrade(url)
+    with open_store(url) as store:
+        writer = BatchWriter(
+            store.engine, store.ensure_server("pbx").id, projections=default_projections()
+        )
+        for i in range(0, len(batches), 2):
+            writer.write(batches[i : i + 2])
+    return _stored(url)
+
+
+def _server_id(url: str) -> int:
+    with open_store(url) as store:
+        return store.ensure_server("pbx").id
+
+
+def test_the_child_stores_what_the_writer_in_this_process_stores(
+    store_url: str, tmp_path: Path
+) -> None:
+    batches = _batches(store_url)
+    assert fork_is_safe(store_url)  # nothing of this process holds the database open
+    with WriterProcess(store_url, projections=default_projections()) as writer:
+        assert writer.in_child and writer.pid != os.getpid()
+        writer.server_id = _server_id(store_url)
+        written = sum(writer.write(batches[i : i + 2]).written for i in range(0, len(batches), 2))
+        assert written == writer.frames_written == sum(len(b.frames) for b in batches)
+        # the same batches again: stored once (idempotent by offset, in the child too)
+        again = writer.write(batches)
+        assert again.written == 0 and again.skipped == written
+    assert _stored(store_url) == _reference(tmp_path, batches)
+
+
+def test_a_killed_child_loses_nothing(store_url: str, tmp_path: Path) -> None:
+    batches = _batches(store_url)
+    with WriterProcess(store_url, projections=default_projections()) as writer:
+        writer.server_id = _server_id(store_url)
+        writer.write(batches[:3])
+        pid = writer.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(WriterFailed, match="SIGKILL") as failed:
+            writer.write(batches[3:5])
+        assert failed.value.transient
+        # the next write goes on where the database stands (from the batch that failed)
+        writer.write(batches[3:])
+    assert _stored(store_url) == _reference(tmp_path, batches)
+
+
+def test_sqlite_held_open_here_is_written_from_this_process(tmp_path: Path) -> None:
+    """A fork would share SQLite's per-file lock state with this process: not done."""
+    url = f"sqlite:///{tmp_path / 'held.sqlite'}"
+    migrate.upgrade(url)
+    batches = _batches(url)
+    with open_store(url) as holder, holder.engine.connect() as conn:
+        conn.execute(select(func.count()).select_from(Session)).scalar_one()
+        assert not fork_is_safe(url)
+        with WriterProcess(url, projections=default_projections()) as writer:
+            assert not writer.in_child and writer.pid is None
+            writer.server_id = holder.ensure_server("pbx").id
+            for i in range(0, len(batches), 2):
+                writer.write(batches[i : i + 2])
+    assert _stored(url) == _reference(tmp_path, batches)
+
+
+def test_a_failure_in_the_child_is_reported_and_nothing_is_committed(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(
+        conn: Connection,
+        *,
+        server_id: int,
+        session_id: int,
+        envelopes: Sequence[Envelope],
+        changes: Sequence[Change],
+    ) -> None:
+        raise RuntimeError("projection bug")
+
+    batches = _batches(store_url)
+    with WriterProcess(store_url, projections=[broken]) as writer:
+        writer.server_id = _server_id(store_url)
+        with caplog.at_level(logging.ERROR), pytest.raises(WriterFailed) as failed:
+            writer.write(batches[:2])
+        assert str(failed.value) == "RuntimeError: projection bug"
+        assert not failed.value.transient
+        assert "raise RuntimeError" in caplog.text  # the child's traceback, logged here
+    with open_store(store_url) as store:
+        assert store.server("pbx").next_seq == 0
+
+
+def test_the_child_ignores_interrupts_and_keeps_no_inherited_socket(store_url: str) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    batches = _batches(store_url)
+    with WriterProcess(store_url, projections=default_projections()) as writer:
+        assert writer.in_child
+        listener.close()
+        with pytest.raises(ConnectionRefusedError):  # the child did not keep it open
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        pid = writer.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+        os.kill(pid, signal.SIGTERM)
+        writer.server_id = _server_id(store_url)
+        assert writer.write(batches).written == sum(len(b.frames) for b in batches)
+        assert writer.pid == pid

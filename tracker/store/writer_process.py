@@ -1,0 +1,360 @@
+"""A :class:`~tracker.store.writer.BatchWriter` in a child process, fed packed batches.
+
+In one process the writer's Python (encoding blocks, building reporting rows, SQLAlchemy)
+holds the GIL while the reader parses and folds: it adds to their time instead of overlapping
+it, and a long write delays the reader. Here the batches are packed by the caller
+(:func:`~tracker.store.packed.pack`, C-level passes), sent down a pipe as one msgpack message,
+and written by a child process with its own connection; the caller waits for the answer with
+the GIL released. ``write`` has the same meaning as :meth:`BatchWriter.write` (one transaction,
+all or nothing, idempotent by offset); an error in the child comes back as
+:class:`WriterFailed` saying whether it is worth retrying; a dead child is replaced at the
+next write (its successor reads where the log stands from the database).
+
+The child is forked (the parent's modules are already imported: it starts in milliseconds, not
+the ~0.6 s a fresh interpreter takes to import SQLAlchemy and the event types). Right after the
+fork it frees itself from the parent's resources: it ignores SIGINT/SIGTERM (the parent decides
+when writing stops, and it stops when the pipe closes), drops trio's signal wake-up fd, turns
+its logging off (failures go back to the parent, which logs them), freezes
+the inherited objects (the garbage collector never finalizes the parent's sockets or
+connections in it) and closes every inherited descriptor but its pipe and the standard
+streams, so a socket the parent closes is really closed. Where ``fork`` is not available, or
+the database is SQLite in memory (one database per connection), callers use the writer in a
+thread instead (:func:`process_writer_supported`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import traceback
+import warnings
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+import msgspec
+from sqlalchemy import make_url
+
+from ..errors import StoreError
+from .engine import create, describe, is_memory, is_transient
+from .packed import Packed, needs_of, pack
+from .schema import Projection
+from .writer import BLOCK_FRAMES, Batch, BatchWriter, WriteResult
+
+log = logging.getLogger(__name__)
+
+
+class WriterFailed(StoreError):
+    """A write in the writer process failed (nothing of it was committed)."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class _Write(msgspec.Struct, array_like=True):
+    server_id: int
+    batches: list[Packed]
+
+
+class _Done(msgspec.Struct, array_like=True, tag=True):
+    written: int
+    skipped: int
+    snapshots: int
+
+
+class _Failed(msgspec.Struct, array_like=True, tag=True):
+    message: str
+    transient: bool
+    traceback: str = ""
+
+
+_READY = b"ready"
+_encoder = msgspec.msgpack.Encoder()
+_write_decoder = msgspec.msgpack.Decoder(_Write)
+_reply_decoder = msgspec.msgpack.Decoder(_Done | _Failed)
+
+
+def process_writer_supported(url: str) -> bool:
+    """A writer process can write to ``url`` from here: ``fork`` exists and the database is not
+    SQLite in memory (one database per connection)."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return False
+    return not (parsed.get_backend_name() == "sqlite" and is_memory(parsed))
+
+
+def fork_is_safe(url: str) -> bool:
+    """Forking now leaves the child free to open ``url``. SQLite keeps per-file lock state in
+    process-wide memory that a child inherits: a connection the child opens to a file this
+    process has open (its database, ``-wal`` or ``-shm``) shares state whose locks the child
+    does not hold, and fails (``locking protocol``) or worse. So for SQLite no descriptor of
+    this process may refer to the file (read from ``/proc/self/fd``; without it, never)."""
+    if not process_writer_supported(url):
+        return False
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    path = parsed.database or ""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return False
+    targets = {os.path.realpath(path + suffix) for suffix in ("", "-wal", "-shm", "-journal")}
+    for name in names:
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") in targets:
+                return False
+        except OSError:
+            continue
+    return True
+
+
+class WriterProcess:
+    """Writes packed batches from a child process (not thread-safe: one caller at a time, like
+    :class:`BatchWriter`). The child is forked when this is made, so make it before this
+    process opens the database (see :func:`fork_is_safe`); when it cannot be forked safely, or
+    dies and cannot be forked again safely, the batches are written from this process."""
+
+    def __init__(
+        self,
+        url: str,
+        server_id: int | None = None,
+        *,
+        projections: Sequence[Projection] = (),
+        block_frames: int = BLOCK_FRAMES,
+    ) -> None:
+        self.url = url
+        self.server_id = server_id
+        """The server written to (set it before the first write)."""
+        self.projections = tuple(projections)
+        self.needs = needs_of(self.projections)
+        self.block_frames = block_frames
+        self.frames_written = 0
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._local: BatchWriter | None = None
+        self._start()
+
+    @property
+    def in_child(self) -> bool:
+        """Batches go to a child process (False: written from this one)."""
+        return self._conn is not None
+
+    def pack(self, batch: Batch) -> Packed:
+        return pack(batch, self.needs)
+
+    def write(self, batches: Sequence[Batch | Packed]) -> WriteResult:
+        """Store ``batches`` in one transaction; all or nothing."""
+        if self.server_id is None:
+            raise ValueError("WriterProcess.server_id is not set")
+        packed = [b if isinstance(b, Packed) else self.pack(b) for b in batches]
+        conn = self._conn if self._conn is not None else self._start()
+        if conn is None:
+            return self._write_here(packed)
+        try:
+            conn.send_bytes(_encoder.encode(_Write(self.server_id, packed)))
+            reply = _reply_decoder.decode(conn.recv_bytes())
+        except (EOFError, OSError) as exc:
+            code = self._reap()
+            raise WriterFailed(
+                f"the writer process died ({_exit_reason(code)}): {type(exc).__name__}",
+                transient=True,
+            ) from None
+        if isinstance(reply, _Failed):
+            if reply.traceback:
+                log.error("writer process: %s", reply.traceback)
+            raise WriterFailed(reply.message, transient=reply.transient)
+        self.frames_written += reply.written
+        return WriteResult(reply.written, reply.skipped, reply.snapshots)
+
+    def close(self) -> None:
+        """Stop the child (after the write in progress, if any) and wait for it."""
+        conn, process = self._conn, self._process
+        self._conn = self._process = None
+        if conn is not None:
+            conn.close()  # the child sees the end of its pipe and exits
+        if process is not None:
+            process.join(30)
+            if process.is_alive():  # pragma: no cover (a write stuck for 30 s)
+                process.kill()
+                process.join()
+        local, self._local = self._local, None
+        if local is not None:
+            local.engine.dispose()
+
+    def __enter__(self) -> WriterProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _write_here(self, packed: list[Packed]) -> WriteResult:
+        local = self._local
+        if local is None or local.server_id != self.server_id:
+            assert self.server_id is not None
+            engine = create(self.url) if local is None else local.engine
+            local = self._local = BatchWriter(
+                engine, self.server_id, projections=self.projections, block_frames=self.block_frames
+            )
+        result = local.write(packed)
+        self.frames_written += result.written
+        return result
+
+    def _start(self) -> Connection | None:
+        if self._local is not None or not fork_is_safe(self.url):
+            return None
+        ctx = multiprocessing.get_context("fork")
+        ours, theirs = ctx.Pipe()
+        process = ctx.Process(
+            target=_serve,
+            args=(theirs, ours, self.url, self.projections, self.block_frames),
+            name="ami-tracker writer",
+            daemon=True,
+        )
+        with warnings.catch_warnings():
+            # Python 3.12+ warns that a forked child of a threaded process may deadlock on a
+            # lock another thread held: the child takes no lock of the parent's (it builds its
+            # own engine and never returns into the parent's code).
+            warnings.filterwarnings("ignore", ".*fork.*", DeprecationWarning)
+            process.start()
+        theirs.close()
+        # the child says when it has let go of what it inherited (descriptors, signals)
+        try:
+            ready = ours.poll(30) and ours.recv_bytes() == _READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            process.kill()
+            process.join()
+            ours.close()
+            raise WriterFailed("the writer process did not start", transient=True)
+        self._conn, self._process = ours, process
+        return ours
+
+    def _reap(self) -> int | None:
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if conn is not None:
+            conn.close()
+        if process is None:
+            return None
+        process.join(5)
+        return process.exitcode  # type: ignore[no-any-return]
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+# -- the child -------------------------------------------------------------------------------
+def _serve(
+    conn: Connection,
+    parent_end: Connection,
+    url: str,
+    projections: tuple[Projection, ...],
+    block_frames: int,
+) -> None:
+    parent_end.close()
+    _detach(conn.fileno())
+    conn.send_bytes(_READY)
+    engine = None
+    writer: BatchWriter | None = None
+    try:
+        while True:
+            try:
+                data = conn.recv_bytes()
+            except (EOFError, OSError):
+                return  # the parent closed the pipe (or died): nothing is in progress
+            try:
+                request = _write_decoder.decode(data)
+                if writer is None or writer.server_id != request.server_id:
+                    engine = engine if engine is not None else create(url)
+                    writer = BatchWriter(
+                        engine,
+                        request.server_id,
+                        projections=projections,
+                        block_frames=block_frames,
+                    )
+                result = writer.write(request.batches)
+                reply: _Done | _Failed = _Done(*result)
+            except Exception as exc:
+                reply = _failure(exc, url)
+            try:
+                conn.send_bytes(_encoder.encode(reply))
+            except OSError:
+                return
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+def _failure(exc: Exception, url: str) -> _Failed:
+    if isinstance(exc, StoreError):
+        return _Failed(str(exc), getattr(exc, "transient", False))
+    if is_transient(exc):
+        return _Failed(describe(exc, url), True)
+    if _is_database_error(exc):
+        return _Failed(describe(exc, url), False)
+    # our own bug: the parent logs where (the child's logging is off, see _detach)
+    where = "".join(traceback.format_exception(exc)).rstrip()
+    return _Failed(f"{type(exc).__name__}: {exc}", False, where)
+
+
+def _is_database_error(exc: Exception) -> bool:
+    from sqlalchemy import exc as sa_exc
+
+    return isinstance(exc, sa_exc.SQLAlchemyError)
+
+
+def _detach(keep: int) -> None:
+    """Let go of what the child inherited from the parent (see the module docstring)."""
+    for name in ("SIGINT", "SIGTERM"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    logging.disable(logging.CRITICAL)  # the parent's handlers may write to closed descriptors
+    gc.freeze()
+    streams = {f.fileno() for f in (sys.stdin, sys.stdout, sys.stderr) if _has_fd(f)}
+    for fd in _open_fds():
+        if fd > 2 and fd != keep and fd not in streams:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _has_fd(stream: Any) -> bool:
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
+def _open_fds() -> list[int]:
+    try:
+        return sorted(int(name) for name in os.listdir("/proc/self/fd"))
+    except OSError:  # no /proc: every possible descriptor
+        return list(range(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024))
+
+
+__all__ = ["WriterFailed", "WriterProcess", "process_writer_supported"]

@@ -11,6 +11,10 @@ own fresh database), and parse + fold of the same capture for scale. On PostgreS
 time also holds the server's work; the CPU time is the writer's own, and ``server s`` the CPU
 time of the server process serving it (a local server: read from ``/proc``, in 10 ms ticks).
 
+By default the writes are what the writer process does: each pair is packed and encoded
+outside the timing (the producer's part), then decoded and written (``--unpacked``: the
+batches handed to ``write`` as they are, packed inside it, as the in-thread writer does).
+
 ``--profile`` instead runs the writes once per backend under cProfile and prints the top
 entries (``--top``), sorted by ``--sort`` (cumulative or tottime).
 
@@ -78,13 +82,26 @@ def server_cpu(engine: Any) -> Callable[[], float]:
 
 
 def write_all(
-    url: str, source: list[Any] | Path, projections: bool, profile: Any = None
+    url: str,
+    source: list[Any] | Path,
+    projections: bool,
+    profile: Any = None,
+    *,
+    packed: bool = True,
 ) -> tuple[float, float, float]:
     """Wall and CPU seconds of writing the batches of ``source`` (built beforehand, or made
     from a capture file while writing: only the writes are timed) into the database at
-    ``url``, ``PER_WRITE`` batches per write, and the PostgreSQL server's CPU seconds."""
+    ``url``, ``PER_WRITE`` batches per write, and the PostgreSQL server's CPU seconds. With
+    ``packed``, what the writer process does: the batches are packed and encoded outside the
+    timing (the producer's work), decoded and written inside it."""
+    import msgspec
+
     from tracker.store import BatchWriter, open_store
     from tracker.store.models import default_projections
+    from tracker.store.packed import Packed
+
+    encode = msgspec.msgpack.Encoder().encode
+    decode = msgspec.msgpack.Decoder(list[Packed]).decode
 
     with open_store(url) as store:
         info = store.ensure_server("bench")
@@ -102,10 +119,11 @@ def write_all(
         frames = 0
         while chunk := list(itertools.islice(batches, PER_WRITE)):
             frames += sum(len(b.frames) for b in chunk)
+            data = encode([writer.pack(b) for b in chunk]) if packed else None
             t0, c0 = time.perf_counter(), time.process_time()
             if profile is not None:
                 profile.enable()
-            writer.write(chunk)
+            writer.write(chunk if data is None else decode(data))
             if profile is not None:
                 profile.disable()
             wall += time.perf_counter() - t0
@@ -125,6 +143,12 @@ def main() -> None:
         help="write batches built once beforehand (cold in the CPU caches) instead of each "
         "pair made just before its write, as the import makes them",
     )
+    p.add_argument(
+        "--unpacked",
+        action="store_true",
+        help="write the batches as they are (packed inside write: the in-thread writer's work) "
+        "instead of decoding packed ones (the writer process's)",
+    )
     p.add_argument("--top", type=int, default=40, help="profile entries printed")
     p.add_argument("--sort", default="cumulative", help="profile order (cumulative, tottime)")
     args = p.parse_args()
@@ -141,10 +165,14 @@ def main() -> None:
         if args.profile:
             for kind in backends:
                 with database(kind, tmp) as url:
-                    write_all(url, source, not args.no_projections)  # warm
+                    write_all(url, source, not args.no_projections, packed=not args.unpacked)
                 with database(kind, tmp) as url:
                     wall, cpu, _ = write_all(
-                        url, source, not args.no_projections, prof := cProfile.Profile()
+                        url,
+                        source,
+                        not args.no_projections,
+                        prof := cProfile.Profile(),
+                        packed=not args.unpacked,
                     )
                 print(f"\n## {kind}: write {wall:.3f}s wall, {cpu:.3f}s CPU (profiled)")
                 pstats.Stats(prof).sort_stats(args.sort).print_stats(args.top)
@@ -152,7 +180,8 @@ def main() -> None:
         _, t_fold = best(lambda: parse_fold(capture), args.rounds)
         print(
             f"\n## batch writer: {frames} frames in {len(batches)} batches, {PER_WRITE} per "
-            f"write ({'built beforehand' if args.prebuilt else 'each pair made just before'}); "
+            f"write ({'built beforehand' if args.prebuilt else 'each pair made just before'}, "
+            f"{'as they are' if args.unpacked else 'packed: decode + write'}); "
             f"best of {args.rounds} (parse+fold {t_fold:.3f}s)"
         )
         head = ("backend", "proj", "wall s", "cpu s", "us/frame", "server s")
@@ -162,7 +191,9 @@ def main() -> None:
                 walls, cpus, servers = [], [], []
                 for _ in range(max(1, args.rounds) + 1):  # the first round warms up
                     with database(kind, tmp) as url:
-                        wall, cpu, server = write_all(url, source, projections)
+                        wall, cpu, server = write_all(
+                            url, source, projections, packed=not args.unpacked
+                        )
                     walls.append(wall)
                     cpus.append(cpu)
                     servers.append(server)

@@ -212,6 +212,13 @@ class Persister:
             if early is not None:
                 early.server_id = info.id
                 self._writer = early
+                if early.in_child:
+                    log.debug("%s: writing from process %s", self.server, early.pid)
+                else:
+                    log.info(
+                        "%s: writing from this process (the database is open here already)",
+                        self.server,
+                    )
             else:
                 self._writer = BatchWriter(store.engine, info.id, projections=self.projections)
             spill = self._spill = SpillFile(self.spill_path)

@@ -159,3 +159,23 @@ def test_the_child_ignores_interrupts_and_keeps_no_inherited_socket(store_url: s
         writer.server_id = _server_id(store_url)
         assert writer.write(batches).written == sum(len(b.frames) for b in batches)
         assert writer.pid == pid
+
+
+def test_a_program_that_never_closes_its_writer_still_exits(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'left.sqlite'}"
+    migrate.upgrade(url)
+    script = (
+        "from tracker.store.writer_process import WriterProcess\n"
+        f"w = WriterProcess({url!r})\n"
+        "print(w.pid, w.in_child, flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    pid, in_child = done.stdout.split()
+    assert in_child == "True"
+    with pytest.raises(ProcessLookupError):  # the child went with it (reaped, not left behind)
+        os.kill(int(pid), 0)

@@ -28,6 +28,7 @@ import contextlib
 import gc
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 import sys
@@ -242,6 +243,9 @@ class WriterProcess:
             ours.close()
             raise WriterFailed("the writer process did not start", transient=True)
         self._conn, self._process = ours, process
+        # at interpreter exit, multiprocessing joins its children after running finalizers:
+        # closing our end first lets the child see the end of its pipe (it ignores SIGTERM)
+        multiprocessing.util.Finalize(self, ours.close, exitpriority=10)
         return ours
 
     def _reap(self) -> int | None:
@@ -330,8 +334,6 @@ def _detach(keep: int) -> None:
     """Let go of what the child inherited from the parent (see the module docstring)."""
     for name in ("SIGINT", "SIGTERM"):
         signal.signal(getattr(signal, name), signal.SIG_IGN)
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
     logging.disable(logging.CRITICAL)  # the parent's handlers may write to closed descriptors
     gc.freeze()

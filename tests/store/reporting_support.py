@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,8 +80,15 @@ def new_session(engine: Engine, server: str) -> tuple[int, int]:
     return server_id, session_id
 
 
-def project_capture(engine: Engine, capture: str, *, batch: int = BATCH) -> None:
-    """Fold ``capture`` here and project it batch by batch, one transaction per batch."""
+def project_capture(
+    engine: Engine,
+    capture: str,
+    *,
+    batch: int = BATCH,
+    given: Callable[[list[Envelope], list[Change]], list[Envelope]] | None = None,
+) -> None:
+    """Fold ``capture`` here and project it batch by batch, one transaction per batch (with
+    the envelopes ``given`` picks of each batch's, if given)."""
     server_id, session_id = new_session(engine, capture)
     reducer = Reducer()
     envelopes: list[Envelope] = []
@@ -93,7 +100,7 @@ def project_capture(engine: Engine, capture: str, *, batch: int = BATCH) -> None
                 conn,
                 server_id=server_id,
                 session_id=session_id,
-                envelopes=envelopes,
+                envelopes=envelopes if given is None else given(envelopes, changes),
                 changes=changes,
             )
         envelopes.clear()

@@ -20,21 +20,17 @@ import operator
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args
 
 import msgspec
 from sqlalchemy import (
     Connection,
-    Select,
     Table,
-    Update,
-    bindparam,
     delete,
     insert,
     select,
     update,
 )
-from sqlalchemy.sql.elements import ColumnElement
 
 from ..events import CEL, Cdr
 from ..events.base import AmiEvent
@@ -65,7 +61,7 @@ from ..state.queue import (
     QueueMemberRemoved,
     QueueReconciled,
 )
-from .bulk import insert_rows, new_ids
+from .bulk import insert_rows, insert_values, marks, new_ids, select_rows, update_rows
 from .packed import Needs
 from .reporting import ASTERISK_CDR as CDR
 from .reporting import ASTERISK_CEL as CEL_TABLE
@@ -76,7 +72,7 @@ from .reporting import PARKED_CALLS as PARKED
 from .reporting import QUEUE_MEMBER_PAUSES as PAUSES
 from .reporting import QUEUE_MEMBER_SESSIONS as MEMBERS
 from .reporting import QUEUE_OFFERS as OFFERS
-from .reporting_rows import call_rows
+from .reporting_rows import call_rows, fields_getter
 from .reporting_types import to_datetime
 
 _BASE_FIELDS = frozenset(f.name for f in msgspec.structs.fields(AmiEvent))
@@ -110,43 +106,18 @@ class _Facts(NamedTuple):
     or more), and only rows that ``loads`` (SQL) keeps can ever match a handler's state."""
 
     group: tuple[str, ...]
-    loads: Callable[[Table], ColumnElement[bool]] | None
+    loads: str | None
 
 
 _FACTS: dict[Table, _Facts] = {
     QUEUE_CALLS: _Facts(("queue", "uniqueid"), None),
-    OFFERS: _Facts(("queue", "uniqueid"), lambda t: t.c.outcome.in_(("ringing", "canceled"))),
-    MEMBERS: _Facts(("queue", "interface"), lambda t: t.c.removed_at.is_(None)),
-    PAUSES: _Facts(("queue", "interface"), lambda t: t.c.unpaused_at.is_(None)),
-    PARTICIPATIONS: _Facts(("conference", "uniqueid"), lambda t: t.c.left_at.is_(None)),
-    PARKED: _Facts(("lot",), lambda t: t.c.ended_at.is_(None)),
+    OFFERS: _Facts(("queue", "uniqueid"), "\"outcome\" IN ('ringing', 'canceled')"),
+    MEMBERS: _Facts(("queue", "interface"), '"removed_at" IS NULL'),
+    PAUSES: _Facts(("queue", "interface"), '"unpaused_at" IS NULL'),
+    PARTICIPATIONS: _Facts(("conference", "uniqueid"), '"left_at" IS NULL'),
+    PARKED: _Facts(("lot",), '"ended_at" IS NULL'),
 }
 """Fact tables the handlers find rows in, and how their rows are loaded."""
-
-
-@functools.cache
-def _load(table: Table) -> Select[Any]:
-    """Rows of a server whose group columns take values in ``w_<column>`` lists (a superset of
-    the groups asked for: the combinations are filtered afterwards)."""
-    facts = _FACTS[table]
-    return (
-        select(table)
-        .where(
-            table.c.server_id == bindparam("w_server_id"),
-            *(table.c[c].in_(bindparam(f"w_{c}", expanding=True)) for c in facts.group),
-            *((facts.loads(table),) if facts.loads is not None else ()),
-        )
-        .order_by(table.c.id)
-    )
-
-
-@functools.cache
-def _update(table: Table, columns: tuple[str, ...]) -> Update:
-    return (
-        update(table)
-        .where(table.c.id == bindparam("w_id"))
-        .values({c: bindparam(c) for c in columns})
-    )
 
 
 _LOAD_CHUNK = 400
@@ -173,13 +144,21 @@ class _Table:
         names = self.group
         for i in range(0, len(todo), _LOAD_CHUNK):
             chunk = todo[i : i + _LOAD_CHUNK]
-            params: dict[str, Any] = {"w_server_id": server_id}
+            # the rows whose group columns take values in these lists (a superset of the
+            # groups asked for: the combinations are filtered here)
+            where = [f'"server_id" = {marks(conn, 1)}']
+            params: list[Any] = [server_id]
             for k, name in enumerate(names):
-                params[f"w_{name}"] = sorted({g[k] for g in chunk})
-            for row in conn.execute(_load(self.table), params).mappings():
+                values = sorted({g[k] for g in chunk})
+                where.append(f'"{name}" IN ({marks(conn, len(values))})')
+                params += values
+            loads = _FACTS[self.table].loads
+            if loads is not None:
+                where.append(loads)
+            for row in select_rows(conn, self.table, " AND ".join(where), params):
                 rows = self.stored.get(tuple(row[name] for name in names))
                 if rows is not None:
-                    rows.append(dict(row))
+                    rows.append(row)
 
     def rows(self, b: _Batch, keys: dict[str, Any]) -> list[dict[str, Any]]:
         """Rows of the group ``keys`` belong to (stored, then created), oldest first."""
@@ -215,12 +194,12 @@ class _Table:
             for row in self.inserts:
                 del row["id"]
             insert_rows(conn, self.table, self.inserts)
-        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for row_id, values in self.updates.items():
             columns = tuple(sorted(values))
-            by_columns.setdefault(columns, []).append({"w_id": row_id, **values})
-        for columns, params in by_columns.items():
-            conn.execute(_update(self.table, columns), params)
+            by_columns.setdefault(columns, []).append((*map(values.get, columns), row_id))
+        for columns, rows in by_columns.items():
+            update_rows(conn, self.table, columns, rows)
 
 
 class _Batch:
@@ -316,7 +295,7 @@ def _write_calls(b: _Batch) -> None:
     rows, legs, transfers = [], [], []
     for call in b.calls:
         row, call_legs, call_transfers = call_rows(
-            call, server_id=b.server_id, session_id=b.session_id
+            call, server_id=b.server_id, session_id=b.session_id, epochs=True
         )
         rows.append(row)
         legs.append(call_legs)
@@ -332,9 +311,9 @@ def _write_calls(b: _Batch) -> None:
             r["call_id"] = call_id
         leg_rows += call_legs
         transfer_rows += call_transfers
-    insert_rows(b.conn, CALLS, rows)
-    insert_rows(b.conn, LEGS, leg_rows)
-    insert_rows(b.conn, TRANSFERS, transfer_rows)
+    insert_rows(b.conn, CALLS, rows, epochs=True)
+    insert_rows(b.conn, LEGS, leg_rows, epochs=True)
+    insert_rows(b.conn, TRANSFERS, transfer_rows, epochs=True)
 
 
 # ---- queue callers and offers -----------------------------------------------------------------
@@ -791,18 +770,58 @@ def _columns_of(kind: type[Any], table: Table) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _asterisk_row(b: _Batch, env: Envelope, table: Table) -> dict[str, Any]:
-    item = env.item
-    row: dict[str, Any] = {
-        **b.ids(),
-        "seq": env.seq,
-        "at": to_datetime(getattr(item, "timestamp", None) or env.received_at),
-        "extra": dict(getattr(item, "extra", {})),
-    }
-    for field, column in _columns_of(type(item), table):
-        value = getattr(item, field)
-        row[column] = value.value if isinstance(value, Enum) else value
-    return row
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+"""Field types stored as they are (any other field's value may be an Enum: its value is)."""
+
+
+class _Records(NamedTuple):
+    """How the rows of Asterisk records of one event class are made."""
+
+    columns: tuple[str, ...]
+    get: Callable[[Any], tuple[Any, ...]]
+    """The event's fields that have a column, in ``columns`` order (after the first five)."""
+    enums: tuple[int, ...]
+    """Positions (in the row) of the fields that may hold an Enum."""
+
+
+@functools.cache
+def _records(kind: type[msgspec.Struct], table: Table) -> _Records:
+    pairs = _columns_of(kind, table)
+    types = {f.name: f.type for f in msgspec.structs.fields(kind)}
+    head = ("server_id", "session_id", "seq", "at", "extra")
+    enums = tuple(
+        len(head) + i
+        for i, (field, _) in enumerate(pairs)
+        if not set(get_args(types[field]) or (types[field],)) <= _PLAIN
+    )
+    get = fields_getter([field for field, _ in pairs])
+    return _Records((*head, *(column for _, column in pairs)), get, enums)
+
+
+def _asterisk_rows(b: _Batch, envelopes: list[Envelope], table: Table) -> None:
+    """Insert the rows of these envelopes' records (``Cdr`` or ``CEL`` events) into ``table``,
+    one statement per event class."""
+    by_kind: dict[type[msgspec.Struct], list[list[Any]]] = {}
+    server_id, session_id = b.server_id, b.session_id
+    for env in envelopes:
+        item = env.item
+        kind = type(item)
+        plan = _records(kind, table)
+        row = [
+            server_id,
+            session_id,
+            env.seq,
+            getattr(item, "timestamp", None) or env.received_at,
+            getattr(item, "extra", {}),
+            *plan.get(item),
+        ]
+        for i in plan.enums:
+            value = row[i]
+            if isinstance(value, Enum):
+                row[i] = value._value_  # ``.value`` is a Python-level property
+        by_kind.setdefault(kind, []).append(row)
+    for kind_, rows in by_kind.items():
+        insert_values(b.conn, table, _records(kind_, table).columns, rows, epochs=True)
 
 
 _ITEM = operator.attrgetter("item")
@@ -810,18 +829,13 @@ _ASTERISK_RECORDS = frozenset((Cdr, CEL))
 
 
 def _write_asterisk_records(b: _Batch) -> None:
-    cdr: list[dict[str, Any]] = []
-    cel: list[dict[str, Any]] = []
     envelopes = b.envelopes
     kinds = map(type, map(_ITEM, envelopes))
-    for env in itertools.compress(envelopes, map(_ASTERISK_RECORDS.__contains__, kinds)):
-        kind = type(env.item)
-        if kind is Cdr:
-            cdr.append(_asterisk_row(b, env, CDR))
-        elif kind is CEL:
-            cel.append(_asterisk_row(b, env, CEL_TABLE))
-    insert_rows(b.conn, CDR, cdr)
-    insert_rows(b.conn, CEL_TABLE, cel)
+    found = list(itertools.compress(envelopes, map(_ASTERISK_RECORDS.__contains__, kinds)))
+    if not found:
+        return
+    _asterisk_rows(b, [env for env in found if type(env.item) is Cdr], CDR)
+    _asterisk_rows(b, [env for env in found if type(env.item) is CEL], CEL_TABLE)
 
 
 def project_batch(

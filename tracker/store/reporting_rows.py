@@ -11,8 +11,10 @@ migration); ``unmapped()`` names the fields that have none (a test keeps it empt
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 import types
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Union, get_args, get_origin
 
 import msgspec
@@ -96,17 +98,80 @@ def unmapped() -> list[str]:
 
 
 def to_row(
-    struct: msgspec.Struct, table: Table, skip: frozenset[str] = CHILD_LISTS
+    struct: msgspec.Struct,
+    table: Table,
+    skip: frozenset[str] = CHILD_LISTS,
+    *,
+    epochs: bool = False,
 ) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for path, column, is_time in plan(type(struct), table, skip).columns:
-        value: Any = struct
-        for name in path:
-            value = getattr(value, name)
-            if value is None:
-                break
-        row[column] = to_datetime(value) if is_time else value
-    return row
+    """The row of ``table`` holding ``struct`` (a None nested record: its columns are None);
+    times as datetimes, or as the record's epoch seconds with ``epochs``."""
+    return _row_maker(type(struct), table, skip, epochs)(struct)
+
+
+def fields_getter(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function giving the attributes ``names`` of an object as a tuple (in C when there
+    are two or more: ``operator.attrgetter``)."""
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    if names:
+        one = operator.attrgetter(names[0])
+        return lambda record: (one(record),)
+    return lambda record: ()
+
+
+def _flattener(paths: Sequence[Path]) -> Callable[[Any], list[Any]]:
+    """A function giving the values at ``paths`` (relative to one record, in order; the paths
+    of a nested record consecutive) as a list; a nested record that is None gives Nones.
+
+    One ``attrgetter`` per record level reads all its fields in C (this runs for every call
+    row, leg and transfer the projection writes)."""
+    heads = [name for name, _ in itertools.groupby(path[0] for path in paths)]
+    nested: list[tuple[int, Callable[[Any], list[Any]], int]] = []
+    for i, (_, group) in enumerate(itertools.groupby(paths, key=operator.itemgetter(0))):
+        rest = [path[1:] for path in group]
+        if rest != [()]:
+            nested.append((i, _flattener(rest), len(rest)))
+    get = fields_getter(heads)
+    if not nested:
+        return lambda record: list(get(record))
+
+    def flatten(record: Any) -> list[Any]:
+        values = get(record)
+        out: list[Any] = []
+        done = 0
+        for i, inner, n in nested:
+            out += values[done:i]
+            value = values[i]
+            out += [None] * n if value is None else inner(value)
+            done = i + 1
+        out += values[done:]
+        return out
+
+    return flatten
+
+
+@functools.cache
+def _row_maker(
+    struct: type[msgspec.Struct], table: Table, skip: frozenset[str], epochs: bool
+) -> Callable[[msgspec.Struct], dict[str, Any]]:
+    """``to_row`` for one record class and table, its plan read once."""
+    columns = plan(struct, table, skip).columns
+    names = [column for _, column, _ in columns]
+    times = [] if epochs else [i for i, (_, _, is_time) in enumerate(columns) if is_time]
+    if not columns:
+        return lambda record: {}
+    flatten = _flattener([path for path, _, _ in columns])
+    if not times:
+        return lambda record: dict(zip(names, flatten(record), strict=True))
+
+    def make(record: msgspec.Struct) -> dict[str, Any]:
+        values = flatten(record)
+        for i in times:
+            values[i] = to_datetime(values[i])
+        return dict(zip(names, values, strict=True))
+
+    return make
 
 
 def from_row(
@@ -154,28 +219,29 @@ def leg_role(call: Call, leg: Leg) -> str:
 
 
 def call_rows(
-    call: Call, *, server_id: int, session_id: int
+    call: Call, *, server_id: int, session_id: int, epochs: bool = False
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """The ``calls`` row and the ``call_legs`` and ``transfers`` rows (without ``call_id``)."""
-    row = to_row(call, CALLS)
+    """The ``calls`` row and the ``call_legs`` and ``transfers`` rows (without ``call_id``);
+    times as datetimes, or as epoch seconds with ``epochs``."""
+    row = to_row(call, CALLS, epochs=epochs)
     row["server_id"] = server_id
     row["session_id"] = session_id
     position = {uid: i for i, uid in enumerate(call.legs)}
     legs = []
+    leg_row = _row_maker(Leg, LEGS, frozenset(), epochs)
     for ordinal, leg in enumerate(call.ended_legs):
-        leg_row = to_row(leg, LEGS, frozenset())
-        leg_row.update(
-            ordinal=ordinal,
-            server_id=server_id,
-            position=position.get(leg.uniqueid, len(position) + ordinal),
-            role=leg_role(call, leg),
-        )
-        legs.append(leg_row)
+        got = leg_row(leg)
+        got["ordinal"] = ordinal
+        got["server_id"] = server_id
+        got["position"] = position.get(leg.uniqueid, len(position) + ordinal)
+        got["role"] = leg_role(call, leg)
+        legs.append(got)
     transfers = []
+    transfer_row = _row_maker(Transfer, TRANSFERS, frozenset(), epochs)
     for ordinal, transfer in enumerate(call.transfers):
-        t_row = to_row(transfer, TRANSFERS, frozenset())
-        t_row["ordinal"] = ordinal
-        transfers.append(t_row)
+        got = transfer_row(transfer)
+        got["ordinal"] = ordinal
+        transfers.append(got)
     return row, legs, transfers
 
 

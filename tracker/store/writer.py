@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, Update, bindparam, func, insert, select, update
 
 from ..ami import Frame
 from ..errors import StoreError
@@ -295,31 +295,39 @@ class BatchWriter:
                 )
             else:
                 live, stamped = packed.live, packed.stamped
-            values: dict[str, Any] = {
-                "frames": state.stored,
-                "last_time": clocks[-1],
-                "live_events": Session.live_events + live,
-                "stamped_events": Session.stamped_events + stamped,
-            }
             timed = next((c for c in itertools.islice(clocks, skip, None) if c > 0.0), None)
-            if timed is not None:  # the first event time seen in the session
-                values["first_time"] = func.coalesce(Session.first_time, timed)
-            values.update(packed.notes)
-            conn.execute(update(Session).where(Session.id == state.id).values(**values))
+            if not packed.notes:  # the usual case: a statement built once
+                params: dict[str, Any] = {"w_id": state.id, "w_frames": state.stored}
+                params.update(w_last_time=clocks[-1], w_live=live, w_stamped=stamped)
+                if timed is not None:
+                    params["w_first_time"] = timed
+                conn.execute(_SESSION_GROWN[timed is not None], params)
+            else:
+                values: dict[str, Any] = {
+                    "frames": state.stored,
+                    "last_time": clocks[-1],
+                    "live_events": Session.live_events + live,
+                    "stamped_events": Session.stamped_events + stamped,
+                }
+                if timed is not None:  # the first event time seen in the session
+                    values["first_time"] = func.coalesce(Session.first_time, timed)
+                values.update(packed.notes)
+                conn.execute(update(Session).where(Session.id == state.id).values(**values))
         elif packed.notes:
             conn.execute(update(Session).where(Session.id == state.id).values(**packed.notes))
         snaps = 0
         if packed.snapshot is not None and self._snapshot_missing(conn, last_seq, bool(skip)):
             conn.execute(
-                insert(Snapshot).values(
-                    server_id=self.server_id,
-                    session_id=state.id,
-                    seq=last_seq,
-                    clock=clocks[-1],
-                    fold_version=self.fold_version,
-                    codec=ZSTD,
-                    data=compress(packed.snapshot),
-                )
+                _INSERT_SNAPSHOT,
+                {
+                    "server_id": self.server_id,
+                    "session_id": state.id,
+                    "seq": last_seq,
+                    "clock": clocks[-1],
+                    "fold_version": self.fold_version,
+                    "codec": ZSTD,
+                    "data": compress(packed.snapshot),
+                },
             )
             snaps = 1
         return n - skip, snaps
@@ -495,6 +503,27 @@ class BatchWriter:
             select(Server.versions).where(Server.id == self.server_id)
         ).scalar_one()
         return list(versions or [])
+
+
+def _grown(first_time: bool) -> Update:
+    """The session row after new frames (``w_*`` parameters), built once: building an ORM
+    ``update().values()`` costs ~10x its execution."""
+    cols = Session.__table__.c
+    values: dict[str, Any] = {
+        "frames": bindparam("w_frames", type_=cols.frames.type),
+        "last_time": bindparam("w_last_time", type_=cols.last_time.type),
+        "live_events": cols.live_events + bindparam("w_live", type_=cols.live_events.type),
+        "stamped_events": cols.stamped_events
+        + bindparam("w_stamped", type_=cols.stamped_events.type),
+    }
+    if first_time:
+        start = bindparam("w_first_time", type_=cols.first_time.type)
+        values["first_time"] = func.coalesce(cols.first_time, start)
+    return update(Session).where(Session.id == bindparam("w_id")).values(values)
+
+
+_SESSION_GROWN = {False: _grown(False), True: _grown(True)}
+_INSERT_SNAPSHOT = insert(Snapshot)
 
 
 def utc(ts: float | None) -> datetime | None:

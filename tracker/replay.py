@@ -33,6 +33,7 @@ from .store import (
     Store,
     WorldAt,
 )
+from .store.packed import Needs, Packed, Packer, pack
 from .store.writer import utc
 
 PathLike = str | Path
@@ -229,6 +230,40 @@ def capture_batches(
         yield Batch(session, [], [], [], [], None, notes)
 
 
+PACK_FRAMES = 256
+"""Frames folded and packed at a time by :func:`capture_packed` (see
+:class:`tracker.store.packed.Packer`)."""
+
+
+def capture_packed(
+    path: PathLike,
+    plan: ImportPlan,
+    policy: SnapshotPolicy,
+    needs: Needs,
+    *,
+    batch_frames: int = 4096,
+) -> Iterator[Packed]:
+    """:func:`capture_batches` packed for the writer: folded and packed ``PACK_FRAMES`` at a
+    time, one Packed per ``batch_frames`` frames or snapshot (the last one notes how the
+    session ended)."""
+    packer = Packer(needs)
+    for batch in capture_batches(path, plan, policy, batch_frames=PACK_FRAMES):
+        if not batch.frames:
+            tail = packer.take()
+            if tail is not None:
+                yield tail
+            yield pack(batch, needs)
+            continue
+        packer.add(batch)
+        if batch.snapshot is not None or packer.count >= batch_frames:
+            out = packer.take(batch.snapshot)
+            assert out is not None
+            yield out
+    tail = packer.take()
+    if tail is not None:
+        yield tail
+
+
 def _first_time(clocks: list[float]) -> float | None:
     """The first event time among the fold's clocks (0.0 until the fold has one)."""
     return next(filter((0.0).__lt__, clocks), None)
@@ -272,6 +307,7 @@ __all__ = [
     "ReplayResult",
     "capture_batches",
     "capture_key",
+    "capture_packed",
     "fold",
     "import_capture",
     "iter_envelopes",

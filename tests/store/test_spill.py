@@ -14,7 +14,8 @@ from tracker.replay import ImportPlan, capture_batches
 from tracker.runtime.persister import default_spill_path
 from tracker.runtime.spill import SpillFile
 from tracker.state import World
-from tracker.store import Batch, SessionInfo, SnapshotPolicy
+from tracker.store import Batch, Packed, SessionInfo, SnapshotPolicy
+from tracker.store.packed import EVERYTHING, pack
 
 
 def _same(a: Batch, b: Batch) -> None:
@@ -49,7 +50,7 @@ def test_spilled_batches_come_back_exactly(capture: Path, tmp_path: Path) -> Non
     # a reopened file (a restart) knows what it holds
     again = SpillFile(tmp_path / "spill.bin")
     assert (again.frames, again.batches) == (frames, len(batches))
-    got: list[Batch] = []
+    got: list[Batch | Packed] = []
     while again.batches:
         chunk, offset = again.read(500)
         assert chunk
@@ -58,6 +59,7 @@ def test_spilled_batches_come_back_exactly(capture: Path, tmp_path: Path) -> Non
     assert not (tmp_path / "spill.bin").exists()
     assert len(got) == len(batches)
     for a, b in zip(got, batches, strict=True):
+        assert isinstance(a, Batch)
         _same(a, b)
 
 
@@ -71,7 +73,8 @@ def test_rewrite_keeps_the_order(tmp_path: Path) -> None:
     assert len(chunk) == 1  # read, not acknowledged: still there
     spill.rewrite([batches[0]], batches[3:])
     got, _ = SpillFile(tmp_path / "spill.bin").read(10**9)
-    assert [b.envelopes[0].seq if b.envelopes else None for b in got] == [
+    assert all(isinstance(b, Batch) for b in got)
+    assert [b.envelopes[0].seq if isinstance(b, Batch) and b.envelopes else None for b in got] == [
         b.envelopes[0].seq if b.envelopes else None for b in batches
     ]
 
@@ -92,3 +95,21 @@ def test_default_spill_path_is_per_server_and_database(
         "pbx", "postgresql+psycopg://user:other@db:5432/calls"
     )
     assert "s3cret" not in str(default_spill_path("pbx", pg))
+
+
+def test_packed_batches_are_kept_as_they_are(tmp_path: Path) -> None:
+    """An import's batches are packed already: spilled and read back unchanged, counted by
+    their frames, in order with batches of the other kind."""
+    plan = ImportPlan(SessionInfo("k", "import", 0, None), World(), 0)
+    batches = list(capture_batches(CAPTURES[0], plan, SnapshotPolicy(), batch_frames=50))
+    packed = [pack(b, EVERYTHING) for b in batches]
+    mixed: list[Batch | Packed] = [x for pair in zip(packed, batches, strict=True) for x in pair]
+    spill = SpillFile(tmp_path / "spill.bin")
+    spill.append(mixed)
+    again = SpillFile(tmp_path / "spill.bin")
+    assert again.frames == 2 * sum(len(b.frames) for b in batches)
+    got, _ = again.read(10**9)
+    assert got[0::2] == packed
+    for a, b in zip(got[1::2], batches, strict=True):
+        assert isinstance(a, Batch)
+        _same(a, b)

@@ -13,9 +13,10 @@ from typing import NamedTuple
 
 import trio
 
-from ..replay import capture_batches, plan_import
+from ..replay import capture_packed, plan_import
 from ..store import Projection, SnapshotPolicy
 from ..store.models import default_projections
+from ..store.packed import needs_of
 from .persister import Persister
 
 Progress = Callable[[Path, int, int], None]
@@ -80,12 +81,13 @@ async def import_captures(
                     snapshot_seconds,
                     last_seq=max(plan.session.first_seq - 1, start.last_snapshot_seq),
                 )
-                for batch in capture_batches(path, plan, policy, batch_frames=batch_frames):
-                    await persister.send(batch)
+                needs = needs_of(persister.projections)
+                for packed in capture_packed(path, plan, policy, needs, batch_frames=batch_frames):
+                    await persister.send(packed)
                     await trio.lowlevel.checkpoint()
-                    frames += len(batch.frames)
+                    frames += packed.count
                     if progress is not None:
-                        progress(path, len(batch.frames), sum(len(f.raw) for f in batch.frames))
+                        progress(path, packed.count, len(packed.raw))
             await persister.wait_idle()
         finally:
             await persister.aclose()

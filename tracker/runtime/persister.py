@@ -41,6 +41,7 @@ from ..state.world import ListReconciled
 from ..store import (
     Batch,
     BatchWriter,
+    Packed,
     Projection,
     SessionInfo,
     SnapshotPolicy,
@@ -52,7 +53,7 @@ from ..store.engine import is_transient
 from ..store.lease import STALE_AFTER, Lease, acquire, heartbeat, release
 from ..store.models import default_projections
 from ..store.writer_process import WriterProcess, process_writer_supported
-from .spill import SpillFile
+from .spill import SpillFile, frames_of
 
 if TYPE_CHECKING:
     from .client import AmiClient
@@ -107,9 +108,9 @@ class Start(NamedTuple):
     last_snapshot_seq: int
 
 
-def _weight(batch: Batch) -> int:
+def _weight(batch: Batch | Packed) -> int:
     """Frames of a batch (a notes-only batch counts one, so it is waited for too)."""
-    return len(batch.frames) or 1
+    return frames_of(batch) or 1
 
 
 class Persister:
@@ -176,9 +177,9 @@ class Persister:
         self.store: Store | None = None
         self._writer: BatchWriter | WriterProcess | None = None
         self._spill: SpillFile | None = None
-        self._memory: deque[Batch] = deque()
+        self._memory: deque[Batch | Packed] = deque()
         self._memory_count = 0
-        self._inflight: list[Batch] = []
+        self._inflight: list[Batch | Packed] = []
         self._inflight_spill_offset: int | None = None
         self._limiter = trio.CapacityLimiter(1)
         self._order = trio.Lock()
@@ -252,9 +253,9 @@ class Persister:
         return LiveFeed(self, self.policy(start), origin if origin is not None else self.ami_url)
 
     # -- feeding -----------------------------------------------------------------------------
-    def put(self, batch: Batch) -> None:
+    def put(self, batch: Batch | Packed) -> None:
         """Queue ``batch`` (never blocks; the flush task writes it)."""
-        if not batch.frames and not batch.notes:
+        if not frames_of(batch) and not batch.notes:
             return
         if self._done.is_set():
             raise StoreError("the persister is closed")
@@ -273,7 +274,7 @@ class Persister:
         if notes:
             self.put(Batch(session, [], [], [], [], None, notes))
 
-    async def send(self, batch: Batch) -> None:
+    async def send(self, batch: Batch | Packed) -> None:
         """``put``, first waiting while memory is full (for producers that may wait)."""
         while self._memory_count and self._memory_count + _weight(batch) > self.memory_frames:
             self._room = trio.Event()
@@ -380,7 +381,7 @@ class Persister:
         """Move memory beyond half the bound to the spill file (the database lags)."""
         async with self._order:
             assert self._spill is not None
-            moved: list[Batch] = []
+            moved: list[Batch | Packed] = []
             while self._memory and self._memory_count > self.memory_frames // 2:
                 batch = self._memory.popleft()
                 self._memory_count -= _weight(batch)
@@ -396,7 +397,7 @@ class Persister:
                     self._memory_count += _weight(batch)
                 log.error("cannot spill to %s: %s (keeping frames in memory)", self.spill_path, exc)
                 return
-            spilled = sum(len(b.frames) for b in moved)
+            spilled = sum(map(frames_of, moved))
             self.stats.frames_spilled += spilled
             if self.on_spill is not None:
                 self.on_spill(spilled)
@@ -416,7 +417,7 @@ class Persister:
                 self._inflight = batches
                 self._inflight_spill_offset = offset
                 return
-            taken: list[Batch] = []
+            taken: list[Batch | Packed] = []
             frames = 0
             limit = self.write_frames
             while self._memory and frames < limit:

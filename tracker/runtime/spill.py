@@ -20,7 +20,7 @@ import msgspec
 
 from ..ami import FrameKind
 from ..state import Change
-from ..store import Batch, SessionInfo
+from ..store import Batch, Packed, SessionInfo
 from ..store.blocks import KIND_CODES, Block, FrameRebuilder, block_envelopes
 from ..store.packed import changes_decoder
 
@@ -45,9 +45,16 @@ class _Record(msgspec.Struct, array_like=True):
 
 _encoder = msgspec.msgpack.Encoder()
 _record_decoder = msgspec.msgpack.Decoder(_Record)
+_packed_decoder = msgspec.msgpack.Decoder(Packed)
 
 
-def encode_batch(batch: Batch) -> bytes:
+def frames_of(batch: Batch | Packed) -> int:
+    return batch.count if isinstance(batch, Packed) else len(batch.frames)
+
+
+def encode_batch(batch: Batch | Packed) -> bytes:
+    if isinstance(batch, Packed):  # already in its stored form (an import's batches)
+        return _encoder.encode(batch)
     s = batch.session
     frames = batch.frames
     record = _Record(
@@ -68,8 +75,11 @@ def encode_batch(batch: Batch) -> bytes:
     return _encoder.encode(record)
 
 
-def decode_batch(data: bytes, rebuilder: FrameRebuilder) -> Batch:
-    r = _record_decoder.decode(data)
+def decode_batch(data: bytes, rebuilder: FrameRebuilder) -> Batch | Packed:
+    try:
+        r = _record_decoder.decode(data)
+    except msgspec.ValidationError:  # not a batch's record: a packed batch
+        return _packed_decoder.decode(data)
     block = Block(r.raws, r.kinds, tuple(r.clocks), r.problems, r.received)
     pairs = list(block_envelopes(rebuilder, block, r.first_seq))
     changes: list[Change] = changes_decoder().decode(r.changes)
@@ -95,13 +105,13 @@ class SpillFile:
         self._rebuilder = FrameRebuilder()
         if path.exists() and path.stat().st_size:
             for batch in self._scan():
-                self.frames += len(batch.frames)
+                self.frames += frames_of(batch)
                 self.batches += 1
 
-    def _scan(self) -> list[Batch]:
+    def _scan(self) -> list[Batch | Packed]:
         return self.read(1 << 62)[0]
 
-    def append(self, batches: Sequence[Batch]) -> None:
+    def append(self, batches: Sequence[Batch | Packed]) -> None:
         if not batches:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,13 +123,13 @@ class SpillFile:
             f.write(b"".join(parts))
             f.flush()
             os.fsync(f.fileno())
-        self.frames += sum(len(b.frames) for b in batches)
+        self.frames += sum(map(frames_of, batches))
         self.batches += len(batches)
 
-    def read(self, max_frames: int) -> tuple[list[Batch], int]:
+    def read(self, max_frames: int) -> tuple[list[Batch | Packed], int]:
         """The oldest unconsumed batches (at least one, up to ``max_frames`` frames), and the
         offset to :meth:`advance` to once they are stored."""
-        out: list[Batch] = []
+        out: list[Batch | Packed] = []
         if not self.path.exists():
             return out, self._offset
         frames = 0
@@ -136,21 +146,21 @@ class SpillFile:
                     break
                 batch = decode_batch(data, self._rebuilder)
                 out.append(batch)
-                frames += len(batch.frames)
+                frames += frames_of(batch)
                 offset += 4 + size
         return out, offset
 
-    def advance(self, offset: int, batches: Sequence[Batch]) -> None:
+    def advance(self, offset: int, batches: Sequence[Batch | Packed]) -> None:
         """Consume up to ``offset``; the file is removed once everything was consumed."""
         self._offset = offset
-        self.frames -= sum(len(b.frames) for b in batches)
+        self.frames -= sum(map(frames_of, batches))
         self.batches -= len(batches)
         if self.batches <= 0:
             self.path.unlink(missing_ok=True)
             self._offset = 0
             self.frames = self.batches = 0
 
-    def rewrite(self, head: Sequence[Batch], tail: Sequence[Batch]) -> None:
+    def rewrite(self, head: Sequence[Batch | Packed], tail: Sequence[Batch | Packed]) -> None:
         """Keep ``head`` + what is unconsumed + ``tail``, in that order (at shutdown)."""
         middle, _ = self.read(1 << 62)
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")

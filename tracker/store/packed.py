@@ -17,7 +17,7 @@ import array
 import itertools
 import operator
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple, Union, overload
 
@@ -154,48 +154,136 @@ _EMPTY = msgspec.Raw(_encoder.encode([]))
 def pack(batch: Batch, needs: Needs = EVERYTHING) -> Packed:
     """The stored form of ``batch``, keeping the change records and envelopes ``needs`` names
     (and every anomaly)."""
-    frames, envs = batch.frames, batch.envelopes
-    n = len(frames)
-    if len(envs) != n or len(batch.clocks) != n:
-        raise ValueError("a batch needs one envelope and one clock per frame")
-    session = batch.session
-    events = needs.events
-    if _compiled is not None and type(frames) is list and type(envs) is list:
-        raw, lengths, kinds, problems = _compiled.frame_columns(frames, KINDS, _ANOMALY)
-        if sys.byteorder != "little":  # pragma: no cover (x86-64 and arm64 are little-endian)
-            lengths = _le(_array("I", lengths))
-        received, live, stamped, records = _compiled.envelope_columns(envs, kinds, _EVENT, events)
-        raws: Sequence[bytes] = _Slices(raw, lengths)
-    else:
-        raws, kinds, problems = frame_columns(frames)
-        raw = b"".join(raws)
-        lengths = _le(array.array("I", map(len, raws)))
-        received, live, stamped, records = _envelope_columns(envs, kinds, events)
-    kept = _kept(batch.changes, needs.changes)
-    if records is not None and needs.causes and kept:
-        first = envs[0].seq
-        causes = {c.seq - first for c in kept}
-        records = sorted(causes.union(records).intersection(range(n)))
+    packer = Packer(needs)
+    packer.add(batch)
+    packed = packer.take(batch.snapshot, batch.notes)
+    if packed is None:  # no frames
+        return _notes_only(batch.session, batch.snapshot, batch.notes, needs)
+    return packed
+
+
+def _notes_only(
+    session: SessionInfo, snapshot: bytes | None, notes: Mapping[str, Any], needs: Needs
+) -> Packed:
+    records: list[int] | None = None if needs.events is None else []
     return Packed(
-        session.key,
-        session.source,
-        session.first_seq,
-        session.origin,
-        envs[0].seq if n else session.first_seq,
-        raw,
-        lengths,
-        kinds,
-        _le(array.array("d", batch.clocks)),
-        problems,
-        received,
-        live,
-        stamped,
-        _versions(frames, raws, kinds, envs),
-        records,
-        msgspec.Raw(_encoder.encode(kept)) if kept else _EMPTY,
-        batch.snapshot,
-        dict(batch.notes),
-    )
+        session.key, session.source, session.first_seq, session.origin, session.first_seq,
+        b"", b"", b"", b"", {}, None, 0, 0, [], records, _EMPTY, snapshot, dict(notes),
+    )  # fmt: skip
+
+
+class Packer:
+    """Packs consecutive batches of one session into one :class:`Packed`, each as it comes.
+
+    Folding a capture in small batches and packing each at once keeps the frames, envelopes
+    and changes alive for a few hundred frames only: the fold's working set stays in the CPU's
+    caches (batches of 4 096 frames kept alive until the writer took them made the fold ~40 %
+    slower than folding alone; batches of 256, ~1 %)."""
+
+    def __init__(self, needs: Needs = EVERYTHING) -> None:
+        self.needs = needs
+        self._reset()
+
+    def _reset(self) -> None:
+        self.session: SessionInfo | None = None
+        self.first_seq = 0
+        self.count = 0
+        self._raw: list[bytes] = []
+        self._lengths: list[bytes] = []
+        self._kinds: list[bytes] = []
+        self._clocks: list[bytes] = []
+        self._problems: dict[int, str] = {}
+        self._received: list[tuple[int, int, list[float | None]]] = []
+        self._live = self._stamped = 0
+        self._versions: list[tuple[int, str]] = []
+        self._records: list[int] | None = [] if self.needs.events is not None else None
+        self._kept: list[Change] = []
+
+    def add(self, batch: Batch) -> None:
+        """Append ``batch``'s frames (the next ones of the same session)."""
+        frames, envs = batch.frames, batch.envelopes
+        n = len(frames)
+        if len(envs) != n or len(batch.clocks) != n:
+            raise ValueError("a batch needs one envelope and one clock per frame")
+        if not n:
+            return
+        if self.session is None:
+            self.session = batch.session
+            self.first_seq = envs[0].seq
+        elif batch.session.key != self.session.key or envs[0].seq != self.first_seq + self.count:
+            raise ValueError("packed batches must be consecutive frames of one session")
+        needs = self.needs
+        events = needs.events
+        if _compiled is not None and type(frames) is list and type(envs) is list:
+            raw, lengths, kinds, problems = _compiled.frame_columns(frames, KINDS, _ANOMALY)
+            if sys.byteorder != "little":  # pragma: no cover (x86-64 and arm64: little-endian)
+                lengths = _le(_array("I", lengths))
+            received, live, stamped, records = _compiled.envelope_columns(
+                envs, kinds, _EVENT, events
+            )
+            raws: Sequence[bytes] = _Slices(raw, lengths)
+        else:
+            raws, kinds, problems = frame_columns(frames)
+            raw = b"".join(raws)
+            lengths = _le(array.array("I", map(len, raws)))
+            received, live, stamped, records = _envelope_columns(envs, kinds, events)
+        kept = _kept(batch.changes, needs.changes)
+        if records is not None and needs.causes and kept:
+            first = envs[0].seq
+            causes = {c.seq - first for c in kept}
+            records = sorted(causes.union(records).intersection(range(n)))
+        at = self.count
+        self._raw.append(raw)
+        self._lengths.append(lengths)
+        self._kinds.append(kinds)
+        self._clocks.append(_le(array.array("d", batch.clocks)))
+        if problems:
+            self._problems.update({at + i: p for i, p in problems.items()})
+        if received is not None:
+            self._received.append((at, n, received))
+        self._live += live
+        self._stamped += stamped
+        self._versions += [(at + i, v) for i, v in _versions(frames, raws, kinds, envs)]
+        if self._records is not None and records:
+            self._records += [at + i for i in records] if at else records
+        self._kept += kept
+        self.count += n
+
+    def take(
+        self, snapshot: bytes | None = None, notes: Mapping[str, Any] | None = None
+    ) -> Packed | None:
+        """The frames added since the last take as one Packed (None if there are none), with
+        ``snapshot`` (the world after the last of them) and session ``notes``."""
+        session = self.session
+        if session is None:
+            return None
+        received: list[float | None] | None = None
+        if self._received:
+            received = [None] * self.count
+            for at, n, part in self._received:
+                received[at : at + n] = part
+        packed = Packed(
+            session.key,
+            session.source,
+            session.first_seq,
+            session.origin,
+            self.first_seq,
+            b"".join(self._raw),
+            b"".join(self._lengths),
+            b"".join(self._kinds),
+            b"".join(self._clocks),
+            self._problems,
+            received,
+            self._live,
+            self._stamped,
+            self._versions,
+            self._records,
+            msgspec.Raw(_encoder.encode(self._kept)) if self._kept else _EMPTY,
+            snapshot,
+            dict(notes or {}),
+        )
+        self._reset()
+        return packed
 
 
 def _envelope_columns(
@@ -357,6 +445,7 @@ __all__ = [
     "NOTHING",
     "Needs",
     "Packed",
+    "Packer",
     "SessionInfo",
     "changes_decoder",
     "frame_envelopes",

@@ -50,6 +50,7 @@ from .blocks import (
     open_block,
 )
 from .engine import create, is_memory, redact, translated
+from .gcpause import CollectorHold
 from .prefetch import prefetched
 from .schema import AnomalyRow, FrameBlock, Server, Session, Snapshot
 
@@ -139,6 +140,10 @@ PREFETCH = 2
 """Blocks fetched and decompressed ahead of the reader (in a worker thread)."""
 PREFETCH_FROM = 8192
 """Frames from which a range is worth a worker thread (``world_at`` reads fewer)."""
+HOLD_COLLECTOR_UP_TO = 20_000
+"""``world_at`` holds the garbage collector off when it folds at most this many frames (10
+times the default snapshot spacing); a longer fold (snapshots missing or of another fold
+version) runs with the collector on."""
 
 
 def _open(block: BlockRow) -> tuple[BlockRow, Payload]:
@@ -623,21 +628,28 @@ class Store:
     ) -> WorldAt:
         """The World right after frame ``seq``, or as folded up to event time ``time`` (the
         fold stops before the first event later than it, as ``replay --until`` does); neither:
-        at the end of the log. Starts from the nearest earlier snapshot of this fold version."""
-        info = self.server(server)
-        end = info.next_seq - 1
-        target = end if seq is None else min(seq, end)
-        reducer, start_seq = self._start(info.id, target, time)
-        folded = 0
-        last = start_seq
-        if target > start_seq:
-            for env in self._envelopes(info.id, start_seq + 1, target, strict=True):
-                if time is not None and reducer.time_of(env) > time:
-                    break  # the fold's judged time: a far-future outlier does not stop it
-                reducer.apply(env)
-                folded += 1
-                last = env.seq
-        return WorldAt(reducer.world, last, start_seq if start_seq >= 0 else None, folded)
+        at the end of the log. Starts from the nearest earlier snapshot of this fold version.
+
+        The cyclic garbage collector is held off meanwhile (when at most
+        :data:`HOLD_COLLECTOR_UP_TO` frames are folded; see :mod:`tracker.store.gcpause`): a
+        collection that comes due runs at the caller's next allocation instead."""
+        with CollectorHold() as hold:
+            info = self.server(server)
+            end = info.next_seq - 1
+            target = end if seq is None else min(seq, end)
+            reducer, start_seq = self._start(info.id, target, time)
+            if target - start_seq > HOLD_COLLECTOR_UP_TO:
+                hold.release()  # a long fold (no snapshot near): may make cyclic garbage
+            folded = 0
+            last = start_seq
+            if target > start_seq:
+                for env in self._envelopes(info.id, start_seq + 1, target, strict=True):
+                    if time is not None and reducer.time_of(env) > time:
+                        break  # the fold's judged time: a far-future outlier does not stop it
+                    reducer.apply(env)
+                    folded += 1
+                    last = env.seq
+            return WorldAt(reducer.world, last, start_seq if start_seq >= 0 else None, folded)
 
     def _start(self, server_id: int, target: int, time: float | None) -> tuple[Reducer, int]:
         """A Reducer at the nearest usable snapshot at or before ``target`` (and ``time``)."""

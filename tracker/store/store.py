@@ -124,13 +124,20 @@ class BlockRow(NamedTuple):
     data: bytes
 
 
+_SERVER = Server.__table__.c
+_SESSION = Session.__table__.c
+_BLOCK = FrameBlock.__table__.c
+_SNAPSHOT = Snapshot.__table__.c
+"""The read path's columns as plain Core: a statement over ORM attributes makes its first
+compilation configure every mapper of the registry (~12 ms of a process's first ``world_at``)
+and costs more to compile; these statements return plain rows anyway."""
 _BLOCK_COLUMNS = (
-    FrameBlock.session_id,
-    FrameBlock.first_seq,
-    FrameBlock.last_seq,
-    FrameBlock.first_time,
-    FrameBlock.codec,
-    FrameBlock.data,
+    _BLOCK.session_id,
+    _BLOCK.first_seq,
+    _BLOCK.last_seq,
+    _BLOCK.first_time,
+    _BLOCK.codec,
+    _BLOCK.data,
 )
 
 
@@ -158,37 +165,39 @@ def _statements() -> dict[str, Any]:
     more than SQLite takes to run it)."""
     server = bindparam("server", type_=Integer)
     ends = (
-        select(Session.server_id, func.max(Session.first_seq + Session.frames).label("next_seq"))
-        .group_by(Session.server_id)
+        select(_SESSION.server_id, func.max(_SESSION.first_seq + _SESSION.frames).label("next_seq"))
+        .group_by(_SESSION.server_id)
         .subquery()
     )
     holder = (
-        select(func.max(FrameBlock.first_seq))
-        .where(FrameBlock.server_id == server, FrameBlock.first_seq <= bindparam("first"))
+        select(func.max(_BLOCK.first_seq))
+        .where(_BLOCK.server_id == server, _BLOCK.first_seq <= bindparam("first"))
         .scalar_subquery()
     )
-    in_range = (FrameBlock.server_id == server) & (FrameBlock.first_seq <= bindparam("last"))
-    blocks = select(*_BLOCK_COLUMNS).order_by(FrameBlock.first_seq).limit(FETCH_BLOCKS)
+    in_range = (_BLOCK.server_id == server) & (_BLOCK.first_seq <= bindparam("last"))
+    blocks = select(*_BLOCK_COLUMNS).order_by(_BLOCK.first_seq).limit(FETCH_BLOCKS)
     snapshots = (
-        select(Snapshot.seq, Snapshot.codec, Snapshot.data)
+        select(_SNAPSHOT.seq, _SNAPSHOT.codec, _SNAPSHOT.data)
         .where(
-            Snapshot.server_id == server,
-            Snapshot.fold_version == bindparam("version"),
-            Snapshot.seq <= bindparam("target"),
+            _SNAPSHOT.server_id == server,
+            _SNAPSHOT.fold_version == bindparam("version"),
+            _SNAPSHOT.seq <= bindparam("target"),
         )
-        .order_by(Snapshot.seq.desc())
+        .order_by(_SNAPSHOT.seq.desc())
         .limit(4)
     )
     return {
-        "servers": select(Server.id, Server.name, Server.ami_url, Server.versions, ends.c.next_seq)
-        .outerjoin(ends, ends.c.server_id == Server.id)
-        .order_by(Server.name),
+        "servers": select(
+            _SERVER.id, _SERVER.name, _SERVER.ami_url, _SERVER.versions, ends.c.next_seq
+        )
+        .outerjoin(ends, ends.c.server_id == _SERVER.id)
+        .order_by(_SERVER.name),
         "from": blocks.where(
-            in_range, FrameBlock.first_seq >= func.coalesce(holder, bindparam("first"))
+            in_range, _BLOCK.first_seq >= func.coalesce(holder, bindparam("first"))
         ),
-        "after": blocks.where(in_range, FrameBlock.first_seq >= bindparam("at")),
+        "after": blocks.where(in_range, _BLOCK.first_seq >= bindparam("at")),
         "snapshots": snapshots,
-        "by_time": snapshots.where(Snapshot.clock <= bindparam("time")),
+        "by_time": snapshots.where(_SNAPSHOT.clock <= bindparam("time")),
     }
 
 

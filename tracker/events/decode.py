@@ -32,7 +32,6 @@ _SCOPED_PREFIX = "ChanVariable("
 _EQ = itertools.repeat("=")
 _ONE = itertools.repeat(1)
 _UNIONS = (typing.Union, types.UnionType)
-NoneType = type(None)
 
 
 class _ClassInfo:
@@ -68,7 +67,7 @@ class _ClassInfo:
 
 
 _INFO: dict[str, _ClassInfo] = {}
-"""Wire name -> class info, filled on first use (computing all 227 at import took ~0.1 s)."""
+"""Wire name -> class info, filled on first use (all 227: ~20 ms, ~0.08 ms a class)."""
 _CANONICAL: dict[str, str] = {name.lower(): name for name in EVENT_TYPES}
 _convert = msgspec.convert
 
@@ -315,7 +314,7 @@ def _fast_kind(t: Any) -> tuple[int, dict[str, Any] | None]:
     """How the compiled decoder converts a header for a field of type ``t`` (``_FAST_NO``:
     it hands the event to :func:`decode_headers`)."""
     args = typing.get_args(t)
-    if typing.get_origin(t) in _UNIONS and len(args) == 2 and args[1] is NoneType:
+    if typing.get_origin(t) in _UNIONS and len(args) == 2 and args[1] is types.NoneType:
         t = args[0]
         args = typing.get_args(t)
     if t is str:

@@ -429,22 +429,13 @@ def test_parser_state_identical_step_by_step(
 def test_keyword_construction_path_matches_too() -> None:
     """Classes whose slots may not be filled directly (a ``__post_init__``, GC-tracked) are
     built by calling them with keyword arguments: that path gives the same events too."""
-    module = speedups.compiled()
-    assert module is not None
 
     def spec_of(name: str) -> tuple[Any, ...] | None:
         spec = decode._fast_spec(name)
         return (spec[0], False, spec[2]) if spec else spec
 
-    by_call = module.EventDecoder(
-        spec_of,
-        msgspec.NODEFAULT,
-        decode.decode_headers_py,
-        Envelope,
-        decode.decode_frame,
-        decode._EVENT,
-        decode._LIST_ITEM,
-    )
+    by_call = decode.new_compiled_decoder(spec_of)
+    assert by_call is not None
     for path in CAPTURES:
         frames = frames_of(PURE, [read_bytes(path)])
         assert_same_typed(typed(PURE, frames), list(by_call.envelopes(frames)))

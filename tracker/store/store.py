@@ -50,6 +50,7 @@ from .blocks import (
     open_block,
 )
 from .engine import create, is_memory, redact, translated
+from .gcpause import CollectorHold
 from .prefetch import prefetched
 from .schema import AnomalyRow, FrameBlock, Server, Session, Snapshot
 
@@ -123,13 +124,20 @@ class BlockRow(NamedTuple):
     data: bytes
 
 
+_SERVER = Server.__table__.c
+_SESSION = Session.__table__.c
+_BLOCK = FrameBlock.__table__.c
+_SNAPSHOT = Snapshot.__table__.c
+"""The read path's columns as plain Core: a statement over ORM attributes makes its first
+compilation configure every mapper of the registry (~12 ms of a process's first ``world_at``)
+and costs more to compile; these statements return plain rows anyway."""
 _BLOCK_COLUMNS = (
-    FrameBlock.session_id,
-    FrameBlock.first_seq,
-    FrameBlock.last_seq,
-    FrameBlock.first_time,
-    FrameBlock.codec,
-    FrameBlock.data,
+    _BLOCK.session_id,
+    _BLOCK.first_seq,
+    _BLOCK.last_seq,
+    _BLOCK.first_time,
+    _BLOCK.codec,
+    _BLOCK.data,
 )
 
 
@@ -139,6 +147,10 @@ PREFETCH = 2
 """Blocks fetched and decompressed ahead of the reader (in a worker thread)."""
 PREFETCH_FROM = 8192
 """Frames from which a range is worth a worker thread (``world_at`` reads fewer)."""
+HOLD_COLLECTOR_UP_TO = 20_000
+"""``world_at`` holds the garbage collector off when it folds at most this many frames (10
+times the default snapshot spacing); a longer fold (snapshots missing or of another fold
+version) runs with the collector on."""
 
 
 def _open(block: BlockRow) -> tuple[BlockRow, Payload]:
@@ -153,37 +165,39 @@ def _statements() -> dict[str, Any]:
     more than SQLite takes to run it)."""
     server = bindparam("server", type_=Integer)
     ends = (
-        select(Session.server_id, func.max(Session.first_seq + Session.frames).label("next_seq"))
-        .group_by(Session.server_id)
+        select(_SESSION.server_id, func.max(_SESSION.first_seq + _SESSION.frames).label("next_seq"))
+        .group_by(_SESSION.server_id)
         .subquery()
     )
     holder = (
-        select(func.max(FrameBlock.first_seq))
-        .where(FrameBlock.server_id == server, FrameBlock.first_seq <= bindparam("first"))
+        select(func.max(_BLOCK.first_seq))
+        .where(_BLOCK.server_id == server, _BLOCK.first_seq <= bindparam("first"))
         .scalar_subquery()
     )
-    in_range = (FrameBlock.server_id == server) & (FrameBlock.first_seq <= bindparam("last"))
-    blocks = select(*_BLOCK_COLUMNS).order_by(FrameBlock.first_seq).limit(FETCH_BLOCKS)
+    in_range = (_BLOCK.server_id == server) & (_BLOCK.first_seq <= bindparam("last"))
+    blocks = select(*_BLOCK_COLUMNS).order_by(_BLOCK.first_seq).limit(FETCH_BLOCKS)
     snapshots = (
-        select(Snapshot.seq, Snapshot.codec, Snapshot.data)
+        select(_SNAPSHOT.seq, _SNAPSHOT.codec, _SNAPSHOT.data)
         .where(
-            Snapshot.server_id == server,
-            Snapshot.fold_version == bindparam("version"),
-            Snapshot.seq <= bindparam("target"),
+            _SNAPSHOT.server_id == server,
+            _SNAPSHOT.fold_version == bindparam("version"),
+            _SNAPSHOT.seq <= bindparam("target"),
         )
-        .order_by(Snapshot.seq.desc())
+        .order_by(_SNAPSHOT.seq.desc())
         .limit(4)
     )
     return {
-        "servers": select(Server.id, Server.name, Server.ami_url, Server.versions, ends.c.next_seq)
-        .outerjoin(ends, ends.c.server_id == Server.id)
-        .order_by(Server.name),
+        "servers": select(
+            _SERVER.id, _SERVER.name, _SERVER.ami_url, _SERVER.versions, ends.c.next_seq
+        )
+        .outerjoin(ends, ends.c.server_id == _SERVER.id)
+        .order_by(_SERVER.name),
         "from": blocks.where(
-            in_range, FrameBlock.first_seq >= func.coalesce(holder, bindparam("first"))
+            in_range, _BLOCK.first_seq >= func.coalesce(holder, bindparam("first"))
         ),
-        "after": blocks.where(in_range, FrameBlock.first_seq >= bindparam("at")),
+        "after": blocks.where(in_range, _BLOCK.first_seq >= bindparam("at")),
         "snapshots": snapshots,
-        "by_time": snapshots.where(Snapshot.clock <= bindparam("time")),
+        "by_time": snapshots.where(_SNAPSHOT.clock <= bindparam("time")),
     }
 
 
@@ -623,21 +637,28 @@ class Store:
     ) -> WorldAt:
         """The World right after frame ``seq``, or as folded up to event time ``time`` (the
         fold stops before the first event later than it, as ``replay --until`` does); neither:
-        at the end of the log. Starts from the nearest earlier snapshot of this fold version."""
-        info = self.server(server)
-        end = info.next_seq - 1
-        target = end if seq is None else min(seq, end)
-        reducer, start_seq = self._start(info.id, target, time)
-        folded = 0
-        last = start_seq
-        if target > start_seq:
-            for env in self._envelopes(info.id, start_seq + 1, target, strict=True):
-                if time is not None and reducer.time_of(env) > time:
-                    break  # the fold's judged time: a far-future outlier does not stop it
-                reducer.apply(env)
-                folded += 1
-                last = env.seq
-        return WorldAt(reducer.world, last, start_seq if start_seq >= 0 else None, folded)
+        at the end of the log. Starts from the nearest earlier snapshot of this fold version.
+
+        The cyclic garbage collector is held off meanwhile (when at most
+        :data:`HOLD_COLLECTOR_UP_TO` frames are folded; see :mod:`tracker.store.gcpause`): a
+        collection that comes due runs at the caller's next allocation instead."""
+        with CollectorHold() as hold:
+            info = self.server(server)
+            end = info.next_seq - 1
+            target = end if seq is None else min(seq, end)
+            reducer, start_seq = self._start(info.id, target, time)
+            if target - start_seq > HOLD_COLLECTOR_UP_TO:
+                hold.release()  # a long fold (no snapshot near): may make cyclic garbage
+            folded = 0
+            last = start_seq
+            if target > start_seq:
+                for env in self._envelopes(info.id, start_seq + 1, target, strict=True):
+                    if time is not None and reducer.time_of(env) > time:
+                        break  # the fold's judged time: a far-future outlier does not stop it
+                    reducer.apply(env)
+                    folded += 1
+                    last = env.seq
+            return WorldAt(reducer.world, last, start_seq if start_seq >= 0 else None, folded)
 
     def _start(self, server_id: int, target: int, time: float | None) -> tuple[Reducer, int]:
         """A Reducer at the nearest usable snapshot at or before ``target`` (and ``time``)."""

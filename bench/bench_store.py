@@ -164,6 +164,48 @@ def import_table(kinds: list[str], tmp: Path, data: bytes, copies: list[int], ro
         path.unlink()
 
 
+def fresh_import_table(
+    kinds: list[str], tmp: Path, data: bytes, copies: list[int], rounds: int
+) -> None:
+    """The same, each run in a process of its own as ``ami-tracker import`` runs (modules
+    imported first, not timed): no pages shared with a large benchmark process, so forking the
+    writer costs what it costs the command."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).with_name("_import_once.py")
+
+    def once(mode: str, path: Path, url: str = "") -> tuple[float, float, float]:
+        out = subprocess.run(
+            [sys.executable, str(script), mode, str(path), *([url] if url else [])],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        wall, own, kids = map(float, out[-3:])
+        return wall, own, kids
+
+    print(f"the same, each run in a fresh process (best of {rounds})")
+    for n in copies:
+        path = tmp / f"fresh-x{n}.ami"
+        path.write_bytes(data if n == 1 else repeat_stream(data, n))
+        name = "load" if n == 1 else f"load x{n}"
+        t_fold = min(once("pf", path)[0] for _ in range(max(1, rounds)))
+        print(f"{'':<11} {name:<8} {'p+f':<8} {t_fold:>8.3f}")
+        for kind in kinds:
+            for mode in ("process", "thread"):
+                runs = []
+                for _ in range(max(1, rounds)):
+                    with database(kind, tmp) as url:
+                        runs.append(once(mode, path, url))
+                wall, own, kids = min(runs)
+                print(
+                    f"{kind:<11} {name:<8} {mode:<8} {wall:>8.3f} {t_fold / wall:>6.2f} "
+                    f"{own:>8.3f} {kids:>8.3f}"
+                )
+        path.unlink()
+
+
 def replay_ways(store: Any, path: Path) -> dict[str, Callable[[], object]]:
     """Each way of replaying, from the file and from the database."""
     from tracker.reducer import Reducer
@@ -419,6 +461,7 @@ def main() -> None:
         capture = tmp / "load.ami"
         capture.write_bytes(data)
         import_table(backends, tmp, data, args.import_copies, rounds)
+        fresh_import_table(backends, tmp, data, args.import_copies, rounds)
         frames = parse_fold(capture)
         replays: dict[str, dict[str, list[float]]] = {}
         head = ("backend", "B/frame", "snap B/f")

@@ -1,0 +1,46 @@
+"""One timed parse + fold or import in a process of its own, as ``ami-tracker import`` runs
+(``bench_store.py`` starts it): modules are imported first and not timed.
+
+``python bench/_import_once.py pf|process|thread CAPTURE [DATABASE_URL]`` prints
+``wall_seconds own_cpu_seconds writer_cpu_seconds``.
+"""
+
+from __future__ import annotations
+
+import gc
+import resource
+import sys
+import time
+from pathlib import Path
+
+import trio
+
+from tracker.replay import replay
+from tracker.runtime.importing import import_captures
+
+
+def main() -> None:
+    mode, path = sys.argv[1], Path(sys.argv[2])
+    gc.set_threshold(50_000, 20, 100)  # as the CLI's import does
+    t0 = time.perf_counter()
+    if mode == "pf":
+        replay(path)
+    else:
+        url = sys.argv[3]
+        trio.run(
+            lambda: import_captures(
+                url,
+                [path],
+                server="bench",
+                spill_path=path.with_suffix(".spill"),
+                writer_process=mode == "process",
+            )
+        )
+    wall = time.perf_counter() - t0
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(wall, own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,9 @@
 """``import``: captures into the store through the live persister's path, minus the socket.
 
-The capture is parsed and folded here (trio's thread) and handed to a :class:`Persister`,
-whose worker thread compresses and writes while the next frames are folded; ``send`` waits
-when the writer falls behind (an import may wait, a live reader may not).
+The capture is parsed, folded and packed here (trio's thread) and handed to a
+:class:`Persister`, whose writer (a child process for a large import, else a worker thread)
+compresses and writes while the next frames are folded; ``send`` waits when the writer falls
+behind (an import may wait, a live reader may not).
 """
 
 from __future__ import annotations
@@ -30,6 +31,25 @@ class ImportResult(NamedTuple):
     snapshots: int
 
 
+PROCESS_FROM_BYTES = 32 << 20
+"""Captures this large (uncompressed; a ``.gz`` counts five times its size) are written from a
+writer process; smaller ones from a thread. Forking a writer costs a fixed ~0.1 s (copied
+pages, cold caches, the pipeline filling and draining) that only a longer import wins back:
+measured on the load capture (14 MB), a thread was faster; on it four times over, the process
+(bench/README.md, import round 4)."""
+
+
+def _worth_a_process(paths: Sequence[Path]) -> bool:
+    total = 0
+    for path in paths:
+        try:
+            size = Path(path).stat().st_size
+        except OSError:
+            continue  # reported when it is read
+        total += size * 5 if str(path).endswith(".gz") else size
+    return total >= PROCESS_FROM_BYTES
+
+
 async def import_captures(
     url: str,
     paths: Sequence[Path],
@@ -44,7 +64,8 @@ async def import_captures(
     writer_process: bool | None = None,
 ) -> ImportResult:
     """Import ``paths`` in order into ``server``'s log at ``url`` (idempotent per capture);
-    ``projections`` default to the reporting tables' (when this build has them).
+    ``projections`` default to the reporting tables' (when this build has them);
+    ``writer_process`` None: a writer process for large imports (``PROCESS_FROM_BYTES``).
 
     Capture batches of ``batch_frames`` (cut earlier where a snapshot is due): the writer
     runs the projection and updates the session once per batch, so large batches mean fewer
@@ -52,6 +73,8 @@ async def import_captures(
     wait in memory."""
     if projections is None:
         projections = default_projections()
+    if writer_process is None:
+        writer_process = _worth_a_process(paths)
     persister = Persister(
         url,
         server,

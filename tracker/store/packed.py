@@ -19,13 +19,13 @@ import operator
 import sys
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any, NamedTuple, Union, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 import msgspec
 
 from ..ami import Frame, FrameKind, speedups
 from ..events import decode_frame
-from ..events.base import AmiEvent, SessionStarted
+from ..events.base import SessionStarted
 from ..events.decode import decode_headers
 from ..events.envelope import Envelope, Item
 from ..state import Anomaly, Change
@@ -221,12 +221,11 @@ class Packer:
             received, live, stamped, records = _compiled.envelope_columns(
                 envs, kinds, _EVENT, events
             )
-            raws: Sequence[bytes] = _Slices(raw, lengths)
         else:
             raws, kinds, problems = frame_columns(frames)
             raw = b"".join(raws)
             lengths = _le(array.array("I", map(len, raws)))
-            received, live, stamped, records = _envelope_columns(envs, kinds, events)
+            received, live, stamped, records = envelope_columns(envs, kinds, events)
         kept = _kept(batch.changes, needs.changes)
         if records is not None and needs.causes and kept:
             first = envs[0].seq
@@ -243,7 +242,7 @@ class Packer:
             self._received.append((at, n, received))
         self._live += live
         self._stamped += stamped
-        self._versions += [(at + i, v) for i, v in _versions(frames, raws, kinds, envs)]
+        self._versions += [(at + i, v) for i, v in _versions(frames, kinds, envs)]
         if self._records is not None and records:
             self._records += [at + i for i in records] if at else records
         self._kept += kept
@@ -286,7 +285,7 @@ class Packer:
         return packed
 
 
-def _envelope_columns(
+def envelope_columns(
     envs: Sequence[Envelope], kinds: bytes, events: frozenset[type[Any]] | None
 ) -> tuple[list[float | None] | None, int, int, list[int] | None]:
     """Receive times (None when there are none), live events, how many had a time, and the
@@ -316,33 +315,6 @@ def _envelope_columns(
     return received, live, stamped, records
 
 
-class _Slices(Sequence[bytes]):
-    """Frame ``i``'s bytes out of the joined bytes, made when asked (rarely: versions)."""
-
-    def __init__(self, raw: bytes, lengths: bytes) -> None:
-        self._raw = raw
-        self._lengths = lengths
-        self._offsets: list[int] | None = None
-
-    @property
-    def _at(self) -> list[int]:
-        if self._offsets is None:
-            self._offsets = offsets(_array("I", self._lengths))
-        return self._offsets
-
-    def __len__(self) -> int:
-        return len(self._lengths) // 4
-
-    @overload
-    def __getitem__(self, i: int) -> bytes: ...
-    @overload
-    def __getitem__(self, i: slice) -> Sequence[bytes]: ...
-    def __getitem__(self, i: int | slice) -> bytes | Sequence[bytes]:
-        if isinstance(i, slice):
-            return [self[k] for k in range(len(self))[i]]
-        return self._raw[self._at[i] : self._at[i + 1]]
-
-
 def _kept(changes: Sequence[Change], kinds: frozenset[type[Change]] | None) -> Sequence[Change]:
     if kinds is None:
         return changes
@@ -350,7 +322,7 @@ def _kept(changes: Sequence[Change], kinds: frozenset[type[Change]] | None) -> S
 
 
 def _versions(
-    frames: Sequence[Frame], raws: Sequence[bytes], kinds: bytes, envs: Sequence[Envelope]
+    frames: Sequence[Frame], kinds: bytes, envs: Sequence[Envelope]
 ) -> list[tuple[int, str]]:
     """Banners and ``AsteriskVersion`` answers (CoreSettings) among the frames (found by their
     kind codes: a C-level scan, not a look at every frame)."""
@@ -360,7 +332,7 @@ def _versions(
         if type(item) is SessionStarted:
             if item.banner:
                 found.append((i, item.banner))
-        elif b"AsteriskVersion: " in raws[i]:
+        elif b"AsteriskVersion: " in frames[i].raw:
             value = frames[i].get("AsteriskVersion")
             if value:
                 found.append((i, f"Asterisk {value}"))
@@ -428,18 +400,6 @@ def frame_envelopes(
     return out
 
 
-def live_and_stamped(envs: Sequence[Envelope]) -> tuple[int, int]:
-    """Live events among ``envs`` and how many had a time (the slow path: a batch that was
-    partly stored already)."""
-    live = stamped = 0
-    for env in envs:
-        item = env.item
-        if isinstance(item, AmiEvent) and not env.list_item:
-            live += 1
-            stamped += item.timestamp is not None or env.received_at is not None
-    return live, stamped
-
-
 __all__ = [
     "EVERYTHING",
     "NOTHING",
@@ -448,8 +408,8 @@ __all__ = [
     "Packer",
     "SessionInfo",
     "changes_decoder",
+    "envelope_columns",
     "frame_envelopes",
-    "live_and_stamped",
     "needs_of",
     "offsets",
     "pack",

@@ -34,8 +34,8 @@ from .packed import (
     Needs,
     Packed,
     SessionInfo,
+    envelope_columns,
     frame_envelopes,
-    live_and_stamped,
     needs_of,
     offsets,
     pack,
@@ -290,9 +290,8 @@ class BatchWriter:
             projected.append((state.id, envs, changes))
             self._note_anomalies(conn, state.id, changes)
             if skip:
-                live, stamped = live_and_stamped(
-                    frame_envelopes(packed, range(skip, n), self._rebuilder)
-                )
+                again = frame_envelopes(packed, range(skip, n), self._rebuilder)
+                _, live, stamped, _ = envelope_columns(again, packed.kinds[skip:], None)
             else:
                 live, stamped = packed.live, packed.stamped
             timed = next((c for c in itertools.islice(clocks, skip, None) if c > 0.0), None)

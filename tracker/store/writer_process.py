@@ -39,6 +39,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import msgspec
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import make_url
 
 from ..errors import StoreError
@@ -317,17 +318,11 @@ def _failure(exc: Exception, url: str) -> _Failed:
         return _Failed(str(exc), getattr(exc, "transient", False))
     if is_transient(exc):
         return _Failed(describe(exc, url), True)
-    if _is_database_error(exc):
+    if isinstance(exc, sa_exc.SQLAlchemyError):
         return _Failed(describe(exc, url), False)
     # our own bug: the parent logs where (the child's logging is off, see _detach)
     where = "".join(traceback.format_exception(exc)).rstrip()
     return _Failed(f"{type(exc).__name__}: {exc}", False, where)
-
-
-def _is_database_error(exc: Exception) -> bool:
-    from sqlalchemy import exc as sa_exc
-
-    return isinstance(exc, sa_exc.SQLAlchemyError)
 
 
 def _detach(keep: int) -> None:

@@ -19,22 +19,19 @@ from typing import NamedTuple
 
 import msgspec
 import pytest
-import trio
 
 from tests.helpers import FIXTURES
-from tests.runtime._support import HOST, SECRET, USER, served_through_drops
-from tests.runtime.test_service import settings, tracker_of
 from tracker.ami import FrameKind
 from tracker.replay import replay
-from tracker.runtime import run_simulator
 from tracker.runtime.script import CaptureScript, load_script
-from tracker.runtime.service import Service
 from tracker.runtime.tracker import Tracker
 from tracker.state import encode_world
 from tracker.state.call import Call
 from tracker.state.gap import Gap
 from tracker.state.world import World
 from tracker.store import SessionRow, StoredFrame, load_call_records, load_gaps, open_store
+
+from .test_service_db import run_through_drops
 
 DROPS = 20
 OFFSET = 2
@@ -92,19 +89,7 @@ async def lossy_run(store_url: str, script: CaptureScript, holes: list[tuple[int
     # a drop is given as the count of frames streamed before it
     sent = [i for i, f in enumerate(script.stream) if f.kind is FrameKind.EVENT and i not in lost]
     drops = [bisect.bisect_left(sent, start) for start, _ in holes]
-    fast = {"backoff_initial": 0.01, "backoff_max": 0.1}
-    with trio.fail_after(120):
-        async with run_simulator(
-            script, username=USER, secret=SECRET, drops=drops, lost=lost, events_only=True
-        ) as sim:
-            url = f"ami://{USER}@{HOST}:{sim.port}"
-            service = Service(settings(url, names=["pbx"], db=store_url, **fast))
-            async with trio.open_nursery() as nursery:
-                await nursery.start(service.run)
-                tracker = tracker_of(service)
-                await served_through_drops(sim)
-                await tracker.wait_folded(tracker.client.next_seq - 1)
-                service.stop()
+    tracker = await run_through_drops(script, store_url, drops, lost=lost, events_only=True)
     assert tracker.stats.sessions == len(holes) + 1
     with open_store(store_url) as store:
         server = store.server("pbx")

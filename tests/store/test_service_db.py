@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -17,7 +18,7 @@ from tracker.ami import FrameKind
 from tracker.config import ConfigError
 from tracker.errors import StoreError
 from tracker.runtime import run_simulator
-from tracker.runtime.script import load_script
+from tracker.runtime.script import CaptureScript, load_script
 from tracker.runtime.service import Service
 from tracker.runtime.tracker import Tracker
 from tracker.state import encode_world
@@ -197,17 +198,16 @@ async def test_sigkill_mid_run_then_restart_continues_in_a_new_session(tmp_path:
     assert next_seq - before > 30_000  # the whole capture again, in the new session
 
 
-async def test_twenty_drops_store_one_session_per_connection_and_no_frame_twice(
-    store_url: str,
-) -> None:
-    """The simulator drops the connection at 20 random points of ``load.ami.gz`` (resuming
-    there): the stored log has a new session (the gap marker) per connection, every seq once,
-    each session starting with its banner, and every call of the capture in the reports."""
-    script = load_script(FIXTURES / "load.ami.gz")
-    drops = sorted(random.Random(7).sample(range(1, len(script.stream)), 20))
+async def run_through_drops(
+    script: CaptureScript, store_url: str, drops: list[int], **simulator: Any
+) -> Tracker:
+    """Serve ``script`` with a connection drop at each of ``drops`` (frames streamed before
+    it) to a service writing into ``store_url``, until everything served is folded."""
     fast = {"backoff_initial": 0.01, "backoff_max": 0.1}
     with trio.fail_after(120):
-        async with run_simulator(script, username=USER, secret=SECRET, drops=drops) as sim:
+        async with run_simulator(
+            script, username=USER, secret=SECRET, drops=drops, **simulator
+        ) as sim:
             url = f"ami://{USER}@{HOST}:{sim.port}"
             service = Service(settings(url, names=["pbx"], db=store_url, **fast))
             async with trio.open_nursery() as nursery:
@@ -216,6 +216,18 @@ async def test_twenty_drops_store_one_session_per_connection_and_no_frame_twice(
                 await served_through_drops(sim)
                 await tracker.wait_folded(tracker.client.next_seq - 1)
                 service.stop()
+    return tracker
+
+
+async def test_twenty_drops_store_one_session_per_connection_and_no_frame_twice(
+    store_url: str,
+) -> None:
+    """The simulator drops the connection at 20 random points of ``load.ami.gz`` (resuming
+    there): the stored log has a new session (the gap marker) per connection, every seq once,
+    each session starting with its banner, and every call of the capture in the reports."""
+    script = load_script(FIXTURES / "load.ami.gz")
+    drops = sorted(random.Random(7).sample(range(1, len(script.stream)), 20))
+    tracker = await run_through_drops(script, store_url, drops)
     assert tracker.stats.sessions == 21
     with open_store(store_url) as store:
         server = store.server("pbx")

@@ -202,3 +202,44 @@ def test_anomalies_and_untimed_sessions_are_kept(store_url: str, tmp_path: Path)
         assert not store.durations_known(store.server("untimed").id)
         import_capture(store, FIXTURES / "md5_login.fail.ami", server="nolive")
         assert store.durations_known(store.server("nolive").id)
+
+
+def test_session_rows_do_not_depend_on_how_batches_are_grouped(store_url: str) -> None:
+    """The writer updates a session's row once per transaction (the batches without notes
+    summed up): the row ends up as when each batch is its own transaction, also with a batch
+    carrying notes in the middle of a transaction (written in order)."""
+    columns = (
+        Session.first_seq,
+        Session.frames,
+        Session.first_time,
+        Session.last_time,
+        Session.live_events,
+        Session.stamped_events,
+        Session.connected_at,
+        Session.disconnected_at,
+        Session.disconnect_reason,
+    )
+    got: dict[int, list[tuple[object, ...]]] = {}
+    with open_store(store_url) as store:
+        for group in (1, 3, 1000):
+            server = store.ensure_server(f"pbx{group}").id
+            writer = BatchWriter(store.engine, server)
+            for path in PATHS:
+                plan = plan_import(store, server, path)
+                batches = list(
+                    capture_batches(path, plan, SnapshotPolicy(every_frames=30), batch_frames=16)
+                )
+                assert len(batches) > 6
+                middle = batches[4]  # frames and notes: the writer flushes the row first
+                batches[4] = middle._replace(
+                    notes={"disconnect_reason": f"cut {len(middle.frames)}"}
+                )
+                for i in range(0, len(batches), group):
+                    writer.write(batches[i : i + group])
+            with store.engine.connect() as conn:
+                query = select(*columns).where(Session.server_id == server)
+                got[group] = [tuple(row) for row in conn.execute(query.order_by(Session.first_seq))]
+    assert len(got[1]) == len(PATHS)
+    assert all(frames > 0 and live > 0 for _, frames, _, _, live, *_ in got[1])
+    assert got[3] == got[1]
+    assert got[1000] == got[1]

@@ -18,11 +18,11 @@ import bisect
 import dataclasses
 import itertools
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Update, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from ..ami import Frame
 from ..errors import StoreError
@@ -30,6 +30,7 @@ from ..events.envelope import Envelope
 from ..reducer.version import fold_version
 from ..state import Anomaly, Change
 from .blocks import ZSTD, FrameRebuilder, _le, compress, encode_payload
+from .bulk import marks
 from .packed import (
     Needs,
     Packed,
@@ -132,6 +133,18 @@ class _Tail:
 
 
 @dataclasses.dataclass
+class _Grown:
+    """What this transaction's batches (without notes) change in their session's row so far:
+    written once, by :meth:`BatchWriter._flush_sessions`, not once per batch."""
+
+    last_time: float
+    live: int
+    stamped: int
+    first_time: float | None
+    """The first event time of these batches (the row keeps its own if it has one)."""
+
+
+@dataclasses.dataclass
 class _SessionState:
     id: int
     first_seq: int
@@ -139,6 +152,8 @@ class _SessionState:
     limit: int | None
     """First seq of the server's next session, if any: this one cannot grow past it."""
     tail: _Tail | None = None
+    grown: _Grown | None = None
+    """The row's update not written yet (always None between transactions)."""
 
 
 class SnapshotPolicy:
@@ -224,17 +239,18 @@ class BatchWriter:
                 state = staged.get(packed.key)
                 if state is None:
                     known = self._sessions.get(packed.key)
-                    state = (
-                        dataclasses.replace(known)
-                        if known is not None
-                        else self._open_session(conn, packed.session)
-                    )
+                    if known is not None:
+                        state = dataclasses.replace(known)
+                    else:  # it reads the other sessions' rows: bring them up to date
+                        self._flush_sessions(conn, staged.values())
+                        state = self._open_session(conn, packed.session)
                     staged[packed.key] = state
                 n_new, n_snap = self._write_batch(conn, state, packed, versions, projected)
                 written += n_new
                 skipped += packed.count - n_new
                 snaps += n_snap
             self._project(conn, projected)
+            self._flush_sessions(conn, staged.values())
             for state in staged.values():
                 self._flush_blocks(conn, state)
             if versions != self._versions:
@@ -256,6 +272,8 @@ class BatchWriter:
         projected: list[tuple[int, Sequence[Envelope], Sequence[Change]]],
     ) -> tuple[int, int]:
         n = packed.count
+        if packed.notes:  # written in order: the batches before first
+            self._flush_sessions(conn, (state,))
         if not n:
             conn.execute(update(Session).where(Session.id == state.id).values(**packed.notes))
             return 0, 0
@@ -295,12 +313,16 @@ class BatchWriter:
             else:
                 live, stamped = packed.live, packed.stamped
             timed = next((c for c in itertools.islice(clocks, skip, None) if c > 0.0), None)
-            if not packed.notes:  # the usual case: a statement built once
-                params: dict[str, Any] = {"w_id": state.id, "w_frames": state.stored}
-                params.update(w_last_time=clocks[-1], w_live=live, w_stamped=stamped)
-                if timed is not None:
-                    params["w_first_time"] = timed
-                conn.execute(_SESSION_GROWN[timed is not None], params)
+            if not packed.notes:  # the usual case: one statement per transaction
+                grown = state.grown
+                if grown is None:
+                    state.grown = _Grown(clocks[-1], live, stamped, timed)
+                else:
+                    grown.last_time = clocks[-1]
+                    grown.live += live
+                    grown.stamped += stamped
+                    if grown.first_time is None:
+                        grown.first_time = timed
             else:
                 values: dict[str, Any] = {
                     "frames": state.stored,
@@ -330,6 +352,19 @@ class BatchWriter:
             )
             snaps = 1
         return n - skip, snaps
+
+    def _flush_sessions(self, conn: Connection, states: Iterable[_SessionState]) -> None:
+        """Write the session rows' pending updates (see :class:`_Grown`)."""
+        for state in states:
+            grown = state.grown
+            if grown is None:
+                continue
+            state.grown = None
+            params: list[Any] = [state.stored, grown.last_time, grown.live, grown.stamped]
+            if grown.first_time is not None:
+                params.append(grown.first_time)
+            params.append(state.id)
+            conn.exec_driver_sql(_session_grown(conn, grown.first_time is not None), tuple(params))
 
     def _append(self, state: _SessionState, piece: _Piece) -> None:
         """Frames at offsets ``state.stored..``: kept with the tail until :meth:`_flush_blocks`
@@ -504,24 +539,19 @@ class BatchWriter:
         return list(versions or [])
 
 
-def _grown(first_time: bool) -> Update:
-    """The session row after new frames (``w_*`` parameters), built once: building an ORM
-    ``update().values()`` costs ~10x its execution."""
-    cols = Session.__table__.c
-    values: dict[str, Any] = {
-        "frames": bindparam("w_frames", type_=cols.frames.type),
-        "last_time": bindparam("w_last_time", type_=cols.last_time.type),
-        "live_events": cols.live_events + bindparam("w_live", type_=cols.live_events.type),
-        "stamped_events": cols.stamped_events
-        + bindparam("w_stamped", type_=cols.stamped_events.type),
-    }
-    if first_time:
-        start = bindparam("w_first_time", type_=cols.first_time.type)
-        values["first_time"] = func.coalesce(cols.first_time, start)
-    return update(Session).where(Session.id == bindparam("w_id")).values(values)
+def _session_grown(conn: Connection, first_time: bool) -> str:
+    """The session row after new frames: ``frames``, ``last_time``, the live and stamped
+    counts to add, with ``first_time`` the event time to set if the row has none, and the id
+    (SQL for the driver: SQLAlchemy's compilation of an ``update()`` costs more than running
+    it, and the import's writer process compiles afresh)."""
+    m = marks(conn, 1)
+    start = f", first_time = coalesce(first_time, {m})" if first_time else ""
+    return (
+        f"UPDATE sessions SET frames = {m}, last_time = {m}, live_events = live_events + {m}, "
+        f"stamped_events = stamped_events + {m}{start} WHERE id = {m}"
+    )
 
 
-_SESSION_GROWN = {False: _grown(False), True: _grown(True)}
 _INSERT_SNAPSHOT = insert(Snapshot)
 
 

@@ -9,7 +9,8 @@ built once beforehand instead (all of them cold: slower, memory-bound). Printed 
 wall and CPU seconds of this process in the writes alone (best of ``--rounds``, each into its
 own fresh database), and parse + fold of the same capture for scale. On PostgreSQL the wall
 time also holds the server's work; the CPU time is the writer's own, and ``server s`` the CPU
-time of the server process serving it (a local server: read from ``/proc``, in 10 ms ticks).
+time of the server process serving it (a local server: read from ``/proc``: its
+``schedstat``, in nanoseconds, where the kernel has it, else 10 ms ticks).
 
 By default the writes are what the writer process does: each pair is packed and encoded
 outside the timing (the producer's part), then decoded and written (``--unpacked``: the
@@ -66,11 +67,19 @@ def stream_batches(store: Any, server_id: int, capture: Path) -> Iterator[Any]:
 def server_cpu(engine: Any) -> Callable[[], float]:
     """A clock of the CPU seconds of the PostgreSQL backend serving ``engine``'s pooled
     connection (the writer's, as the pool hands the same one back; read from ``/proc``, so only
-    for a local server, in 10 ms ticks), or of nothing (SQLite: 0.0)."""
+    for a local server: nanoseconds from ``schedstat``, else 10 ms ticks), or of nothing
+    (SQLite: 0.0)."""
     if engine.dialect.name != "postgresql":
         return lambda: 0.0
     with engine.connect() as conn:
         pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    sched = Path(f"/proc/{pid}/schedstat")
+    if sched.exists():  # nanoseconds on the CPU
+
+        def precise() -> float:
+            return int(sched.read_text().split()[0]) / 1e9
+
+        return precise
     stat = Path(f"/proc/{pid}/stat")
     tick = os.sysconf("SC_CLK_TCK")
 
@@ -201,7 +210,7 @@ def main() -> None:
                 label = "yes" if projections else "no"
                 print(
                     f"{kind:<11} {label:<5} {wall:>7.3f} {cpu:>7.3f} {cpu / frames * 1e6:>8.2f} "
-                    f"{server:>8.2f}"
+                    f"{server:>8.3f}"
                 )
     gc.set_threshold(*saved)
 

@@ -267,3 +267,36 @@ async def test_a_reconnect_starts_a_new_session_row(store_url: str, tmp_path: Pa
     assert rows[-1].disconnected_at is not None
     for a, b in itertools.pairwise(rows):
         assert a.first_seq + a.frames == b.first_seq
+
+
+async def test_a_write_awaited_when_the_persister_is_cancelled_is_counted_once(
+    store_url: str, tmp_path: Path
+) -> None:
+    """The writer process answers asynchronously: cancelled while waiting, the persister's
+    shutdown waits for that same answer (it does not send the batches again)."""
+    from tracker.store.writer_process import WriterProcess
+
+    from .test_writer_process import _batches
+
+    batches = _batches(store_url)
+    frames = sum(len(b.frames) for b in batches)
+    persister = Persister(
+        store_url, "pbx", spill_path=tmp_path / "spill.bin", batch_frames=1, writer_process=True
+    )
+    with trio.fail_after(60):
+        await trio.to_thread.run_sync(persister.open)
+        writer = persister._writer
+        assert isinstance(writer, WriterProcess) and writer.in_child
+        async with trio.open_nursery() as nursery:
+            await nursery.start(persister.run)
+            for batch in batches:
+                persister.put(batch)
+            while not writer.awaiting:
+                await trio.lowlevel.checkpoint()
+            nursery.cancel_scope.cancel()  # while the first write's answer is awaited
+    assert persister.stats.frames_written == frames  # no write came back "skipped"
+    assert persister._writer is None and not persister.pending
+    with open_store(store_url) as store:
+        assert store.server("pbx").next_seq == frames
+    expected = b"".join(f.raw for b in batches for f in b.frames)
+    assert _stored_bytes(store_url) == expected

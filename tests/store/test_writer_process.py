@@ -179,3 +179,82 @@ def test_a_program_that_never_closes_its_writer_still_exits(tmp_path: Path) -> N
     assert in_child == "True"
     with pytest.raises(ProcessLookupError):  # the child went with it (reaped, not left behind)
         os.kill(int(pid), 0)
+
+
+def _awaiting(writer: WriterProcess) -> bool:
+    return writer.awaiting
+
+
+def test_a_request_is_answered_when_its_descriptor_is_readable(
+    store_url: str, tmp_path: Path
+) -> None:
+    """The event loop's way: send, wait for the descriptor, take the answer (no thread)."""
+    import select as select_module
+
+    batches = _batches(store_url)
+    with WriterProcess(store_url, projections=default_projections()) as writer:
+        writer.server_id = _server_id(store_url)
+        assert writer.request(batches[:2])
+        assert _awaiting(writer)
+        with pytest.raises(RuntimeError, match="answer"):
+            writer.request(batches[2:4])  # one request at a time
+        readable, _, _ = select_module.select([writer.reply_fileno()], [], [], 30)
+        assert readable
+        first = writer.take_reply()
+        assert not _awaiting(writer)
+        assert first.written == sum(len(b.frames) for b in batches[:2])
+        # an answer not taken yet is taken (and counted) before the next write
+        assert writer.request(batches[2:4])
+        rest = writer.write(batches[4:])
+        assert not _awaiting(writer)
+        assert writer.frames_written == sum(len(b.frames) for b in batches)
+        assert rest.written == sum(len(b.frames) for b in batches[4:])
+    assert _stored(store_url) == _reference(tmp_path, batches)
+
+
+def test_a_request_larger_than_the_shared_memory_goes_down_the_pipe(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.store import writer_process
+
+    batches = _batches(store_url)
+    sizes = [len(b"".join(f.raw for f in b.frames)) for b in batches]
+    # the first batches fit, the last two together do not
+    monkeypatch.setattr(writer_process, "SHARED_BYTES", max(sizes) * 3 // 2)
+    with WriterProcess(store_url, projections=default_projections()) as writer:
+        writer.server_id = _server_id(store_url)
+        for i in range(0, len(batches), 2):
+            writer.write(batches[i : i + 2])
+    assert _stored(store_url) == _reference(tmp_path, batches)
+
+
+def test_a_stopped_writer_writes_nothing_more(store_url: str) -> None:
+    batches = _batches(store_url)
+    writer = WriterProcess(store_url, projections=default_projections())
+    writer.server_id = _server_id(store_url)
+    writer.write(batches[:1])
+    process = writer._process
+    writer.stop()  # the child exits by itself
+    assert not writer.in_child
+    with pytest.raises(WriterFailed, match="stopped") as failed:
+        writer.write(batches[1:2])
+    assert not failed.value.transient
+    writer.close()
+    assert process is not None and process.exitcode == 0
+    with open_store(store_url) as store:
+        assert store.server("pbx").next_seq == len(batches[0].frames)
+
+
+def test_a_child_that_cannot_connect_says_so_at_its_first_write(tmp_path: Path) -> None:
+    """Its warm-up (connecting before the first request) keeps quiet; the write reports."""
+    url = f"sqlite:///{tmp_path / 'gone' / 'db.sqlite'}"  # the directory does not exist
+    good = f"sqlite:///{tmp_path / 'ok.sqlite'}"
+    migrate.upgrade(good)
+    batches = _batches(good)
+    with WriterProcess(url, projections=default_projections()) as writer:
+        assert writer.in_child
+        writer.server_id = 1
+        with pytest.raises(WriterFailed) as failed:
+            writer.write(batches[:1])
+        assert str(failed.value) == f"cannot open the SQLite file (missing directory?) ({url})"
+        assert failed.value.transient  # the live persister retries it

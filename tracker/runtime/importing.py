@@ -31,12 +31,13 @@ class ImportResult(NamedTuple):
     snapshots: int
 
 
-PROCESS_FROM_BYTES = 32 << 20
+PROCESS_FROM_BYTES = 8 << 20
 """Captures this large (uncompressed; a ``.gz`` counts five times its size) are written from a
-writer process; smaller ones from a thread. Forking a writer costs a fixed ~0.1 s (copied
-pages, cold caches, the pipeline filling and draining) that only a longer import wins back:
-measured on the load capture (14 MB), a thread was faster; on it four times over, the process
-(bench/README.md, import round 4)."""
+writer process; smaller ones from a thread. A writer process costs a fixed ~30-50 ms (the fork,
+its first write with cold caches) that only a longer import wins back. Measured, each import in
+a fresh process as the command runs (bench/README.md, import round 5), SQLite / PostgreSQL:
+0.4 MB thread faster by ~35 / 45 ms; 4 MB and 7 MB even; 14 MB (the load capture) process
+faster by ~40 ms each."""
 
 
 def _worth_a_process(paths: Sequence[Path]) -> bool:
@@ -48,6 +49,15 @@ def _worth_a_process(paths: Sequence[Path]) -> bool:
             continue  # reported when it is read
         total += size * 5 if str(path).endswith(".gz") else size
     return total >= PROCESS_FROM_BYTES
+
+
+PACKED_FRAMES = 1024
+"""Frames per packed batch handed to the persister, and the backlog from which it writes. The
+writer (above all a new writer process: cold caches) starts on the first ones instead of after
+8 192 frames, and then writes what came meanwhile, so when the fold ends only what it folded
+during the last write is left; and the fold yields to the event loop after each one, so a
+finished write is followed by the next within ~5 ms (measured on the load capture x4: import
+0.66 -> 0.60 s, on it once 0.20 -> 0.17 s, SQLite, writer process)."""
 
 
 async def import_captures(
@@ -67,10 +77,11 @@ async def import_captures(
     ``projections`` default to the reporting tables' (when this build has them);
     ``writer_process`` None: a writer process for large imports (``PROCESS_FROM_BYTES``).
 
-    Capture batches of ``batch_frames`` (cut earlier where a snapshot is due): the writer
-    runs the projection and updates the session once per batch, so large batches mean fewer
-    statements (round trips to PostgreSQL); a transaction takes two batches, at most eight
-    wait in memory."""
+    The capture is folded and handed over in packed batches of at most ``PACKED_FRAMES``
+    (cut earlier where a snapshot is due), and the writer writes whatever has accumulated
+    whenever it is free, up to ``2 * batch_frames`` frames per transaction; at most eight times
+    ``batch_frames`` wait in memory."""
+    packed_frames = min(PACKED_FRAMES, batch_frames)
     if projections is None:
         projections = default_projections()
     if writer_process is None:
@@ -79,7 +90,7 @@ async def import_captures(
         url,
         server,
         projections=projections,
-        batch_frames=2 * batch_frames,
+        batch_frames=packed_frames,
         write_frames=2 * batch_frames,
         memory_frames=8 * batch_frames,
         snapshot_frames=snapshot_frames,
@@ -105,7 +116,7 @@ async def import_captures(
                     last_seq=max(plan.session.first_seq - 1, start.last_snapshot_seq),
                 )
                 needs = needs_of(persister.projections)
-                for packed in capture_packed(path, plan, policy, needs, batch_frames=batch_frames):
+                for packed in capture_packed(path, plan, policy, needs, batch_frames=packed_frames):
                     await persister.send(packed)
                     await trio.lowlevel.checkpoint()
                     frames += packed.count

@@ -2,7 +2,8 @@
 
 ``put`` (called by the fold task, through :class:`LiveFeed`) only appends to memory: the reader
 and the fold never wait on SQL (DESIGN.md decision 4). A flush task writes what accumulated,
-by count (``batch_frames``) and by time (at least every ``flush_interval`` s), with the shared
+by count (``batch_frames``) and by time (at least every ``flush_interval`` s): sent to a
+writer process and its answer awaited in the event loop, or, where there is none, with a
 :class:`~tracker.store.BatchWriter` in ``trio.to_thread`` (one thread: ``CapacityLimiter(1)``).
 
 When the database is slow or down, a failed write is retried with backoff and frames pile up
@@ -46,6 +47,7 @@ from ..store import (
     SessionInfo,
     SnapshotPolicy,
     Store,
+    WriteResult,
     describe,
     open_store,
 )
@@ -408,27 +410,38 @@ class Persister:
 
     async def _take(self) -> None:
         """Fill the in-flight list with the oldest batches (spill file first, then memory)."""
-        async with self._order:
-            if self._inflight:
-                return
-            spill = self._spill
-            if spill is not None and spill.frames:
-                batches, offset = await trio.to_thread.run_sync(spill.read, self.write_frames)
-                self._inflight = batches
-                self._inflight_spill_offset = offset
-                return
-            taken: list[Batch | Packed] = []
-            frames = 0
-            limit = self.write_frames
-            while self._memory and frames < limit:
-                batch = self._memory.popleft()
-                frames += _weight(batch)
-                taken.append(batch)
-            self._memory_count -= frames
-            self._inflight = taken
-            self._inflight_spill_offset = None
-            self._oldest = trio.current_time() if self._memory else None
+        try:
+            # not ``async with``: taking a free trio lock is a checkpoint, and during an import
+            # every checkpoint here lets the fold run one more batch while the writer waits
+            self._order.acquire_nowait()
+        except trio.WouldBlock:
+            await self._order.acquire()
+        try:
+            await self._take_ordered()
+        finally:
+            self._order.release()
         self._room.set()
+
+    async def _take_ordered(self) -> None:
+        if self._inflight:
+            return
+        spill = self._spill
+        if spill is not None and spill.frames:
+            batches, offset = await trio.to_thread.run_sync(spill.read, self.write_frames)
+            self._inflight = batches
+            self._inflight_spill_offset = offset
+            return
+        taken: list[Batch | Packed] = []
+        frames = 0
+        limit = self.write_frames
+        while self._memory and frames < limit:
+            batch = self._memory.popleft()
+            frames += _weight(batch)
+            taken.append(batch)
+        self._memory_count -= frames
+        self._inflight = taken
+        self._inflight_spill_offset = None
+        self._oldest = trio.current_time() if self._memory else None
 
     async def _write_some(self) -> bool:
         await self._take()
@@ -440,7 +453,7 @@ class Persister:
         assert writer is not None
         began = trio.current_time()
         try:
-            result = await trio.to_thread.run_sync(writer.write, batches, limiter=self._limiter)
+            result = await self._write(writer, batches)
         except Exception as exc:  # the database is down, full, read-only...: retry later
             if not self.retry_all and not is_transient(exc):
                 raise
@@ -469,6 +482,20 @@ class Persister:
         stats.snapshots += result.snapshots
         self._finish_idle()
         return True
+
+    async def _write(
+        self, writer: BatchWriter | WriterProcess, batches: list[Batch | Packed]
+    ) -> WriteResult:
+        """One transaction. A running writer process is sent the batches from this thread and
+        its answer awaited here: a worker thread would have to win the GIL back from the fold
+        after every system call (up to the 5 ms switch interval each time), which measured
+        delayed writes by ~0.1 s. Otherwise (a thread writer, or no child running: ``write``
+        starts one, a fork) in a worker thread. An answer still awaited (a cancelled wait) is
+        the answer for these same batches: in flight only changes once it is taken."""
+        if isinstance(writer, WriterProcess) and (writer.awaiting or writer.request(batches)):
+            await trio.lowlevel.wait_readable(writer.reply_fileno())
+            return writer.take_reply()
+        return await trio.to_thread.run_sync(writer.write, batches, limiter=self._limiter)
 
     def _finish_idle(self) -> None:
         if not self.pending:
@@ -500,6 +527,8 @@ class Persister:
 
     def _release_and_close(self) -> None:
         assert self.store is not None
+        if isinstance(self._writer, WriterProcess):
+            self._writer.stop()  # it exits while the lease is released and the store closed
         try:
             if self.lease is not None:
                 release(self.store.engine, self.lease)
@@ -507,8 +536,10 @@ class Persister:
         except StoreError as exc:  # the database is down: the lease goes stale
             log.warning("cannot release the lease of %s: %s", self.server, exc)
         finally:
-            self._close_writer()
-            self.store.close()
+            try:
+                self.store.close()
+            finally:
+                self._close_writer()
 
     def _close_writer(self) -> None:
         writer, self._writer = self._writer, None

@@ -3,12 +3,16 @@
 In one process the writer's Python (encoding blocks, building reporting rows, SQLAlchemy)
 holds the GIL while the reader parses and folds: it adds to their time instead of overlapping
 it, and a long write delays the reader. Here the batches are packed by the caller
-(:func:`~tracker.store.packed.pack`, C-level passes), sent down a pipe as one msgpack message,
-and written by a child process with its own connection; the caller waits for the answer with
-the GIL released. ``write`` has the same meaning as :meth:`BatchWriter.write` (one transaction,
-all or nothing, idempotent by offset); an error in the child comes back as
-:class:`WriterFailed` saying whether it is worth retrying; a dead child is replaced at the
-next write (its successor reads where the log stands from the database).
+(:func:`~tracker.store.packed.pack`, C-level passes), encoded as one msgpack message into
+memory shared with the child (a short note down the pipe says it is there), and written by a
+child process with its own connection. ``write`` waits for the answer; an event loop instead
+sends with :meth:`~WriterProcess.request`, waits for :meth:`~WriterProcess.reply_fileno` to be
+readable and takes the answer (:meth:`~WriterProcess.take_reply`): no thread, so no thread
+that must win the GIL back from the fold after each system call. A write has the same meaning
+as :meth:`BatchWriter.write` (one transaction, all or nothing, idempotent by offset); an error
+in the child comes back as :class:`WriterFailed` saying whether it is worth retrying; a dead
+child is replaced at the next ``write`` (its successor reads where the log stands from the
+database).
 
 The child is forked (the parent's modules are already imported: it starts in milliseconds, not
 the ~0.6 s a fresh interpreter takes to import SQLAlchemy and the event types). Right after the
@@ -17,9 +21,10 @@ when writing stops, and it stops when the pipe closes), drops trio's signal wake
 its logging off (failures go back to the parent, which logs them), freezes
 the inherited objects (the garbage collector never finalizes the parent's sockets or
 connections in it) and closes every inherited descriptor but its pipe and the standard
-streams, so a socket the parent closes is really closed. Where ``fork`` is not available, or
-the database is SQLite in memory (one database per connection), callers use the writer in a
-thread instead (:func:`process_writer_supported`).
+streams, so a socket the parent closes is really closed. Then, while the parent opens the
+store and folds the first frames, it connects and builds what its first write would build.
+Where ``fork`` is not available, or the database is SQLite in memory (one database per
+connection), callers use the writer in a thread instead (:func:`process_writer_supported`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import mmap
 import multiprocessing
 import multiprocessing.util
 import os
@@ -36,15 +42,16 @@ import traceback
 import warnings
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
+from sqlalchemy import Engine, make_url
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import make_url
+from sqlalchemy.orm import configure_mappers
 
 from ..errors import StoreError
 from .engine import create, describe, is_memory, is_transient
-from .packed import Packed, needs_of, pack
+from .packed import Packed, changes_decoder, needs_of, pack
 from .schema import Projection
 from .writer import BLOCK_FRAMES, Batch, BatchWriter, WriteResult
 
@@ -59,9 +66,15 @@ class WriterFailed(StoreError):
         self.transient = transient
 
 
-class _Write(msgspec.Struct, array_like=True):
+class _Write(msgspec.Struct, array_like=True, tag=True):
     server_id: int
     batches: list[Packed]
+
+
+class _Shared(msgspec.Struct, array_like=True, tag=True):
+    """A request left in the shared memory, ``size`` bytes from its start."""
+
+    size: int
 
 
 class _Done(msgspec.Struct, array_like=True, tag=True):
@@ -79,6 +92,13 @@ class _Failed(msgspec.Struct, array_like=True, tag=True):
 _READY = b"ready"
 _encoder = msgspec.msgpack.Encoder()
 _write_decoder = msgspec.msgpack.Decoder(_Write)
+_request_decoder = msgspec.msgpack.Decoder(_Write | _Shared)
+
+SHARED_BYTES = 64 << 20
+"""Shared memory for requests (a mapping made before the fork; pages are only used as far as
+the largest request reaches): a request of 10 000 frames (~4.6 MB) copied into it costs ~0.1
+ms, sent down the pipe ~3-5 ms of this process waiting for the child to read each 64 KB. A
+larger request goes down the pipe."""
 _reply_decoder = msgspec.msgpack.Decoder(_Done | _Failed)
 
 
@@ -144,6 +164,10 @@ class WriterProcess:
         self._process: Any = None
         self._conn: Connection | None = None
         self._local: BatchWriter | None = None
+        self._awaiting = False
+        self._shared: mmap.mmap | None = None
+        self._buffer = bytearray()
+        self._stopped = False
         self._start()
 
     @property
@@ -158,19 +182,68 @@ class WriterProcess:
         """Store ``batches`` in one transaction; all or nothing."""
         if self.server_id is None:
             raise ValueError("WriterProcess.server_id is not set")
-        packed = [b if isinstance(b, Packed) else self.pack(b) for b in batches]
-        conn = self._conn if self._conn is not None else self._start()
+        if self._stopped:
+            raise WriterFailed("the writer process was stopped", transient=False)
+        if self._awaiting:
+            self.take_reply()  # an earlier request's answer (its frames are counted)
+        if self._conn is None:
+            self._start()
+        if self.request(batches):
+            return self.take_reply()
+        return self._write_here([self._packed(b) for b in batches])
+
+    @property
+    def awaiting(self) -> bool:
+        """A request was sent and its answer not taken yet."""
+        return self._awaiting
+
+    def request(self, batches: Sequence[Batch | Packed]) -> bool:
+        """Send ``batches`` to the child, to be stored in one transaction, without waiting:
+        the answer is read by :meth:`take_reply` once :meth:`reply_fileno` is readable (an
+        event loop waits for it instead of a thread). False, and nothing sent, when no child is
+        running (write them with :meth:`write`, which starts one or writes here)."""
+        if self.server_id is None:
+            raise ValueError("WriterProcess.server_id is not set")
+        if self._awaiting:
+            raise RuntimeError("take the answer to the last request first")
+        conn = self._conn
         if conn is None:
-            return self._write_here(packed)
+            return False
+        # encoded into a buffer kept from one request to the next: a new one of a few MB
+        # would be fresh pages, faulted in at each request (~2 ms for 10 000 frames)
+        data = self._buffer
+        _encoder.encode_into(_Write(self.server_id, [self._packed(b) for b in batches]), data)
+        size = len(data)
+        shared = self._shared
         try:
-            conn.send_bytes(_encoder.encode(_Write(self.server_id, packed)))
+            if shared is not None and size <= len(shared):
+                # the child is not reading it: it answered the last request, and copies a
+                # request out before decoding it
+                shared[:size] = data
+                conn.send_bytes(_encoder.encode(_Shared(size)))
+            else:
+                conn.send_bytes(data)
+        except OSError as exc:
+            self._died(exc)
+        self._awaiting = True
+        return True
+
+    def reply_fileno(self) -> int:
+        """The descriptor that becomes readable when the child answers."""
+        if self._conn is None:
+            raise WriterFailed("the writer process is not running", transient=True)
+        return self._conn.fileno()
+
+    def take_reply(self) -> WriteResult:
+        """The answer to the last :meth:`request` (blocks until it comes)."""
+        conn = self._conn
+        if not self._awaiting or conn is None:
+            raise RuntimeError("no request is waiting for an answer")
+        self._awaiting = False
+        try:
             reply = _reply_decoder.decode(conn.recv_bytes())
         except (EOFError, OSError) as exc:
-            code = self._reap()
-            raise WriterFailed(
-                f"the writer process died ({_exit_reason(code)}): {type(exc).__name__}",
-                transient=True,
-            ) from None
+            self._died(exc)
         if isinstance(reply, _Failed):
             if reply.traceback:
                 log.error("writer process: %s", reply.traceback)
@@ -178,12 +251,32 @@ class WriterProcess:
         self.frames_written += reply.written
         return WriteResult(reply.written, reply.skipped, reply.snapshots)
 
-    def close(self) -> None:
-        """Stop the child (after the write in progress, if any) and wait for it."""
-        conn, process = self._conn, self._process
-        self._conn = self._process = None
+    def _packed(self, batch: Batch | Packed) -> Packed:
+        return batch if isinstance(batch, Packed) else self.pack(batch)
+
+    def _died(self, exc: BaseException) -> NoReturn:
+        self._awaiting = False
+        code = self._reap()
+        raise WriterFailed(
+            f"the writer process died ({_exit_reason(code)}): {type(exc).__name__}",
+            transient=True,
+        ) from None
+
+    def stop(self) -> None:
+        """Let the child exit (after the write in progress, if any) without waiting for it:
+        its exit then overlaps what the caller does next (:meth:`close` waits for it). No more
+        writes after this."""
+        conn, self._conn = self._conn, None
+        self._awaiting = False
+        self._drop_shared()
         if conn is not None:
             conn.close()  # the child sees the end of its pipe and exits
+        self._stopped = True
+
+    def close(self) -> None:
+        """Stop the child (after the write in progress, if any) and wait for it."""
+        self.stop()
+        process, self._process = self._process, None
         if process is not None:
             process.join(30)
             if process.is_alive():  # pragma: no cover (a write stuck for 30 s)
@@ -220,9 +313,10 @@ class WriterProcess:
             return None
         ctx = multiprocessing.get_context("fork")
         ours, theirs = ctx.Pipe()
+        shared = mmap.mmap(-1, SHARED_BYTES)  # anonymous and shared with the child
         process = ctx.Process(
             target=_serve,
-            args=(theirs, ours, self.url, self.projections, self.block_frames),
+            args=(theirs, ours, shared, self.url, self.projections, self.block_frames),
             name="ami-tracker writer",
             daemon=True,
         )
@@ -242,16 +336,23 @@ class WriterProcess:
             process.kill()
             process.join()
             ours.close()
+            shared.close()
             raise WriterFailed("the writer process did not start", transient=True)
-        self._conn, self._process = ours, process
+        self._conn, self._process, self._shared = ours, process, shared
         # at interpreter exit, multiprocessing joins its children after running finalizers:
         # closing our end first lets the child see the end of its pipe (it ignores SIGTERM)
         multiprocessing.util.Finalize(self, ours.close, exitpriority=10)
         return ours
 
+    def _drop_shared(self) -> None:
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            shared.close()  # unmapped here; the child's mapping stays until it exits
+
     def _reap(self) -> int | None:
         process, conn = self._process, self._conn
         self._process = self._conn = None
+        self._drop_shared()
         if conn is not None:
             conn.close()
         if process is None:
@@ -275,6 +376,7 @@ def _exit_reason(code: int | None) -> str:
 def _serve(
     conn: Connection,
     parent_end: Connection,
+    shared: mmap.mmap,
     url: str,
     projections: tuple[Projection, ...],
     block_frames: int,
@@ -282,7 +384,7 @@ def _serve(
     parent_end.close()
     _detach(conn.fileno())
     conn.send_bytes(_READY)
-    engine = None
+    engine = _warm_up(url)
     writer: BatchWriter | None = None
     try:
         while True:
@@ -291,7 +393,9 @@ def _serve(
             except (EOFError, OSError):
                 return  # the parent closed the pipe (or died): nothing is in progress
             try:
-                request = _write_decoder.decode(data)
+                request = _request_decoder.decode(data)
+                if isinstance(request, _Shared):  # copied out first: see WriterProcess.request
+                    request = _write_decoder.decode(shared[: request.size])
                 if writer is None or writer.server_id != request.server_id:
                     engine = engine if engine is not None else create(url)
                     writer = BatchWriter(
@@ -311,6 +415,22 @@ def _serve(
     finally:
         if engine is not None:
             engine.dispose()
+
+
+def _warm_up(url: str) -> Engine | None:
+    """Do now what the first write would do first (measured ~30 ms of a new child's first
+    write, while the parent is still opening the store and folding the first frames): build the
+    change records' decoder, configure the ORM's mappers, connect. A failure here is the first
+    write's to report."""
+    try:
+        changes_decoder()
+        configure_mappers()
+        engine = create(url)
+        with engine.connect():
+            pass
+    except Exception:
+        return None
+    return engine
 
 
 def _failure(exc: Exception, url: str) -> _Failed:

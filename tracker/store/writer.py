@@ -249,8 +249,8 @@ class BatchWriter:
                 written += n_new
                 skipped += packed.count - n_new
                 snaps += n_snap
+            self._flush_sessions(conn, staged.values())  # projections see the rows as before
             self._project(conn, projected)
-            self._flush_sessions(conn, staged.values())
             for state in staged.values():
                 self._flush_blocks(conn, state)
             if versions != self._versions:

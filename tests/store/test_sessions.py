@@ -210,8 +210,8 @@ def test_rows_do_not_depend_on_how_batches_are_grouped(store_url: str) -> None:
     """The writer updates a session's row once per transaction (the batches without notes
     summed up): the row ends up as when each batch is its own transaction, also with a batch
     carrying notes in the middle of a transaction (written in order). Blocks (short ones
-    rewritten by later transactions, several inserted by one statement) and snapshots are
-    the same bytes too."""
+    rewritten by later transactions, several inserted by one statement, queue.ami's 124 in
+    one transaction by two) and snapshots are the same bytes too."""
     columns = (
         Session.first_seq,
         Session.frames,

@@ -424,9 +424,11 @@ class BatchWriter:
                     received,
                 )
                 new_tail = _Tail(offset, (part,), j - i)
-        if rows:  # one statement (the server runs each of an executemany's rows apart)
-            sql = _insert(conn, "frame_blocks", _BLOCK_COLUMNS, len(rows))
-            conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(rows)))
+        # one statement per _BLOCK_ROWS (the server runs each of an executemany's rows apart)
+        for k in range(0, len(rows), _BLOCK_ROWS):
+            chunk = rows[k : k + _BLOCK_ROWS]
+            sql = _insert(conn, "frame_blocks", _BLOCK_COLUMNS, len(chunk))
+            conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(chunk)))
         state.tail = new_tail
 
     def _project(
@@ -558,6 +560,8 @@ _BLOCK_VALUES = (
 )
 """The columns of a block's row that a rewrite sets (it is found by the other two)."""
 _BLOCK_COLUMNS = (*_BLOCK_VALUES, "session_id", "first_offset")
+_BLOCK_ROWS = 64
+"""New blocks per ``INSERT`` (640 parameters: below even old SQLite builds' limit of 999)."""
 
 
 def _insert(conn: Connection, table: str, columns: tuple[str, ...], rows: int = 1) -> str:

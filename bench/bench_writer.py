@@ -1,15 +1,16 @@
 """Batch writer benchmark: ``BatchWriter.write`` alone, the batches made outside the timing.
 
 The load capture's batches (``tracker.replay.capture_batches`` as ``ami-tracker import`` cuts
-them: at most 4,096 frames, cut where a snapshot is due, every 2,000 frames) are written into a
-fresh database, two per ``write`` as the import's persister hands them over, with the reporting
+them: at most 4,096 frames (``--batch-frames``), cut where a snapshot is due, every 2,000
+frames) are written into a fresh database, two per ``write`` (``--per-write``), with the reporting
 projection and without. By default each pair is made (parse + fold) just before its write, as
 in the import: the objects written are fresh in the CPU caches; ``--prebuilt`` writes batches
 built once beforehand instead (all of them cold: slower, memory-bound). Printed per backend:
 wall and CPU seconds of this process in the writes alone (best of ``--rounds``, each into its
 own fresh database), and parse + fold of the same capture for scale. On PostgreSQL the wall
 time also holds the server's work; the CPU time is the writer's own, and ``server s`` the CPU
-time of the server process serving it (a local server: read from ``/proc``, in 10 ms ticks).
+time of the server process serving it (a local server: read from ``/proc``: its
+``schedstat``, in nanoseconds, where the kernel has it, else 10 ms ticks).
 
 By default the writes are what the writer process does: each pair is packed and encoded
 outside the timing (the producer's part), then decoded and written (``--unpacked``: the
@@ -40,6 +41,9 @@ from bench_store import best, database, parse_fold
 
 BATCH_FRAMES = 4096
 PER_WRITE = 2
+"""The defaults (``--batch-frames``, ``--per-write``): the import's batches before it handed
+over packed batches of 1 024 frames, up to 8 in a transaction (``--batch-frames 1024
+--per-write 8`` for that shape)."""
 
 
 def build_batches(capture: Path) -> list[Any]:
@@ -63,14 +67,28 @@ def stream_batches(store: Any, server_id: int, capture: Path) -> Iterator[Any]:
     return capture_batches(capture, plan, policy, batch_frames=BATCH_FRAMES)
 
 
+def shape(batch_frames: int, per_write: int) -> None:
+    """Use batches of ``batch_frames`` frames, ``per_write`` to a transaction."""
+    global BATCH_FRAMES, PER_WRITE
+    BATCH_FRAMES, PER_WRITE = batch_frames, per_write
+
+
 def server_cpu(engine: Any) -> Callable[[], float]:
     """A clock of the CPU seconds of the PostgreSQL backend serving ``engine``'s pooled
     connection (the writer's, as the pool hands the same one back; read from ``/proc``, so only
-    for a local server, in 10 ms ticks), or of nothing (SQLite: 0.0)."""
+    for a local server: nanoseconds from ``schedstat``, else 10 ms ticks), or of nothing
+    (SQLite: 0.0)."""
     if engine.dialect.name != "postgresql":
         return lambda: 0.0
     with engine.connect() as conn:
         pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    sched = Path(f"/proc/{pid}/schedstat")
+    if sched.exists():  # nanoseconds on the CPU
+
+        def precise() -> float:
+            return int(sched.read_text().split()[0]) / 1e9
+
+        return precise
     stat = Path(f"/proc/{pid}/stat")
     tick = os.sysconf("SC_CLK_TCK")
 
@@ -149,9 +167,12 @@ def main() -> None:
         help="write the batches as they are (packed inside write: the in-thread writer's work) "
         "instead of decoding packed ones (the writer process's)",
     )
+    p.add_argument("--batch-frames", type=int, default=BATCH_FRAMES, help="frames per batch")
+    p.add_argument("--per-write", type=int, default=PER_WRITE, help="batches per transaction")
     p.add_argument("--top", type=int, default=40, help="profile entries printed")
     p.add_argument("--sort", default="cumulative", help="profile order (cumulative, tottime)")
     args = p.parse_args()
+    shape(args.batch_frames, args.per_write)
     backends = ["sqlite"] if args.no_pg else ["sqlite", "postgresql"]
     saved = gc.get_threshold()
     gc.set_threshold(50_000, 20, 100)  # as the import runs
@@ -201,7 +222,7 @@ def main() -> None:
                 label = "yes" if projections else "no"
                 print(
                     f"{kind:<11} {label:<5} {wall:>7.3f} {cpu:>7.3f} {cpu / frames * 1e6:>8.2f} "
-                    f"{server:>8.2f}"
+                    f"{server:>8.3f}"
                 )
     gc.set_threshold(*saved)
 

@@ -70,3 +70,70 @@ def test_alembic_ini_uses_ami_tracker_db(sqlite_url: str) -> None:
     assert done.returncode == 0, done.stderr
     assert set(metadata.tables) <= _tables(sqlite_url)
     assert migrate.current(sqlite_url) == migrate.head()
+
+
+def _foreign_keys(url: str) -> set[tuple[str, str, str]]:
+    """(table, column, referred table) of every foreign key of the store's tables."""
+    engine = create_engine(url)
+    try:
+        found = inspect(engine)
+        return {
+            (table, fk["constrained_columns"][0], fk["referred_table"])
+            for table in metadata.tables
+            for fk in found.get_foreign_keys(table)
+        }
+    finally:
+        engine.dispose()
+
+
+def test_0005_drops_reporting_id_keys_and_keeps_rows(db_url: str) -> None:
+    """Revision 0005 drops the reporting tables' keys to servers and sessions (SQLite: tables
+    rebuilt in batch mode), keeps their rows and the cascading keys to calls and gaps."""
+    from sqlalchemy import text
+
+    migrate.upgrade(db_url, "0004")
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO servers (id, name, versions, created_at) "
+                    "VALUES (1, 's', '[]', CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO sessions (id, server_id, key, source, first_seq, frames, "
+                    "live_events, stamped_events) VALUES (1, 1, 'k', 'import', 0, 0, 0, 0)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO asterisk_cdr (id, server_id, session_id, seq, extra) "
+                    "VALUES (7, 1, 1, 42, '{}')"
+                )
+            )
+    finally:
+        engine.dispose()
+    before = _foreign_keys(db_url)
+    assert ("asterisk_cdr", "server_id", "servers") in before
+    assert migrate.upgrade(db_url) == migrate.head()
+    after = _foreign_keys(db_url)
+    assert not {
+        (table, column, referred)
+        for table, column, referred in after
+        if referred in ("servers", "sessions")
+        and table not in ("sessions", "frame_blocks", "snapshots", "anomalies", "server_leases")
+    }
+    assert {("call_legs", "call_id", "calls"), ("transfers", "call_id", "calls")} <= after
+    assert ("gap_queues", "gap_id", "gaps") in after
+    assert ("frame_blocks", "session_id", "sessions") in after
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, server_id, session_id, seq FROM asterisk_cdr"))
+            assert rows.all() == [(7, 1, 1, 42)]
+    finally:
+        engine.dispose()
+    assert migrate.downgrade(db_url, "0004") == "0004"
+    assert _foreign_keys(db_url) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, func, select, text, update
@@ -16,6 +17,7 @@ from tracker.events.envelope import Envelope
 from tracker.replay import capture_batches, import_capture, plan_import, replay
 from tracker.state import Change, encode_world
 from tracker.store import BatchWriter, Session, Snapshot, SnapshotPolicy, open_store
+from tracker.store.schema import FrameBlock
 
 PATHS = [FIXTURES / "basic.ami", FIXTURES / "queue.ami", FIXTURES / "reconnect.ami"]
 
@@ -202,3 +204,69 @@ def test_anomalies_and_untimed_sessions_are_kept(store_url: str, tmp_path: Path)
         assert not store.durations_known(store.server("untimed").id)
         import_capture(store, FIXTURES / "md5_login.fail.ami", server="nolive")
         assert store.durations_known(store.server("nolive").id)
+
+
+def test_rows_do_not_depend_on_how_batches_are_grouped(store_url: str) -> None:
+    """The writer updates a session's row once per transaction (the batches without notes
+    summed up): the row ends up as when each batch is its own transaction, also with a batch
+    carrying notes in the middle of a transaction (written in order). Blocks (short ones
+    rewritten by later transactions, several inserted by one statement, queue.ami's 124 in
+    one transaction by two) and snapshots are the same bytes too."""
+    columns = (
+        Session.first_seq,
+        Session.frames,
+        Session.first_time,
+        Session.last_time,
+        Session.live_events,
+        Session.stamped_events,
+        Session.connected_at,
+        Session.disconnected_at,
+        Session.disconnect_reason,
+    )
+    got: dict[int, list[tuple[Any, ...]]] = {}
+    stored: dict[int, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
+    with open_store(store_url) as store:
+        for group in (1, 3, 1000):
+            server = store.ensure_server(f"pbx{group}").id
+            writer = BatchWriter(store.engine, server, block_frames=7)
+            for path in PATHS:
+                plan = plan_import(store, server, path)
+                batches = list(
+                    capture_batches(path, plan, SnapshotPolicy(every_frames=30), batch_frames=16)
+                )
+                assert len(batches) > 6
+                middle = batches[4]  # frames and notes: the writer flushes the row first
+                batches[4] = middle._replace(
+                    notes={"disconnect_reason": f"cut {len(middle.frames)}"}
+                )
+                for i in range(0, len(batches), group):
+                    writer.write(batches[i : i + group])
+            with store.engine.connect() as conn:
+                query = select(*columns).where(Session.server_id == server)
+                got[group] = [tuple(row) for row in conn.execute(query.order_by(Session.first_seq))]
+                blocks = select(
+                    FrameBlock.first_seq,
+                    FrameBlock.last_seq,
+                    FrameBlock.first_offset,
+                    FrameBlock.frame_count,
+                    FrameBlock.first_time,
+                    FrameBlock.last_time,
+                    FrameBlock.codec,
+                    FrameBlock.data,
+                ).where(FrameBlock.server_id == server)
+                snapshots = select(Snapshot.seq, Snapshot.clock, Snapshot.data).where(
+                    Snapshot.server_id == server
+                )
+                stored[group] = (
+                    [tuple(r) for r in conn.execute(blocks.order_by(FrameBlock.first_seq))],
+                    [tuple(r) for r in conn.execute(snapshots.order_by(Snapshot.seq))],
+                )
+    assert len(got[1]) == len(PATHS)
+    assert all(frames > 0 and live > 0 for _, frames, _, _, live, *_ in got[1])
+    assert got[3] == got[1]
+    assert got[1000] == got[1]
+    block_rows, snapshot_rows = stored[1]
+    assert sum(b[3] for b in block_rows) == sum(row[1] for row in got[1])
+    assert len(block_rows) > 10 and len(snapshot_rows) > 3
+    assert stored[3] == stored[1]
+    assert stored[1000] == stored[1]

@@ -18,11 +18,11 @@ import bisect
 import dataclasses
 import itertools
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Update, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from ..ami import Frame
 from ..errors import StoreError
@@ -30,6 +30,7 @@ from ..events.envelope import Envelope
 from ..reducer.version import fold_version
 from ..state import Anomaly, Change
 from .blocks import ZSTD, FrameRebuilder, _le, compress, encode_payload
+from .bulk import marks
 from .packed import (
     Needs,
     Packed,
@@ -40,7 +41,7 @@ from .packed import (
     offsets,
     pack,
 )
-from .schema import AnomalyRow, FrameBlock, Projection, Server, Session, Snapshot
+from .schema import AnomalyRow, Projection, Server, Session, Snapshot
 
 BLOCK_FRAMES = 1024
 """Frames per block: ~25 B/frame with zstd-3 on load.ami.gz; a block decodes in about 1 ms."""
@@ -132,6 +133,18 @@ class _Tail:
 
 
 @dataclasses.dataclass
+class _Grown:
+    """What this transaction's batches (without notes) change in their session's row so far:
+    written once, by :meth:`BatchWriter._flush_sessions`, not once per batch."""
+
+    last_time: float
+    live: int
+    stamped: int
+    first_time: float | None
+    """The first event time of these batches (the row keeps its own if it has one)."""
+
+
+@dataclasses.dataclass
 class _SessionState:
     id: int
     first_seq: int
@@ -139,6 +152,8 @@ class _SessionState:
     limit: int | None
     """First seq of the server's next session, if any: this one cannot grow past it."""
     tail: _Tail | None = None
+    grown: _Grown | None = None
+    """The row's update not written yet (always None between transactions)."""
 
 
 class SnapshotPolicy:
@@ -224,16 +239,17 @@ class BatchWriter:
                 state = staged.get(packed.key)
                 if state is None:
                     known = self._sessions.get(packed.key)
-                    state = (
-                        dataclasses.replace(known)
-                        if known is not None
-                        else self._open_session(conn, packed.session)
-                    )
+                    if known is not None:
+                        state = dataclasses.replace(known)
+                    else:  # it reads the other sessions' rows: bring them up to date
+                        self._flush_sessions(conn, staged.values())
+                        state = self._open_session(conn, packed.session)
                     staged[packed.key] = state
                 n_new, n_snap = self._write_batch(conn, state, packed, versions, projected)
                 written += n_new
                 skipped += packed.count - n_new
                 snaps += n_snap
+            self._flush_sessions(conn, staged.values())  # projections see the rows as before
             self._project(conn, projected)
             for state in staged.values():
                 self._flush_blocks(conn, state)
@@ -256,6 +272,8 @@ class BatchWriter:
         projected: list[tuple[int, Sequence[Envelope], Sequence[Change]]],
     ) -> tuple[int, int]:
         n = packed.count
+        if packed.notes:  # written in order: the batches before first
+            self._flush_sessions(conn, (state,))
         if not n:
             conn.execute(update(Session).where(Session.id == state.id).values(**packed.notes))
             return 0, 0
@@ -295,12 +313,16 @@ class BatchWriter:
             else:
                 live, stamped = packed.live, packed.stamped
             timed = next((c for c in itertools.islice(clocks, skip, None) if c > 0.0), None)
-            if not packed.notes:  # the usual case: a statement built once
-                params: dict[str, Any] = {"w_id": state.id, "w_frames": state.stored}
-                params.update(w_last_time=clocks[-1], w_live=live, w_stamped=stamped)
-                if timed is not None:
-                    params["w_first_time"] = timed
-                conn.execute(_SESSION_GROWN[timed is not None], params)
+            if not packed.notes:  # the usual case: one statement per transaction
+                grown = state.grown
+                if grown is None:
+                    state.grown = _Grown(clocks[-1], live, stamped, timed)
+                else:
+                    grown.last_time = clocks[-1]
+                    grown.live += live
+                    grown.stamped += stamped
+                    if grown.first_time is None:
+                        grown.first_time = timed
             else:
                 values: dict[str, Any] = {
                     "frames": state.stored,
@@ -316,20 +338,33 @@ class BatchWriter:
             conn.execute(update(Session).where(Session.id == state.id).values(**packed.notes))
         snaps = 0
         if packed.snapshot is not None and self._snapshot_missing(conn, last_seq, bool(skip)):
-            conn.execute(
-                _INSERT_SNAPSHOT,
-                {
-                    "server_id": self.server_id,
-                    "session_id": state.id,
-                    "seq": last_seq,
-                    "clock": clocks[-1],
-                    "fold_version": self.fold_version,
-                    "codec": ZSTD,
-                    "data": compress(packed.snapshot),
-                },
+            conn.exec_driver_sql(
+                _insert(conn, "snapshots", _SNAPSHOT_COLUMNS),
+                (
+                    self.server_id,
+                    state.id,
+                    last_seq,
+                    clocks[-1],
+                    self.fold_version,
+                    ZSTD,
+                    compress(packed.snapshot),
+                ),
             )
             snaps = 1
         return n - skip, snaps
+
+    def _flush_sessions(self, conn: Connection, states: Iterable[_SessionState]) -> None:
+        """Write the session rows' pending updates (see :class:`_Grown`)."""
+        for state in states:
+            grown = state.grown
+            if grown is None:
+                continue
+            state.grown = None
+            params: list[Any] = [state.stored, grown.last_time, grown.live, grown.stamped]
+            if grown.first_time is not None:
+                params.append(grown.first_time)
+            params.append(state.id)
+            conn.exec_driver_sql(_session_grown(conn, grown.first_time is not None), tuple(params))
 
     def _append(self, state: _SessionState, piece: _Piece) -> None:
         """Frames at offsets ``state.stored..``: kept with the tail until :meth:`_flush_blocks`
@@ -350,7 +385,7 @@ class BatchWriter:
         at = offsets(frames.lengths)
         raw = memoryview(frames.raw)
         start = tail.first_offset
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
         size = self.block_frames
         new_tail: _Tail | None = None
         for i in range(0, len(frames), size):
@@ -358,17 +393,15 @@ class BatchWriter:
             offset = start + i
             received = frames.received[i:j] if frames.received is not None else None
             problems = {k - i: p for k, p in frames.problems.items() if i <= k < j}
-            row = {
-                "server_id": self.server_id,
-                "session_id": state.id,
-                "first_seq": state.first_seq + offset,
-                "last_seq": state.first_seq + offset + j - i - 1,
-                "first_offset": offset,
-                "frame_count": j - i,
-                "first_time": frames.clocks[i],
-                "last_time": frames.clocks[j - 1],
-                "codec": ZSTD,
-                "data": encode_payload(
+            values = (  # _BLOCK_VALUES
+                self.server_id,
+                state.first_seq + offset,
+                state.first_seq + offset + j - i - 1,
+                j - i,
+                frames.clocks[i],
+                frames.clocks[j - 1],
+                ZSTD,
+                encode_payload(
                     [raw[at[i] : at[j]]],
                     _le(frames.lengths[i:j]),
                     frames.kinds[i:j],
@@ -376,17 +409,11 @@ class BatchWriter:
                     problems,
                     received,
                 ),
-            }
-            if i == 0 and tail.stored:
-                conn.execute(
-                    update(FrameBlock)
-                    .where(FrameBlock.session_id == state.id, FrameBlock.first_offset == offset)
-                    .values(
-                        **{k: v for k, v in row.items() if k not in ("session_id", "first_offset")}
-                    )
-                )
+            )
+            if i == 0 and tail.stored:  # the short block this writer stored last
+                conn.exec_driver_sql(_rewrite_block(conn), (*values, state.id, offset))
             else:
-                rows.append(row)
+                rows.append((*values, state.id, offset))
             if j - i < size:
                 part = _Piece(
                     bytes(raw[at[i] : at[j]]),
@@ -397,8 +424,11 @@ class BatchWriter:
                     received,
                 )
                 new_tail = _Tail(offset, (part,), j - i)
-        if rows:
-            conn.execute(insert(FrameBlock), rows)
+        # one statement per _BLOCK_ROWS (the server runs each of an executemany's rows apart)
+        for k in range(0, len(rows), _BLOCK_ROWS):
+            chunk = rows[k : k + _BLOCK_ROWS]
+            sql = _insert(conn, "frame_blocks", _BLOCK_COLUMNS, len(chunk))
+            conn.exec_driver_sql(sql, tuple(itertools.chain.from_iterable(chunk)))
         state.tail = new_tail
 
     def _project(
@@ -504,25 +534,51 @@ class BatchWriter:
         return list(versions or [])
 
 
-def _grown(first_time: bool) -> Update:
-    """The session row after new frames (``w_*`` parameters), built once: building an ORM
-    ``update().values()`` costs ~10x its execution."""
-    cols = Session.__table__.c
-    values: dict[str, Any] = {
-        "frames": bindparam("w_frames", type_=cols.frames.type),
-        "last_time": bindparam("w_last_time", type_=cols.last_time.type),
-        "live_events": cols.live_events + bindparam("w_live", type_=cols.live_events.type),
-        "stamped_events": cols.stamped_events
-        + bindparam("w_stamped", type_=cols.stamped_events.type),
-    }
-    if first_time:
-        start = bindparam("w_first_time", type_=cols.first_time.type)
-        values["first_time"] = func.coalesce(cols.first_time, start)
-    return update(Session).where(Session.id == bindparam("w_id")).values(values)
+def _session_grown(conn: Connection, first_time: bool) -> str:
+    """The session row after new frames: ``frames``, ``last_time``, the live and stamped
+    counts to add, with ``first_time`` the event time to set if the row has none, and the id
+    (SQL for the driver: SQLAlchemy's compilation of an ``update()`` costs more than running
+    it, and the import's writer process compiles afresh)."""
+    m = marks(conn, 1)
+    start = f", first_time = coalesce(first_time, {m})" if first_time else ""
+    return (
+        f"UPDATE sessions SET frames = {m}, last_time = {m}, live_events = live_events + {m}, "
+        f"stamped_events = stamped_events + {m}{start} WHERE id = {m}"
+    )
 
 
-_SESSION_GROWN = {False: _grown(False), True: _grown(True)}
-_INSERT_SNAPSHOT = insert(Snapshot)
+_SNAPSHOT_COLUMNS = ("server_id", "session_id", "seq", "clock", "fold_version", "codec", "data")
+_BLOCK_VALUES = (
+    "server_id",
+    "first_seq",
+    "last_seq",
+    "frame_count",
+    "first_time",
+    "last_time",
+    "codec",
+    "data",
+)
+"""The columns of a block's row that a rewrite sets (it is found by the other two)."""
+_BLOCK_COLUMNS = (*_BLOCK_VALUES, "session_id", "first_offset")
+_BLOCK_ROWS = 64
+"""New blocks per ``INSERT`` (640 parameters: below even old SQLite builds' limit of 999)."""
+
+
+def _insert(conn: Connection, table: str, columns: tuple[str, ...], rows: int = 1) -> str:
+    """``INSERT`` of ``rows`` rows' ``columns`` (their values one after the other) as driver
+    SQL (the writer's statements run in a fresh process per import: SQLAlchemy's compilation
+    of each ORM statement cost more than running it, and its per-execution work ~2x the
+    driver's)."""
+    names = ", ".join(columns)
+    row = f"({marks(conn, len(columns))})"
+    return f"INSERT INTO {table} ({names}) VALUES {', '.join([row] * rows)}"
+
+
+def _rewrite_block(conn: Connection) -> str:
+    """``UPDATE`` of a block's ``_BLOCK_VALUES``, found by its session and first offset."""
+    m = marks(conn, 1)
+    sets = ", ".join(f"{c} = {m}" for c in _BLOCK_VALUES)
+    return f"UPDATE frame_blocks SET {sets} WHERE session_id = {m} AND first_offset = {m}"
 
 
 def utc(ts: float | None) -> datetime | None:

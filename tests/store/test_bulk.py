@@ -301,3 +301,41 @@ def _queue_call(conn: Any) -> dict[str, Any]:
         "outcome": "waiting",
         "joined_late": False,
     }
+
+
+def test_a_connection_lost_under_the_drivers_own_cursor_is_a_retryable_error(
+    pg_url: str,
+) -> None:
+    """``COPY`` and ``select_rows`` use psycopg's cursor: its errors come out as SQLAlchemy's
+    (a lost connection is an ``OperationalError``, retried by the persister) and the dead
+    connection is invalidated."""
+    from collections.abc import Callable
+
+    from sqlalchemy import Connection, exc
+
+    from tracker.store import migrate
+    from tracker.store.engine import is_transient
+
+    migrate.upgrade(pg_url)
+    engine = create_engine(pg_url)
+    admin = create_engine(pg_url)
+    try:
+        actions: list[Callable[[Connection], object]] = [
+            lambda conn: insert_rows(conn, ASTERISK_CDR, _rows(1, 1)),  # COPY
+            lambda conn: select_rows(conn, QUEUE_CALLS, '"server_id" = %s', [1]),
+        ]
+        for action in actions:
+            with engine.connect() as conn:
+                pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                with admin.begin() as other:
+                    other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                with pytest.raises(exc.OperationalError) as lost:
+                    action(conn)
+                assert is_transient(lost.value)
+                assert lost.value.connection_invalidated
+                assert conn.invalidated
+            with engine.connect() as conn:  # the pool hands out a live connection
+                assert conn.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        engine.dispose()
+        admin.dispose()

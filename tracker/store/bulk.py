@@ -16,11 +16,12 @@ import functools
 import json
 import math
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Dialect, Select, Table, TextClause, func, select, text
+from sqlalchemy import JSON, Connection, Dialect, Select, Table, TextClause, exc, func, select, text
 
 from .reporting_types import UtcDateTime
 
@@ -140,10 +141,30 @@ def insert_values(
         sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks(conn, len(columns))})'
         conn.exec_driver_sql(sql, values)
         return
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for v in values:
-            copy.write_row(v)
+    sql = f'COPY "{table.name}" ({names}) FROM STDIN'
+    with driver_errors(conn, sql):
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(sql) as copy:
+            for v in values:
+                copy.write_row(v)
+
+
+@contextmanager
+def driver_errors(conn: Connection, sql: str) -> Iterator[None]:
+    """A driver error raised by the driver's own cursor (``COPY``, :func:`select_rows`) as
+    SQLAlchemy raises it from ``execute``: the same exception classes (a lost connection is an
+    ``OperationalError``, which the persister retries), and a connection found dead invalidated
+    (the pool does not hand it out again)."""
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as error:
+        dead = conn.dialect.is_disconnect(error, conn.connection.dbapi_connection, None)
+        if dead:
+            conn.invalidate(error)
+        raise exc.DBAPIError.instance(
+            sql, None, error, dbapi.Error, connection_invalidated=dead, dialect=conn.dialect
+        ) from error
 
 
 def marks(conn: Connection, n: int) -> str:
@@ -160,13 +181,14 @@ def select_rows(
     per execution in Python; a projection batch reads a few small sets of rows)."""
     names = ", ".join(f'"{c.name}"' for c in table.c)
     sql = f'SELECT {names} FROM "{table.name}" WHERE {where} ORDER BY "id"'
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, tuple(params))
-        codes = tuple(d[1] for d in cursor.description)
-        got = cursor.fetchall()
-    finally:
-        cursor.close()
+    with driver_errors(conn, sql):
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, tuple(params))
+            codes = tuple(d[1] for d in cursor.description)
+            got = cursor.fetchall()
+        finally:
+            cursor.close()
     keys, process = _readers(conn.dialect, table, codes)
     rows = []
     for row in got:

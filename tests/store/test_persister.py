@@ -300,3 +300,30 @@ async def test_a_write_awaited_when_the_persister_is_cancelled_is_counted_once(
         assert store.server("pbx").next_seq == frames
     expected = b"".join(f.raw for b in batches for f in b.frames)
     assert _stored_bytes(store_url) == expected
+
+
+async def test_a_failure_while_closing_the_store_does_not_hang_the_close(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """``aclose`` returns (the failure goes to whoever runs the persister) instead of waiting
+    forever for a shutdown that ended with an exception."""
+    import pytest
+
+    from tracker.store import migrate
+
+    migrate.upgrade(sqlite_url)
+
+    class Broken(Persister):
+        def _release_and_close(self) -> None:
+            super()._release_and_close()
+            raise RuntimeError("closing failed")
+
+    persister = Broken(sqlite_url, "pbx", spill_path=tmp_path / "spill.bin")
+    with trio.fail_after(10):
+        await trio.to_thread.run_sync(persister.open)
+        with pytest.RaisesGroup(pytest.RaisesExc(RuntimeError, match="closing failed")):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(persister.run)
+                nursery.cancel_scope.cancel()  # the service stops: run's shutdown fails
+        assert persister._done.is_set()  # else aclose (shielded) would wait forever
+        await persister.aclose()

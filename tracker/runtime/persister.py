@@ -520,10 +520,13 @@ class Persister:
             if self.pending:
                 await self._keep_leftovers()
         finally:
-            if self.store is not None:
-                await trio.to_thread.run_sync(self._release_and_close)
-            self._idle.set()
-            self._done.set()
+            try:
+                if self.store is not None:
+                    await trio.to_thread.run_sync(self._release_and_close)
+            finally:
+                # even if closing failed: ``aclose`` waits for this and would wait forever
+                self._idle.set()
+                self._done.set()
 
     def _release_and_close(self) -> None:
         assert self.store is not None

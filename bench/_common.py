@@ -17,6 +17,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -180,3 +181,16 @@ def print_notes() -> None:
     for note in dict.fromkeys(NOTES):
         print(f"  * {note}")
     print(f"  process ru_maxrss: {maxrss_mb():.0f} MB; python {sys.version.split()[0]}")
+
+
+@contextmanager
+def import_gc() -> Iterator[None]:
+    """The garbage collector's thresholds as ``ami-tracker import`` sets them, then restored."""
+    from tracker.cli.importer import IMPORT_GC_THRESHOLDS
+
+    saved = gc.get_threshold()
+    gc.set_threshold(*IMPORT_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import trio
 
+from tracker.cli.importer import IMPORT_GC_THRESHOLDS
 from tracker.replay import replay
 from tracker.runtime.importing import import_captures
 
 
 def main() -> None:
     mode, path = sys.argv[1], Path(sys.argv[2])
-    gc.set_threshold(50_000, 20, 100)  # as the CLI's import does
+    gc.set_threshold(*IMPORT_GC_THRESHOLDS)  # as the CLI's import does
     t0 = time.perf_counter()
     if mode == "pf":
         replay(path)

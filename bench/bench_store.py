@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from _common import arg_parser, load_stream, repeat_stream
+from _common import arg_parser, import_gc, load_stream, repeat_stream
 
 PG_URL = os.environ.get("AMI_TRACKER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -87,29 +87,19 @@ def database(kind: str, tmp: Path) -> Iterator[str]:
 def parse_fold(path: Path) -> int:
     """``replay CAPTURE``'s fold, with the import's GC thresholds (the same for both sides;
     measured: no difference to the fold)."""
-    import gc
-
     from tracker.replay import replay
 
-    saved = gc.get_threshold()
-    gc.set_threshold(50_000, 20, 100)
-    try:
+    with import_gc():
         return replay(path).events
-    finally:
-        gc.set_threshold(*saved)
 
 
 def import_file(url: str, path: Path, writer_process: bool | None = None) -> int:
     """``ami-tracker import``'s path (its GC thresholds included)."""
-    import gc
-
     import trio
 
     from tracker.runtime.importing import import_captures
 
-    saved = gc.get_threshold()
-    gc.set_threshold(50_000, 20, 100)
-    try:
+    with import_gc():
         result = trio.run(
             lambda: import_captures(
                 url,
@@ -119,8 +109,6 @@ def import_file(url: str, path: Path, writer_process: bool | None = None) -> int
                 writer_process=writer_process,
             )
         )
-    finally:
-        gc.set_threshold(*saved)
     return result.written
 
 

@@ -39,6 +39,8 @@ from typing import Any
 from _common import arg_parser, load_stream
 from bench_store import best, database, parse_fold
 
+from tracker.cli.importer import IMPORT_GC_THRESHOLDS
+
 BATCH_FRAMES = 4096
 PER_WRITE = 2
 """The defaults (``--batch-frames``, ``--per-write``): the import's batches before it handed
@@ -175,7 +177,7 @@ def main() -> None:
     shape(args.batch_frames, args.per_write)
     backends = ["sqlite"] if args.no_pg else ["sqlite", "postgresql"]
     saved = gc.get_threshold()
-    gc.set_threshold(50_000, 20, 100)  # as the import runs
+    gc.set_threshold(*IMPORT_GC_THRESHOLDS)  # as the import runs
     with tempfile.TemporaryDirectory(prefix="bench-writer-") as tmpdir:
         tmp = Path(tmpdir)
         capture = tmp / "load.ami"

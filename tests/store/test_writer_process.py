@@ -215,16 +215,29 @@ def test_a_request_is_answered_when_its_descriptor_is_readable(
 def test_a_request_larger_than_the_shared_memory_goes_down_the_pipe(
     store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from multiprocessing.connection import Connection as Pipe
+
     from tracker.store import writer_process
 
     batches = _batches(store_url)
     sizes = [len(b"".join(f.raw for f in b.frames)) for b in batches]
-    # the first batches fit, the last two together do not
+    # one batch's request fits, two batches' do not
     monkeypatch.setattr(writer_process, "SHARED_BYTES", max(sizes) * 3 // 2)
+    sent: list[int] = []
+    send_bytes = Pipe.send_bytes
+
+    def spy(self: Pipe, buf: bytes | bytearray, *args: int) -> None:
+        sent.append(len(buf))
+        send_bytes(self, buf, *args)
+
+    monkeypatch.setattr(Pipe, "send_bytes", spy)
     with WriterProcess(store_url, projections=default_projections()) as writer:
         writer.server_id = _server_id(store_url)
-        for i in range(0, len(batches), 2):
+        writer.write(batches[:1])
+        for i in range(1, len(batches), 2):
             writer.write(batches[i : i + 2])
+    assert sent[0] < 16  # the first request went by the shared memory (a short note)
+    assert max(sent) > writer_process.SHARED_BYTES  # a later one down the pipe itself
     assert _stored(store_url) == _reference(tmp_path, batches)
 
 

@@ -149,6 +149,7 @@ def test_the_child_ignores_interrupts_and_keeps_no_inherited_socket(store_url: s
     batches = _batches(store_url)
     with WriterProcess(store_url, projections=default_projections()) as writer:
         assert writer.in_child
+        writer.wait_ready()  # it has let go of what it inherited
         listener.close()
         with pytest.raises(ConnectionRefusedError):  # the child did not keep it open
             socket.create_connection(("127.0.0.1", port), timeout=5).close()
@@ -159,6 +160,31 @@ def test_the_child_ignores_interrupts_and_keeps_no_inherited_socket(store_url: s
         writer.server_id = _server_id(store_url)
         assert writer.write(batches).written == sum(len(b.frames) for b in batches)
         assert writer.pid == pid
+
+
+def test_a_child_that_never_gets_ready_is_a_failed_start(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fork does not wait for the child's handshake (the store opens meanwhile): a child
+    that dies before it is a writer that did not start, said by ``wait_ready``, and a later
+    write forks a new one."""
+    from tracker.store import writer_process
+
+    batches = _batches(store_url)
+    monkeypatch.setattr(writer_process, "_detach", lambda keep: os._exit(3))
+    writer = WriterProcess(store_url, projections=default_projections())
+    try:
+        assert _in_child(writer)
+        with pytest.raises(WriterFailed, match="did not start") as failed:
+            writer.wait_ready()
+        assert failed.value.transient
+        assert not _in_child(writer)
+        monkeypatch.undo()
+        writer.server_id = _server_id(store_url)
+        assert writer.write(batches).written == sum(len(b.frames) for b in batches)
+        assert _in_child(writer)
+    finally:
+        writer.close()
 
 
 def test_a_program_that_never_closes_its_writer_still_exits(tmp_path: Path) -> None:
@@ -183,6 +209,10 @@ def test_a_program_that_never_closes_its_writer_still_exits(tmp_path: Path) -> N
 
 def _awaiting(writer: WriterProcess) -> bool:
     return writer.awaiting
+
+
+def _in_child(writer: WriterProcess) -> bool:
+    return writer.in_child
 
 
 def test_a_request_is_answered_when_its_descriptor_is_readable(

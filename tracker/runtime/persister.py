@@ -232,6 +232,8 @@ class Persister:
             info = store.server(self.server)
             at = store.world_at(self.server) if info.next_seq else None
             last_snap = store.latest_snapshot_seq(info.id)
+            if early is not None:
+                early.wait_ready()  # forked above; it got ready while the store opened
         except BaseException:
             if self.lease is not None:
                 release(store.engine, self.lease)

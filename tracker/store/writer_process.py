@@ -168,6 +168,7 @@ class WriterProcess:
         self._shared: mmap.mmap | None = None
         self._buffer = bytearray()
         self._stopped = False
+        self._ready = False
         self._start()
 
     @property
@@ -206,9 +207,11 @@ class WriterProcess:
             raise ValueError("WriterProcess.server_id is not set")
         if self._awaiting:
             raise RuntimeError("take the answer to the last request first")
-        conn = self._conn
-        if conn is None:
+        if self._conn is None:
             return False
+        self.wait_ready()
+        conn = self._conn
+        assert conn is not None
         # encoded into a buffer kept from one request to the next: a new one of a few MB
         # would be fresh pages, faulted in at each request (~2 ms for 10 000 frames)
         data = self._buffer
@@ -309,6 +312,8 @@ class WriterProcess:
         return result
 
     def _start(self) -> Connection | None:
+        """Fork the child (its ready handshake is awaited by :meth:`wait_ready`: the caller
+        opens the store meanwhile)."""
         if self._local is not None or not fork_is_safe(self.url):
             return None
         ctx = multiprocessing.get_context("fork")
@@ -327,22 +332,32 @@ class WriterProcess:
             warnings.filterwarnings("ignore", ".*fork.*", DeprecationWarning)
             process.start()
         theirs.close()
-        # the child says when it has let go of what it inherited (descriptors, signals)
-        try:
-            ready = ours.poll(30) and ours.recv_bytes() == _READY
-        except (EOFError, OSError):
-            ready = False
-        if not ready:
-            process.kill()
-            process.join()
-            ours.close()
-            shared.close()
-            raise WriterFailed("the writer process did not start", transient=True)
         self._conn, self._process, self._shared = ours, process, shared
+        self._ready = False
         # at interpreter exit, multiprocessing joins its children after running finalizers:
         # closing our end first lets the child see the end of its pipe (it ignores SIGTERM)
         multiprocessing.util.Finalize(self, ours.close, exitpriority=10)
         return ours
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait for the child to say it has let go of what it inherited (descriptors,
+        signals); :meth:`request` waits for it too. Not awaited by the fork itself: a
+        database this process opens after the fork is nothing the child inherited, so the
+        caller opens the store meanwhile (measured: the handshake took ~5-10 ms)."""
+        conn = self._conn
+        if conn is None or self._ready:
+            return
+        try:
+            ready = conn.poll(timeout) and conn.recv_bytes() == _READY
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            process = self._process
+            if process is not None:
+                process.kill()
+            self._reap()
+            raise WriterFailed("the writer process did not start", transient=True)
+        self._ready = True
 
     def _drop_shared(self) -> None:
         shared, self._shared = self._shared, None
@@ -383,7 +398,10 @@ def _serve(
 ) -> None:
     parent_end.close()
     _detach(conn.fileno())
-    conn.send_bytes(_READY)
+    try:
+        conn.send_bytes(_READY)
+    except OSError:
+        return  # the parent is gone already
     engine = _warm_up(url)
     writer: BatchWriter | None = None
     try:

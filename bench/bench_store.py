@@ -121,43 +121,114 @@ def cpu_seconds() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
 
 
-def import_table(kinds: list[str], tmp: Path, data: bytes, copies: list[int], rounds: int) -> None:
-    """Import vs parse + fold, wall (best of ``rounds``) and CPU of this process and of the
-    writer process, with the writer in a child process (the default) and in a thread."""
+Run = tuple[float, float, float]
+"""Wall seconds, CPU seconds of the importing process, CPU seconds of its writer process."""
+
+
+def import_rounds(
+    kinds: list[str],
+    copies: list[int],
+    rounds: int,
+    fold_once: Callable[[int], Run],
+    import_once: Callable[[str, str, int], Run],
+) -> dict[tuple[int, str, str], list[Run]]:
+    """Runs by (copies, backend or ``p+f``, writer), interleaved: every round runs parse +
+    fold and then each import once, so a machine whose speed drifts (a shared host) weighs on
+    both sides of each ratio alike."""
+    runs: dict[tuple[int, str, str], list[Run]] = {}
+    for n in copies:
+        for _ in range(max(1, rounds)):
+            runs.setdefault((n, "p+f", ""), []).append(fold_once(n))
+            for kind in kinds:
+                for mode in ("process", "thread"):
+                    runs.setdefault((n, kind, mode), []).append(import_once(kind, mode, n))
+    return runs
+
+
+def print_import_rows(
+    runs: dict[tuple[int, str, str], list[Run]], kinds: list[str], copies: list[int]
+) -> None:
+    """Best wall of each, parse + fold's best over its best (and the range of the per-round
+    ratios), CPU; then, from the smallest and the largest input, what an import costs once
+    (opening, the writer's fork, closing: the wall time not proportional to the frames) and
+    its speed on the frames (the extra frames of the larger input: the throughput ratio)."""
     print(
-        f"import vs parse+fold, best of {rounds} (wall; CPU of this process / of the writer "
-        "process)"
-    )
-    print(
-        "{:<11} {:<8} {:<8} {:>8} {:>6} {:>8} {:>8}".format(
-            "backend", "input", "writer", "wall s", "x p+f", "cpu s", "child s"
+        "{:<11} {:<8} {:<8} {:>8} {:>6} {:>11} {:>8} {:>8}".format(
+            "backend", "input", "writer", "wall s", "x p+f", "per round", "cpu s", "child s"
         )
     )
     for n in copies:
-        path = tmp / f"import-x{n}.ami"
-        path.write_bytes(data if n == 1 else repeat_stream(data, n))
         name = "load" if n == 1 else f"load x{n}"
-        frames, t_fold = best(lambda path=path: parse_fold(path), rounds)
-        print(
-            f"{'':<11} {name:<8} {'p+f':<8} {t_fold:>8.3f} {'':>6} {'':>8} {'':>8}  {frames} frames"
-        )
+        folds = runs[(n, "p+f", "")]
+        t_fold = min(r[0] for r in folds)
+        print(f"{'':<11} {name:<8} {'p+f':<8} {t_fold:>8.3f}")
         for kind in kinds:
-            for mode, process in (("process", True), ("thread", False)):
-                runs: list[tuple[float, float, float]] = []
-                for _ in range(max(1, rounds)):
-                    with database(kind, tmp) as url:
-                        own, kids = cpu_seconds()
-                        t0 = time.perf_counter()
-                        written = import_file(url, path, process)
-                        wall = time.perf_counter() - t0
-                        own2, kids2 = cpu_seconds()
-                        assert written == frames, (written, frames)
-                        runs.append((wall, own2 - own, kids2 - kids))
-                wall, own, kids = min(runs)
+            for mode in ("process", "thread"):
+                mine = runs[(n, kind, mode)]
+                wall, own, kids = min(mine)
+                ratios = sorted(f[0] / m[0] for f, m in zip(folds, mine, strict=True))
+                spread_text = f"{ratios[0]:.2f}-{ratios[-1]:.2f}"
                 print(
                     f"{kind:<11} {name:<8} {mode:<8} {wall:>8.3f} {t_fold / wall:>6.2f} "
-                    f"{own:>8.3f} {kids:>8.3f}"
+                    f"{spread_text:>11} {own:>8.3f} {kids:>8.3f}"
                 )
+    small, large = min(copies), max(copies)
+    if small == large:
+        return
+    print(
+        f"per import and per frame (from load x{small} and x{large}, best walls; writer process): "
+        "fixed ms = the wall time an import adds that does not grow with the frames; "
+        "x p+f per frame = the speed on the frames alone"
+    )
+    fold_small = min(r[0] for r in runs[(small, "p+f", "")])
+    fold_large = min(r[0] for r in runs[(large, "p+f", "")])
+    per_frame_fold = (fold_large - fold_small) / (large - small)
+    for kind in kinds:
+        imp_small = min(runs[(small, kind, "process")])[0]
+        imp_large = min(runs[(large, kind, "process")])[0]
+        per_frame = (imp_large - imp_small) / (large - small)
+        fixed = (imp_small - per_frame * small) - (fold_small - per_frame_fold * small)
+        print(
+            f"  {kind:<10} fixed {fixed * 1000:6.1f} ms   x p+f per frame "
+            f"{per_frame_fold / per_frame:.2f}"
+        )
+
+
+def import_table(kinds: list[str], tmp: Path, data: bytes, copies: list[int], rounds: int) -> None:
+    """Import vs parse + fold in this process: wall and CPU of this process and of the writer
+    process, with the writer in a child process (the default) and in a thread."""
+    print(
+        f"import vs parse+fold, best of {rounds} interleaved rounds (wall; CPU of this process "
+        "/ of the writer process)"
+    )
+    paths = {n: tmp / f"import-x{n}.ami" for n in copies}
+    frames: dict[int, int] = {}
+    for n, path in paths.items():
+        path.write_bytes(data if n == 1 else repeat_stream(data, n))
+        frames[n] = parse_fold(path)
+
+    def fold_once(n: int) -> Run:
+        own, _ = cpu_seconds()
+        t0 = time.perf_counter()
+        parse_fold(paths[n])
+        wall = time.perf_counter() - t0
+        own2, _ = cpu_seconds()
+        return wall, own2 - own, 0.0
+
+    def import_once(kind: str, mode: str, n: int) -> Run:
+        with database(kind, tmp) as url:
+            own, kids = cpu_seconds()
+            t0 = time.perf_counter()
+            written = import_file(url, paths[n], mode == "process")
+            wall = time.perf_counter() - t0
+            own2, kids2 = cpu_seconds()
+        assert written == frames[n], (written, frames[n])
+        return wall, own2 - own, kids2 - kids
+
+    runs = import_rounds(kinds, copies, rounds, fold_once, import_once)
+    print_import_rows(runs, kinds, copies)
+    print("  frames: " + ", ".join(f"x{n} {frames[n]}" for n in copies))
+    for path in paths.values():
         path.unlink()
 
 
@@ -171,8 +242,11 @@ def fresh_import_table(
     import sys
 
     script = Path(__file__).with_name("_import_once.py")
+    paths = {n: tmp / f"fresh-x{n}.ami" for n in copies}
+    for n, path in paths.items():
+        path.write_bytes(data if n == 1 else repeat_stream(data, n))
 
-    def once(mode: str, path: Path, url: str = "") -> tuple[float, float, float]:
+    def once(mode: str, path: Path, url: str = "") -> Run:
         out = subprocess.run(
             [sys.executable, str(script), mode, str(path), *([url] if url else [])],
             capture_output=True,
@@ -182,24 +256,14 @@ def fresh_import_table(
         wall, own, kids = map(float, out[-3:])
         return wall, own, kids
 
-    print(f"the same, each run in a fresh process (best of {rounds})")
-    for n in copies:
-        path = tmp / f"fresh-x{n}.ami"
-        path.write_bytes(data if n == 1 else repeat_stream(data, n))
-        name = "load" if n == 1 else f"load x{n}"
-        t_fold = min(once("pf", path)[0] for _ in range(max(1, rounds)))
-        print(f"{'':<11} {name:<8} {'p+f':<8} {t_fold:>8.3f}")
-        for kind in kinds:
-            for mode in ("process", "thread"):
-                runs = []
-                for _ in range(max(1, rounds)):
-                    with database(kind, tmp) as url:
-                        runs.append(once(mode, path, url))
-                wall, own, kids = min(runs)
-                print(
-                    f"{kind:<11} {name:<8} {mode:<8} {wall:>8.3f} {t_fold / wall:>6.2f} "
-                    f"{own:>8.3f} {kids:>8.3f}"
-                )
+    def import_once(kind: str, mode: str, n: int) -> Run:
+        with database(kind, tmp) as url:
+            return once(mode, paths[n], url)
+
+    print(f"the same, each run in a fresh process (best of {rounds} interleaved rounds)")
+    runs = import_rounds(kinds, copies, rounds, lambda n: once("pf", paths[n]), import_once)
+    print_import_rows(runs, kinds, copies)
+    for path in paths.values():
         path.unlink()
 
 

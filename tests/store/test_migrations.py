@@ -26,6 +26,8 @@ def _tables(url: str) -> set[str]:
 def test_revision_history_is_linear() -> None:
     script = ScriptDirectory.from_config(migrate.config())
     assert len(script.get_heads()) == 1
+    # the head every open compares with is the scripts' (bump migrate.HEAD with a revision)
+    assert migrate.head() == migrate.scripts_head() == script.get_heads()[0]
     revisions = list(script.walk_revisions())
     assert revisions[-1].revision == "0001"
     for rev in revisions:

@@ -1,5 +1,6 @@
 """One timed parse + fold or import in a process of its own, as ``ami-tracker import`` runs
-(``bench_store.py`` starts it): modules are imported first and not timed.
+(``bench_store.py`` starts it): modules are imported first and not timed, the database driver
+included (psycopg takes ~0.1-0.2 s to import: a cost of starting Python, like SQLAlchemy's).
 
 ``python bench/_import_once.py pf|process|thread CAPTURE [DATABASE_URL]`` prints
 ``wall_seconds own_cpu_seconds writer_cpu_seconds``.
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import trio
+from sqlalchemy import make_url
 
 from tracker.cli.importer import IMPORT_GC_THRESHOLDS
 from tracker.replay import replay
@@ -22,6 +24,8 @@ from tracker.runtime.importing import import_captures
 
 def main() -> None:
     mode, path = sys.argv[1], Path(sys.argv[2])
+    if mode != "pf":
+        make_url(sys.argv[3]).get_dialect().import_dbapi()
     gc.set_threshold(*IMPORT_GC_THRESHOLDS)  # as the CLI's import does
     t0 = time.perf_counter()
     if mode == "pf":

@@ -327,3 +327,38 @@ async def test_a_failure_while_closing_the_store_does_not_hang_the_close(
                 nursery.cancel_scope.cancel()  # the service stops: run's shutdown fails
         assert persister._done.is_set()  # else aclose (shielded) would wait forever
         await persister.aclose()
+
+
+def test_an_import_process_never_configures_the_orm_nor_computes_the_fold_version(
+    store_url: str, tmp_path: Path
+) -> None:
+    """The importing process opens the store, takes the lease and plans with Core statements
+    only: configuring the ORM's mappers (~40-130 ms in a new process) and the World's schema
+    digest (~10-20 ms) are left to the writer process, which does them while the fold runs. A
+    fresh interpreter, as the command runs."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, trio\n"
+        "from pathlib import Path\n"
+        "from sqlalchemy import inspect\n"
+        "from tracker.reducer.version import fold_version\n"
+        "from tracker.runtime.importing import import_captures\n"
+        "from tracker.store.schema import Server\n"
+        "result = trio.run(lambda: import_captures(sys.argv[1], [Path(sys.argv[2])],"
+        " server='pbx', spill_path=Path(sys.argv[3]), writer_process=True))\n"
+        "print(result.written, inspect(Server).configured, fold_version.cache_info().currsize)\n"
+    )
+    capture = FIXTURES / "queue.ami"
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script, store_url, str(capture), str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    written, configured, computed = done.stdout.split()
+    assert int(written) > 100  # it did import (in the writer process)
+    assert configured == "False"
+    assert computed == "0"

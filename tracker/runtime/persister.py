@@ -231,7 +231,8 @@ class Persister:
                 spill.advance(offset, batches)
             info = store.server(self.server)
             at = store.world_at(self.server) if info.next_seq else None
-            last_snap = store.latest_snapshot_seq(info.id)
+            # a server with no frame has no snapshot (and needs no fold version to say so)
+            last_snap = store.latest_snapshot_seq(info.id) if info.next_seq else -1
             if early is not None:
                 early.wait_ready()  # forked above; it got ready while the store opened
         except BaseException:

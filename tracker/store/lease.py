@@ -22,7 +22,12 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import StoreError
 from .engine import translated
-from .schema import ServerLease
+from .schema import ServerLease, table_of
+
+_LEASES = table_of(ServerLease)
+_LEASE = _LEASES.c
+"""Core, not the ORM class: a command that only takes a lease never configures the ORM's
+mappers (~40-130 ms in a new process)."""
 
 STALE_AFTER = 60.0
 """Seconds without a heartbeat after which a lease may be taken over."""
@@ -80,17 +85,17 @@ def acquire(
             with engine.begin() as conn:
                 held = conn.execute(
                     select(
-                        ServerLease.token,
-                        ServerLease.host,
-                        ServerLease.pid,
-                        ServerLease.heartbeat_at,
-                    ).where(ServerLease.server_id == server_id)
+                        _LEASE.token,
+                        _LEASE.host,
+                        _LEASE.pid,
+                        _LEASE.heartbeat_at,
+                    ).where(_LEASE.server_id == server_id)
                 ).first()
             if held is None:
                 try:
                     with engine.begin() as conn:
                         conn.execute(
-                            insert(ServerLease).values(
+                            insert(_LEASES).values(
                                 server_id=server_id, acquired_at=now, heartbeat_at=now, **mine
                             )
                         )
@@ -110,8 +115,8 @@ def acquire(
                 )
             with engine.begin() as conn:
                 took = conn.execute(
-                    update(ServerLease)
-                    .where(ServerLease.server_id == server_id, ServerLease.token == held.token)
+                    update(_LEASES)
+                    .where(_LEASE.server_id == server_id, _LEASE.token == held.token)
                     .values(acquired_at=now, heartbeat_at=now, **mine)
                 ).rowcount
             if took == 1:
@@ -123,8 +128,8 @@ def heartbeat(engine: Engine, lease: Lease) -> bool:
     """Renew ``lease``; False if it was taken over meanwhile (we were presumed dead)."""
     with translated(engine.url), engine.begin() as conn:
         renewed = conn.execute(
-            update(ServerLease)
-            .where(ServerLease.server_id == lease.server_id, ServerLease.token == lease.token)
+            update(_LEASES)
+            .where(_LEASE.server_id == lease.server_id, _LEASE.token == lease.token)
             .values(heartbeat_at=datetime.now(UTC))
         ).rowcount
     return bool(renewed == 1)
@@ -134,9 +139,7 @@ def release(engine: Engine, lease: Lease) -> None:
     """Give ``lease`` back (a no-op if another process took it over)."""
     with translated(engine.url), engine.begin() as conn:
         conn.execute(
-            delete(ServerLease).where(
-                ServerLease.server_id == lease.server_id, ServerLease.token == lease.token
-            )
+            delete(_LEASES).where(_LEASE.server_id == lease.server_id, _LEASE.token == lease.token)
         )
 
 

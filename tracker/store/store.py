@@ -52,7 +52,7 @@ from .blocks import (
 from .engine import create, is_memory, redact, translated
 from .gcpause import CollectorHold
 from .prefetch import prefetched
-from .schema import AnomalyRow, FrameBlock, Server, Session, Snapshot
+from .schema import AnomalyRow, FrameBlock, Server, Session, Snapshot, table_of
 
 FETCH_BLOCKS = 16
 """Blocks fetched per round trip when streaming a range."""
@@ -124,10 +124,14 @@ class BlockRow(NamedTuple):
     data: bytes
 
 
-_SERVER = Server.__table__.c
-_SESSION = Session.__table__.c
-_BLOCK = FrameBlock.__table__.c
-_SNAPSHOT = Snapshot.__table__.c
+_SERVER_TABLE = table_of(Server)
+_SERVER = _SERVER_TABLE.c
+_SESSION = table_of(Session).c
+_BLOCK_TABLE = table_of(FrameBlock)
+_BLOCK = _BLOCK_TABLE.c
+_SNAPSHOT_TABLE = table_of(Snapshot)
+_SNAPSHOT = _SNAPSHOT_TABLE.c
+_ANOMALY = table_of(AnomalyRow).c
 """The read path's columns as plain Core: a statement over ORM attributes makes its first
 compilation configure every mapper of the registry (~12 ms of a process's first ``world_at``)
 and costs more to compile; these statements return plain rows anyway."""
@@ -226,10 +230,15 @@ class Store:
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
         self.url = url
-        self.fold_version = fold_version()
         self._local = threading.local()
         self._threads = not (engine.dialect.name == "sqlite" and is_memory(engine.url))
         """Other threads see the same database (not so an in-memory SQLite one)."""
+
+    @property
+    def fold_version(self) -> str:
+        """This build's fold version (computed on first use: ~10-20 ms in a new process, and
+        a command that reads no snapshot never needs it)."""
+        return fold_version()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -281,23 +290,25 @@ class Store:
         """The server called ``name``, created if new (``ami_url`` must carry no secret)."""
         with translated(self.url), self.engine.begin() as conn:
             found = conn.execute(
-                select(Server.id, Server.ami_url).where(Server.name == name)
+                select(_SERVER.id, _SERVER.ami_url).where(_SERVER.name == name)
             ).first()
             if found is None:
                 conn.execute(
-                    insert(Server).values(
+                    insert(_SERVER_TABLE).values(
                         name=name, ami_url=ami_url, versions=[], created_at=datetime.now(UTC)
                     )
                 )
             elif ami_url is not None and found.ami_url != ami_url:
-                conn.execute(update(Server).where(Server.id == found.id).values(ami_url=ami_url))
+                conn.execute(
+                    update(_SERVER_TABLE).where(_SERVER.id == found.id).values(ami_url=ami_url)
+                )
         return self.server(name)
 
     def session(self, server_id: int, key: str) -> SessionRow | None:
         with translated(self.url), self.engine.connect() as conn:
             row = conn.execute(
-                select(Session.id, Session.first_seq, Session.frames).where(
-                    Session.server_id == server_id, Session.key == key
+                select(_SESSION.id, _SESSION.first_seq, _SESSION.frames).where(
+                    _SESSION.server_id == server_id, _SESSION.key == key
                 )
             ).first()
         return SessionRow(row.id, row.first_seq, row.frames) if row is not None else None
@@ -305,9 +316,9 @@ class Store:
     def sessions(self, server_id: int) -> list[SessionRow]:
         with translated(self.url), self.engine.connect() as conn:
             rows = conn.execute(
-                select(Session.id, Session.first_seq, Session.frames)
-                .where(Session.server_id == server_id)
-                .order_by(Session.first_seq)
+                select(_SESSION.id, _SESSION.first_seq, _SESSION.frames)
+                .where(_SESSION.server_id == server_id)
+                .order_by(_SESSION.first_seq)
             ).all()
         return [SessionRow(r.id, r.first_seq, r.frames) for r in rows]
 
@@ -315,8 +326,8 @@ class Store:
         """Seq of the newest snapshot of this fold version (-1: none)."""
         with translated(self.url), self.engine.connect() as conn:
             found = conn.execute(
-                select(func.max(Snapshot.seq)).where(
-                    Snapshot.server_id == server_id, Snapshot.fold_version == self.fold_version
+                select(func.max(_SNAPSHOT.seq)).where(
+                    _SNAPSHOT.server_id == server_id, _SNAPSHOT.fold_version == self.fold_version
                 )
             ).scalar_one()
         return int(found) if found is not None else -1
@@ -325,7 +336,7 @@ class Store:
         """Seq of the oldest frame still in the log (None: no frame)."""
         with translated(self.url), self.engine.connect() as conn:
             found = conn.execute(
-                select(func.min(FrameBlock.first_seq)).where(FrameBlock.server_id == server_id)
+                select(func.min(_BLOCK.first_seq)).where(_BLOCK.server_id == server_id)
             ).scalar_one()
         return int(found) if found is not None else None
 
@@ -333,8 +344,8 @@ class Store:
         """Seq of the first block that may hold frames at or after ``since``."""
         with translated(self.url), self.engine.connect() as conn:
             found = conn.execute(
-                select(func.min(FrameBlock.first_seq)).where(
-                    FrameBlock.server_id == server_id, FrameBlock.last_time >= since
+                select(func.min(_BLOCK.first_seq)).where(
+                    _BLOCK.server_id == server_id, _BLOCK.last_time >= since
                 )
             ).scalar_one()
         return int(found) if found is not None else None
@@ -505,12 +516,12 @@ class Store:
     def anomaly_kinds(self, server_id: int, last: int | None = None) -> dict[str, int]:
         """Anomalies the fold recorded up to seq ``last``, by kind."""
         query = (
-            select(AnomalyRow.kind, func.count())
-            .where(AnomalyRow.server_id == server_id)
-            .group_by(AnomalyRow.kind)
+            select(_ANOMALY.kind, func.count())
+            .where(_ANOMALY.server_id == server_id)
+            .group_by(_ANOMALY.kind)
         )
         if last is not None:
-            query = query.where(AnomalyRow.seq <= last)
+            query = query.where(_ANOMALY.seq <= last)
         with translated(self.url), self.engine.connect() as conn:
             return {kind: int(n) for kind, n in conn.execute(query)}
 
@@ -518,11 +529,11 @@ class Store:
         """False when live events were stored (up to the session holding ``last``) and none
         had a time: every duration folded from them is 0 (``timestampevents = no``)."""
         query = select(
-            func.coalesce(func.sum(Session.live_events), 0),
-            func.coalesce(func.sum(Session.stamped_events), 0),
-        ).where(Session.server_id == server_id)
+            func.coalesce(func.sum(_SESSION.live_events), 0),
+            func.coalesce(func.sum(_SESSION.stamped_events), 0),
+        ).where(_SESSION.server_id == server_id)
         if last is not None:
-            query = query.where(Session.first_seq <= last)
+            query = query.where(_SESSION.first_seq <= last)
         with translated(self.url), self.engine.connect() as conn:
             live, stamped = conn.execute(query).one()
         return int(stamped) > 0 or int(live) == 0
@@ -567,9 +578,9 @@ class Store:
         the log has event times."""
         lo, hi = max(0, first - frames), last + frames
         holder = (
-            select(FrameBlock.first_time, FrameBlock.last_time)
-            .where(FrameBlock.server_id == server_id, FrameBlock.first_seq <= _SEQ)
-            .order_by(FrameBlock.first_seq.desc())
+            select(_BLOCK.first_time, _BLOCK.last_time)
+            .where(_BLOCK.server_id == server_id, _BLOCK.first_seq <= _SEQ)
+            .order_by(_BLOCK.first_seq.desc())
             .limit(1)
         )
         with translated(self.url), self.engine.connect() as conn:
@@ -577,19 +588,19 @@ class Store:
             end = conn.execute(holder, {"seq": last}).first()
             if start is not None and start.first_time > 0:
                 found = conn.execute(
-                    select(func.min(FrameBlock.first_seq)).where(
-                        FrameBlock.server_id == server_id,
-                        FrameBlock.last_time >= start.first_time - seconds,
-                        FrameBlock.first_seq <= first,
+                    select(func.min(_BLOCK.first_seq)).where(
+                        _BLOCK.server_id == server_id,
+                        _BLOCK.last_time >= start.first_time - seconds,
+                        _BLOCK.first_seq <= first,
                     )
                 ).scalar_one()
                 lo = min(lo, int(found)) if found is not None else lo
             if end is not None and end.last_time > 0:
                 found = conn.execute(
-                    select(func.max(FrameBlock.last_seq)).where(
-                        FrameBlock.server_id == server_id,
-                        FrameBlock.first_time <= end.last_time + seconds,
-                        FrameBlock.first_seq >= last - frames,
+                    select(func.max(_BLOCK.last_seq)).where(
+                        _BLOCK.server_id == server_id,
+                        _BLOCK.first_time <= end.last_time + seconds,
+                        _BLOCK.first_seq >= last - frames,
                     )
                 ).scalar_one()
                 hi = max(hi, int(found)) if found is not None else hi
@@ -605,24 +616,26 @@ class Store:
         """
         with translated(self.url), self.engine.begin() as conn:
             keep: int | None = conn.execute(
-                select(func.max(Snapshot.seq)).where(
-                    Snapshot.server_id == server_id,
-                    Snapshot.fold_version == self.fold_version,
-                    Snapshot.clock < before,
+                select(func.max(_SNAPSHOT.seq)).where(
+                    _SNAPSHOT.server_id == server_id,
+                    _SNAPSHOT.fold_version == self.fold_version,
+                    _SNAPSHOT.clock < before,
                 )
             ).scalar_one()
             if keep is None:
                 return PruneResult(0, 0, 0, None)
-            old = (FrameBlock.server_id == server_id) & (FrameBlock.last_seq <= keep)
+            old = (_BLOCK.server_id == server_id) & (_BLOCK.last_seq <= keep)
             blocks, frames = conn.execute(
-                select(func.count(), func.coalesce(func.sum(FrameBlock.frame_count), 0)).where(old)
+                select(func.count(), func.coalesce(func.sum(_BLOCK.frame_count), 0)).where(old)
             ).one()
-            conn.execute(delete(FrameBlock).where(old))
+            conn.execute(delete(_BLOCK_TABLE).where(old))
             snaps = conn.execute(
-                delete(Snapshot).where(Snapshot.server_id == server_id, Snapshot.seq < keep)
+                delete(_SNAPSHOT_TABLE).where(
+                    _SNAPSHOT.server_id == server_id, _SNAPSHOT.seq < keep
+                )
             ).rowcount
             first = conn.execute(
-                select(func.min(FrameBlock.first_seq)).where(FrameBlock.server_id == server_id)
+                select(func.min(_BLOCK.first_seq)).where(_BLOCK.server_id == server_id)
             ).scalar_one()
         kept_from = int(first) if first is not None else int(keep) + 1
         return PruneResult(int(blocks), int(frames), int(snaps or 0), kept_from)

@@ -50,6 +50,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import configure_mappers
 
 from ..errors import StoreError
+from ..reducer.version import fold_version
 from .engine import create, describe, is_memory, is_transient
 from .packed import Packed, changes_decoder, needs_of, pack
 from .schema import Projection
@@ -438,10 +439,11 @@ def _serve(
 def _warm_up(url: str) -> Engine | None:
     """Do now what the first write would do first (measured ~30 ms of a new child's first
     write, while the parent is still opening the store and folding the first frames): build the
-    change records' decoder, configure the ORM's mappers, connect. A failure here is the first
-    write's to report."""
+    change records' decoder, compute the fold version, configure the ORM's mappers, connect. A
+    failure here is the first write's to report."""
     try:
         changes_decoder()
+        fold_version()
         configure_mappers()
         engine = create(url)
         with engine.connect():

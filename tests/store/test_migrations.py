@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect
 
-from tracker.store import migrate
+from tracker.store import migrate, open_store
+from tracker.store.engine import SchemaError
 from tracker.store.models import metadata
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,3 +141,19 @@ def test_0005_drops_reporting_id_keys_and_keeps_rows(db_url: str) -> None:
         engine.dispose()
     assert migrate.downgrade(db_url, "0004") == "0004"
     assert _foreign_keys(db_url) == before
+
+
+def test_opening_checks_the_revision(db_url: str) -> None:
+    """No schema, an older revision, the head: what ``open_store`` says of each (it reads the
+    version table directly, not through Alembic's context)."""
+    with pytest.raises(SchemaError, match=r"no ami-tracker schema.*db upgrade"):
+        open_store(db_url)
+    assert migrate.upgrade(db_url, "0004") == "0004"
+    with pytest.raises(SchemaError, match=rf"at revision 0004, not {migrate.head()}.*db upgrade"):
+        open_store(db_url)
+    migrate.upgrade(db_url)
+    with open_store(db_url) as store:
+        assert store.servers() == []
+    assert migrate.downgrade(db_url, "base") is None
+    with pytest.raises(SchemaError, match="no ami-tracker schema"):
+        open_store(db_url)  # the version table is there, empty

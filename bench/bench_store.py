@@ -121,6 +121,8 @@ def cpu_seconds() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
 
 
+WRITERS = ("process", "thread")
+"""Where an import's writer runs: a child process (the default), a worker thread."""
 Run = tuple[float, float, float]
 """Wall seconds, CPU seconds of the importing process, CPU seconds of its writer process."""
 
@@ -131,6 +133,7 @@ def import_rounds(
     rounds: int,
     fold_once: Callable[[int], Run],
     import_once: Callable[[str, str, int], Run],
+    writers: tuple[str, ...] = WRITERS,
 ) -> dict[tuple[int, str, str], list[Run]]:
     """Runs by (copies, backend or ``p+f``, writer), interleaved: every round runs parse +
     fold and then each import once, so a machine whose speed drifts (a shared host) weighs on
@@ -140,13 +143,16 @@ def import_rounds(
         for _ in range(max(1, rounds)):
             runs.setdefault((n, "p+f", ""), []).append(fold_once(n))
             for kind in kinds:
-                for mode in ("process", "thread"):
+                for mode in writers:
                     runs.setdefault((n, kind, mode), []).append(import_once(kind, mode, n))
     return runs
 
 
 def print_import_rows(
-    runs: dict[tuple[int, str, str], list[Run]], kinds: list[str], copies: list[int]
+    runs: dict[tuple[int, str, str], list[Run]],
+    kinds: list[str],
+    copies: list[int],
+    writers: tuple[str, ...] = WRITERS,
 ) -> None:
     """Best wall of each, parse + fold's best over its best (and the range of the per-round
     ratios), CPU; then, from the smallest and the largest input, what an import costs once
@@ -163,7 +169,7 @@ def print_import_rows(
         t_fold = min(r[0] for r in folds)
         print(f"{'':<11} {name:<8} {'p+f':<8} {t_fold:>8.3f}")
         for kind in kinds:
-            for mode in ("process", "thread"):
+            for mode in writers:
                 mine = runs[(n, kind, mode)]
                 wall, own, kids = min(mine)
                 ratios = sorted(f[0] / m[0] for f, m in zip(folds, mine, strict=True))
@@ -173,7 +179,7 @@ def print_import_rows(
                     f"{spread_text:>11} {own:>8.3f} {kids:>8.3f}"
                 )
     small, large = min(copies), max(copies)
-    if small == large:
+    if small == large or "process" not in writers:
         return
     print(
         f"per import and per frame (from load x{small} and x{large}, best walls; writer process): "
@@ -194,7 +200,14 @@ def print_import_rows(
         )
 
 
-def import_table(kinds: list[str], tmp: Path, data: bytes, copies: list[int], rounds: int) -> None:
+def import_table(
+    kinds: list[str],
+    tmp: Path,
+    data: bytes,
+    copies: list[int],
+    rounds: int,
+    writers: tuple[str, ...] = WRITERS,
+) -> None:
     """Import vs parse + fold in this process: wall and CPU of this process and of the writer
     process, with the writer in a child process (the default) and in a thread."""
     print(
@@ -225,15 +238,20 @@ def import_table(kinds: list[str], tmp: Path, data: bytes, copies: list[int], ro
         assert written == frames[n], (written, frames[n])
         return wall, own2 - own, kids2 - kids
 
-    runs = import_rounds(kinds, copies, rounds, fold_once, import_once)
-    print_import_rows(runs, kinds, copies)
+    runs = import_rounds(kinds, copies, rounds, fold_once, import_once, writers)
+    print_import_rows(runs, kinds, copies, writers)
     print("  frames: " + ", ".join(f"x{n} {frames[n]}" for n in copies))
     for path in paths.values():
         path.unlink()
 
 
 def fresh_import_table(
-    kinds: list[str], tmp: Path, data: bytes, copies: list[int], rounds: int
+    kinds: list[str],
+    tmp: Path,
+    data: bytes,
+    copies: list[int],
+    rounds: int,
+    writers: tuple[str, ...] = WRITERS,
 ) -> None:
     """The same, each run in a process of its own as ``ami-tracker import`` runs (modules
     imported first, not timed): no pages shared with a large benchmark process, so forking the
@@ -261,8 +279,9 @@ def fresh_import_table(
             return once(mode, paths[n], url)
 
     print(f"the same, each run in a fresh process (best of {rounds} interleaved rounds)")
-    runs = import_rounds(kinds, copies, rounds, lambda n: once("pf", paths[n]), import_once)
-    print_import_rows(runs, kinds, copies)
+    fold_once = lambda n: once("pf", paths[n])  # noqa: E731
+    runs = import_rounds(kinds, copies, rounds, fold_once, import_once, writers)
+    print_import_rows(runs, kinds, copies, writers)
     for path in paths.values():
         path.unlink()
 
@@ -512,6 +531,17 @@ def main() -> None:
         default=[1, 4],
         help="import figures on the load capture repeated this many times (1: as it is)",
     )
+    p.add_argument(
+        "--import-rounds",
+        type=int,
+        default=0,
+        help="interleaved rounds of the import rows (default: --rounds; more on a noisy machine)",
+    )
+    p.add_argument(
+        "--writers",
+        default=",".join(WRITERS),
+        help="writers of the import rows, comma-separated: process, thread",
+    )
     args = p.parse_args()
     rounds = args.rounds
     backends = ["sqlite"] if args.no_pg else ["sqlite", "postgresql"]
@@ -521,8 +551,10 @@ def main() -> None:
         data = load_stream()
         capture = tmp / "load.ami"
         capture.write_bytes(data)
-        import_table(backends, tmp, data, args.import_copies, rounds)
-        fresh_import_table(backends, tmp, data, args.import_copies, rounds)
+        writers = tuple(w for w in args.writers.split(",") if w)
+        import_rounds_n = args.import_rounds or rounds
+        import_table(backends, tmp, data, args.import_copies, import_rounds_n, writers)
+        fresh_import_table(backends, tmp, data, args.import_copies, import_rounds_n, writers)
         frames = parse_fold(capture)
         replays: dict[str, dict[str, list[float]]] = {}
         head = ("backend", "B/frame", "snap B/f")

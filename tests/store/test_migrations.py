@@ -29,7 +29,8 @@ def test_revision_history_is_linear() -> None:
     script = ScriptDirectory.from_config(migrate.config())
     assert len(script.get_heads()) == 1
     # the head every open compares with is the scripts' (bump migrate.HEAD with a revision)
-    assert migrate.head() == migrate.scripts_head() == script.get_heads()[0]
+    assert migrate.scripts_head() == script.get_heads()[0]
+    assert migrate.head() == migrate.scripts_head(), "set tracker.store.migrate.HEAD to it"
     revisions = list(script.walk_revisions())
     assert revisions[-1].revision == "0001"
     for rev in revisions:

@@ -127,6 +127,14 @@ Run = tuple[float, float, float]
 """Wall seconds, CPU seconds of the importing process, CPU seconds of its writer process."""
 
 
+def write_inputs(stem: Path, data: bytes, copies: list[int]) -> dict[int, Path]:
+    """The load capture repeated each of ``copies`` times (with rewritten ids), one file each."""
+    paths = {n: stem.with_name(f"{stem.name}-x{n}.ami") for n in copies}
+    for n, path in paths.items():
+        path.write_bytes(data if n == 1 else repeat_stream(data, n))
+    return paths
+
+
 def import_rounds(
     kinds: list[str],
     copies: list[int],
@@ -214,11 +222,8 @@ def import_table(
         f"import vs parse+fold, best of {rounds} interleaved rounds (wall; CPU of this process "
         "/ of the writer process)"
     )
-    paths = {n: tmp / f"import-x{n}.ami" for n in copies}
-    frames: dict[int, int] = {}
-    for n, path in paths.items():
-        path.write_bytes(data if n == 1 else repeat_stream(data, n))
-        frames[n] = parse_fold(path)
+    paths = write_inputs(tmp / "import", data, copies)
+    frames = {n: parse_fold(path) for n, path in paths.items()}
 
     def fold_once(n: int) -> Run:
         own, _ = cpu_seconds()
@@ -260,9 +265,7 @@ def fresh_import_table(
     import sys
 
     script = Path(__file__).with_name("_import_once.py")
-    paths = {n: tmp / f"fresh-x{n}.ami" for n in copies}
-    for n, path in paths.items():
-        path.write_bytes(data if n == 1 else repeat_stream(data, n))
+    paths = write_inputs(tmp / "fresh", data, copies)
 
     def once(mode: str, path: Path, url: str = "") -> Run:
         out = subprocess.run(

@@ -63,8 +63,7 @@ def current_revision(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
     if not connection.exec_driver_sql(exists).scalar_one():
         return None
-    revisions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars()
-    found = list(revisions)
+    found = list(connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
     if len(found) > 1:
         raise StoreError(f"the database is at several revisions at once: {', '.join(found)}")
     return str(found[0]) if found else None

@@ -312,11 +312,11 @@ class WriterProcess:
         self.frames_written += result.written
         return result
 
-    def _start(self) -> Connection | None:
+    def _start(self) -> None:
         """Fork the child (its ready handshake is awaited by :meth:`wait_ready`: the caller
         opens the store meanwhile)."""
         if self._local is not None or not fork_is_safe(self.url):
-            return None
+            return
         ctx = multiprocessing.get_context("fork")
         ours, theirs = ctx.Pipe()
         shared = mmap.mmap(-1, SHARED_BYTES)  # anonymous and shared with the child
@@ -338,7 +338,6 @@ class WriterProcess:
         # at interpreter exit, multiprocessing joins its children after running finalizers:
         # closing our end first lets the child see the end of its pipe (it ignores SIGTERM)
         multiprocessing.util.Finalize(self, ours.close, exitpriority=10)
-        return ours
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait for the child to say it has let go of what it inherited (descriptors,

@@ -1,6 +1,7 @@
 """One timed parse + fold or import in a process of its own, as ``ami-tracker import`` runs
 (``bench_store.py`` starts it): modules are imported first and not timed, the database driver
-included (psycopg takes ~0.1-0.2 s to import: a cost of starting Python, like SQLAlchemy's).
+included (psycopg takes ~0.1-0.2 s to import: a cost of starting Python, like SQLAlchemy's), and
+so are those the import loads on first use (the reporting projection, ~8 ms; the fork's).
 
 ``python bench/_import_once.py pf|process|thread CAPTURE [DATABASE_URL]`` prints
 ``wall_seconds own_cpu_seconds writer_cpu_seconds``.
@@ -9,6 +10,7 @@ included (psycopg takes ~0.1-0.2 s to import: a cost of starting Python, like SQ
 from __future__ import annotations
 
 import gc
+import multiprocessing.popen_fork  # noqa: F401 (loaded by the writer process's fork)
 import resource
 import sys
 import time
@@ -20,12 +22,14 @@ from sqlalchemy import make_url
 from tracker.cli.importer import IMPORT_GC_THRESHOLDS
 from tracker.replay import replay
 from tracker.runtime.importing import import_captures
+from tracker.store.models import default_projections
 
 
 def main() -> None:
     mode, path = sys.argv[1], Path(sys.argv[2])
     if mode != "pf":
         make_url(sys.argv[3]).get_dialect().import_dbapi()
+        default_projections()
     gc.set_threshold(*IMPORT_GC_THRESHOLDS)  # as the CLI's import does
     t0 = time.perf_counter()
     if mode == "pf":

@@ -46,22 +46,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
-def _size(path: Path) -> int:
-    """Uncompressed size (gzip's ISIZE trailer: exact below 4 GiB)."""
-    if path.suffix == ".gz":
-        with path.open("rb") as f:
-            f.seek(-4, 2)
-            return int.from_bytes(f.read(4), "little")
-    return path.stat().st_size
-
-
 @guarded("import")
 def run(args: argparse.Namespace) -> int:
     import trio
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..capture import iter_chunks
+    from ..capture import expanded_size, iter_chunks
     from ..runtime.importing import import_captures
     from ..store import open_store
 
@@ -77,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     )
     gc.set_threshold(*IMPORT_GC_THRESHOLDS)
     with Progress(*columns, console=console, disable=args.quiet, transient=True) as bar:
-        tasks = {p: bar.add_task(p.name, total=_size(p)) for p in args.captures}
+        tasks = {p: bar.add_task(p.name, total=expanded_size(p)) for p in args.captures}
 
         def advance(path: Path, _frames: int, size: int) -> None:
             bar.advance(tasks[path], size)

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import trio
 
+from ..capture import CaptureError, expanded_size
 from ..replay import capture_packed, plan_import
 from ..store import Projection, SnapshotPolicy
 from ..store.models import default_projections
@@ -32,7 +33,7 @@ class ImportResult(NamedTuple):
 
 
 PROCESS_FROM_BYTES = 8 << 20
-"""Captures this large (uncompressed; a ``.gz`` counts five times its size) are written from a
+"""Captures this large (uncompressed: :func:`~tracker.capture.expanded_size`) are written from a
 writer process; smaller ones from a thread. A writer process costs a fixed ~30-50 ms (the fork,
 its first write with cold caches) that only a longer import wins back. Measured, each import in
 a fresh process as the command runs (bench/README.md, import round 5), SQLite / PostgreSQL:
@@ -44,10 +45,9 @@ def _worth_a_process(paths: Sequence[Path]) -> bool:
     total = 0
     for path in paths:
         try:
-            size = Path(path).stat().st_size
-        except OSError:
+            total += expanded_size(path)
+        except CaptureError:
             continue  # reported when it is read
-        total += size * 5 if str(path).endswith(".gz") else size
     return total >= PROCESS_FROM_BYTES
 
 

@@ -301,3 +301,35 @@ def test_a_child_that_cannot_connect_says_so_at_its_first_write(tmp_path: Path) 
             writer.write(batches[:1])
         assert str(failed.value) == f"cannot open the SQLite file (missing directory?) ({url})"
         assert failed.value.transient  # the live persister retries it
+
+
+def test_the_child_checkpoints_sqlite_between_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once it has answered and nothing waits, the child copies the write-ahead log into the
+    database file: its close (or ours) then finds little to do. Seen from outside as the
+    database file growing while the child still runs (the log alone holds new pages until a
+    checkpoint; SQLite's own comes only at 1000 pages)."""
+    import time
+
+    from tracker.store import writer_process
+
+    url = f"sqlite:///{tmp_path / 'wal.sqlite'}"
+    migrate.upgrade(url)
+    batches = _batches(url)
+    server_id = _server_id(url)
+    database = tmp_path / "wal.sqlite"
+    before = database.stat().st_size
+    frames = sum(len(b.frames) for b in batches)
+    monkeypatch.setattr(writer_process, "CHECKPOINT_FRAMES", frames)  # the child inherits it
+    with WriterProcess(url, projections=default_projections()) as writer:
+        writer.server_id = server_id
+        writer.write(batches[: len(batches) // 2])
+        assert database.stat().st_size == before  # not yet: fewer frames than the threshold
+        writer.write(batches[len(batches) // 2 :])
+        deadline = time.monotonic() + 30
+        while database.stat().st_size == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert database.stat().st_size > before
+        assert (tmp_path / "wal.sqlite-wal").exists()  # the child's connection is still open
+    assert _stored(url) == _reference(tmp_path, batches)

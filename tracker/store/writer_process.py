@@ -51,7 +51,7 @@ from sqlalchemy.orm import configure_mappers
 
 from ..errors import StoreError
 from ..reducer.version import fold_version
-from .engine import create, describe, is_memory, is_transient
+from .engine import checkpoint, create, describe, is_memory, is_transient
 from .packed import Packed, changes_decoder, needs_of, pack
 from .schema import Projection
 from .writer import BLOCK_FRAMES, Batch, BatchWriter, WriteResult
@@ -101,6 +101,13 @@ the largest request reaches): a request of 10 000 frames (~4.6 MB) copied into i
 ms, sent down the pipe ~3-5 ms of this process waiting for the child to read each 64 KB. A
 larger request goes down the pipe."""
 _reply_decoder = msgspec.msgpack.Decoder(_Done | _Failed)
+
+CHECKPOINT_FRAMES = 2000
+"""After writing this many frames, the child checkpoints a SQLite database once it has answered
+and no request waits (:func:`~tracker.store.engine.checkpoint`): the write-ahead log is copied
+into the database while the caller folds, not when the last connection closes (measured: the
+close of an import of the load capture, 4 MB of log, 11 ms; after these checkpoints, ~2 ms each
+in the child, 1.5 ms)."""
 
 
 def process_writer_supported(url: str) -> bool:
@@ -404,6 +411,8 @@ def _serve(
         return  # the parent is gone already
     engine = _warm_up(url)
     writer: BatchWriter | None = None
+    unchecked = 0
+    """Frames written since the last checkpoint."""
     try:
         while True:
             try:
@@ -430,6 +439,11 @@ def _serve(
                 conn.send_bytes(_encoder.encode(reply))
             except OSError:
                 return
+            if isinstance(reply, _Done) and writer is not None:
+                unchecked += reply.written
+                if unchecked >= CHECKPOINT_FRAMES and not conn.poll(0):
+                    unchecked = 0
+                    checkpoint(writer.engine)
     finally:
         if engine is not None:
             engine.dispose()

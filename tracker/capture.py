@@ -56,14 +56,14 @@ def _reading(path: str | Path) -> Iterator[None]:
 def expanded_size(path: str | Path) -> int:
     """How many bytes of AMI the capture holds, without reading it: a plain file's size; for
     gzip, the uncompressed size its trailer states (exact for one member below 4 GiB; of the
-    last member only, for several)."""
+    last member only, for several), and at least the file's size (past 4 GiB it wraps)."""
     with _reading(path), open(path, "rb") as f:
         size = f.seek(0, io.SEEK_END)
         f.seek(0)
         if size < 18 or f.read(2) != GZIP_MAGIC:  # 18: a gzip header and trailer
             return size
         f.seek(-4, io.SEEK_END)
-        return int.from_bytes(f.read(4), "little")
+        return max(int.from_bytes(f.read(4), "little"), size)
 
 
 def _open(path: str | Path) -> io.BufferedIOBase:

@@ -21,7 +21,7 @@ def test_the_writer_process_is_for_large_imports(tmp_path: Path) -> None:
         f.truncate(PROCESS_FROM_BYTES // 2)
     assert not _worth_a_process([half])
     assert _worth_a_process([half, half])  # together
-    packed = tmp_path / "small.ami.gz"  # compressed: about five times as many frames
+    packed = tmp_path / "small.ami.gz"  # named .gz, but zeros: not gzip
     with packed.open("wb") as f:
         f.truncate(PROCESS_FROM_BYTES // 4)
     assert not _worth_a_process([packed])  # not gzip (no magic): its own size
@@ -44,6 +44,10 @@ def test_a_gzip_capture_counts_as_large_as_it_expands(tmp_path: Path) -> None:
     two = tmp_path / "two.ami.gz"
     two.write_bytes(small.read_bytes() + small.read_bytes())
     assert expanded_size(two) == (FIXTURES / "queue.ami").stat().st_size
+    # a trailer that states less than the file (a member past 4 GiB wraps): the file's size
+    wrapped = tmp_path / "wrapped.ami.gz"
+    wrapped.write_bytes(small.read_bytes()[:-4] + (100).to_bytes(4, "little"))
+    assert expanded_size(wrapped) == wrapped.stat().st_size
     tiny = tmp_path / "tiny.ami.gz"
     tiny.write_bytes(b"\x1f\x8b")  # magic and nothing else: a plain size
     assert expanded_size(tiny) == 2

@@ -411,8 +411,7 @@ def _serve(
         return  # the parent is gone already
     engine = _warm_up(url)
     writer: BatchWriter | None = None
-    unchecked = 0
-    """Frames written since the last checkpoint."""
+    unchecked = 0  # frames written since the last checkpoint
     try:
         while True:
             try:
@@ -441,7 +440,11 @@ def _serve(
                 return
             if isinstance(reply, _Done) and writer is not None:
                 unchecked += reply.written
-                if unchecked >= CHECKPOINT_FRAMES and not conn.poll(0):
+                try:
+                    waiting = conn.poll(0)
+                except OSError:
+                    return
+                if unchecked >= CHECKPOINT_FRAMES and not waiting:
                     unchecked = 0
                     checkpoint(writer.engine)
     finally:

@@ -3,7 +3,11 @@
 included (psycopg takes ~0.1-0.2 s to import: a cost of starting Python, like SQLAlchemy's), and
 so are those the import loads on first use (the reporting projection, ~8 ms; the fork's).
 
-``python bench/_import_once.py pf|process|thread CAPTURE [DATABASE_URL]`` prints
+``process`` forks the writer process first, before this process imports anything heavy, as the
+command does (:mod:`tracker.prestart`; it loads its modules while this process loads its own);
+``forked`` forks it when the store opens, after them; ``thread`` writes from a worker thread.
+
+``python bench/_import_once.py pf|process|forked|thread CAPTURE [DATABASE_URL]`` prints
 ``wall_seconds own_cpu_seconds writer_cpu_seconds``.
 """
 
@@ -16,17 +20,24 @@ import sys
 import time
 from pathlib import Path
 
-import trio
-from sqlalchemy import make_url
-
-from tracker.cli.importer import IMPORT_GC_THRESHOLDS
-from tracker.replay import replay
-from tracker.runtime.importing import import_captures
-from tracker.store.models import default_projections
-
 
 def main() -> None:
     mode, path = sys.argv[1], Path(sys.argv[2])
+    prestarted = None
+    if mode == "process":
+        from tracker.cli.importer import writer_child
+        from tracker.prestart import prestart
+
+        prestarted = prestart(sys.argv[3], writer_child)
+
+    import trio
+    from sqlalchemy import make_url
+
+    from tracker.cli.importer import IMPORT_GC_THRESHOLDS
+    from tracker.replay import replay
+    from tracker.runtime.importing import import_captures
+    from tracker.store.models import default_projections
+
     if mode != "pf":
         make_url(sys.argv[3]).get_dialect().import_dbapi()
         default_projections()
@@ -42,7 +53,8 @@ def main() -> None:
                 [path],
                 server="bench",
                 spill_path=path.with_suffix(".spill"),
-                writer_process=mode == "process",
+                writer_process=mode != "thread",
+                prestarted=prestarted,
             )
         )
     wall = time.perf_counter() - t0

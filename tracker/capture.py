@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,6 +64,18 @@ def expanded_size(path: str | Path) -> int:
             return size
         f.seek(-4, io.SEEK_END)
         return max(int.from_bytes(f.read(4), "little"), size)
+
+
+def expanded_total(paths: Iterable[str | Path]) -> int:
+    """:func:`expanded_size` of each capture, summed (one that cannot be read counts nothing:
+    reading it says why)."""
+    total = 0
+    for path in paths:
+        try:
+            total += expanded_size(path)
+        except CaptureError:
+            continue
+    return total
 
 
 def _open(path: str | Path) -> io.BufferedIOBase:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from tests.helpers import FIXTURES
 from tracker.capture import expanded_size, read_bytes
-from tracker.runtime.importing import PROCESS_FROM_BYTES, _worth_a_process
+from tracker.prestart import PROCESS_FROM_BYTES
+from tracker.runtime.importing import _worth_a_process
 
 
 def test_the_writer_process_is_for_large_imports(tmp_path: Path) -> None:

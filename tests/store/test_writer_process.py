@@ -15,11 +15,17 @@ from sqlalchemy import Connection, func, select
 
 from tests.helpers import FIXTURES
 from tracker.events.envelope import Envelope
+from tracker.prestart import Prestarted, Target, prestart
 from tracker.replay import capture_batches, plan_import
 from tracker.state import Change
 from tracker.store import Batch, BatchWriter, Session, Snapshot, SnapshotPolicy, migrate, open_store
 from tracker.store.models import default_projections
-from tracker.store.writer_process import WriterFailed, WriterProcess, fork_is_safe
+from tracker.store.writer_process import (
+    WriterFailed,
+    WriterProcess,
+    fork_is_safe,
+    serve_prestarted,
+)
 
 from .test_reporting import table_contents
 
@@ -333,3 +339,99 @@ def test_the_child_checkpoints_sqlite_between_writes(
         assert database.stat().st_size > before
         assert (tmp_path / "wal.sqlite-wal").exists()  # the child's connection is still open
     assert _stored(url) == _reference(tmp_path, batches)
+
+
+def test_a_writer_takes_over_a_prestarted_child(store_url: str, tmp_path: Path) -> None:
+    """``ami-tracker import`` forks its writer before loading anything heavy
+    (:mod:`tracker.prestart`): the writer process takes that child instead of forking one."""
+    batches = _batches(store_url)  # its store is closed again: nothing of it is inherited
+    pre = prestart(store_url, serve_prestarted)
+    assert pre is not None and pre.process.is_alive()
+    with WriterProcess(store_url, projections=default_projections(), prestarted=pre) as writer:
+        assert pre.taken and writer.in_child and writer.pid == pre.process.pid
+        writer.server_id = _server_id(store_url)
+        for i in range(0, len(batches), 2):
+            writer.write(batches[i : i + 2])
+    assert not pre.process.is_alive()
+    pre.discard()  # taken: nothing to do
+    assert _stored(store_url) == _reference(tmp_path, batches)
+
+
+@pytest.mark.parametrize("other", ["database", "projections", "block size"])
+def test_a_prestarted_child_for_another_writer_is_stopped(tmp_path: Path, other: str) -> None:
+    url = f"sqlite:///{tmp_path / 'mine.sqlite'}"
+    migrate.upgrade(url)
+    pre = prestart(
+        f"sqlite:///{tmp_path / 'other.sqlite'}" if other == "database" else url, serve_prestarted
+    )
+    assert pre is not None
+    options: dict[str, object] = {"projections": default_projections()}
+    if other == "projections":
+        options["projections"] = ()
+    if other == "block size":
+        options["block_frames"] = 100
+    with WriterProcess(url, prestarted=pre, **options) as writer:  # type: ignore[arg-type]
+        assert pre.taken and not pre.process.is_alive()  # stopped
+        assert writer.in_child and writer.pid != pre.process.pid  # forked its own
+        writer.server_id = _server_id(url)
+        assert writer.write(_batches(url)[:2]).written > 0
+    assert not (tmp_path / "other.sqlite").exists()  # it wrote nothing there
+
+
+def test_the_import_command_takes_its_prestarted_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A capture large enough for a writer process: the command forks it first, and the import
+    writes through that child (a small one gets none)."""
+    from tracker import prestart as prestart_module
+    from tracker.cli import main
+
+    made: list[Prestarted] = []
+
+    def spy(url: str, target: Target) -> Prestarted | None:
+        found = prestart(url, target)
+        assert found is not None
+        made.append(found)
+        return found
+
+    monkeypatch.setattr(prestart_module, "prestart", spy)
+    url = f"sqlite:///{tmp_path / 'import.sqlite'}"
+    migrate.upgrade(url)
+    assert main(["import", str(FIXTURES / "load.ami.gz"), "--db", url, "--quiet"]) == 0
+    assert len(made) == 1 and made[0].taken and not made[0].process.is_alive()
+    assert main(["import", str(CAPTURE), "--db", url, "--quiet"]) == 0
+    assert len(made) == 1  # no writer process for a small capture
+    assert "30813 frames: 30813 written" in capsys.readouterr().err
+
+
+def test_an_import_that_fails_stops_its_prestarted_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tracker import prestart as prestart_module
+    from tracker.cli import main
+
+    made: list[Prestarted] = []
+
+    def spy(url: str, target: Target) -> Prestarted | None:
+        found = prestart(url, target)
+        assert found is not None
+        made.append(found)
+        return found
+
+    monkeypatch.setattr(prestart_module, "prestart", spy)
+    url = f"sqlite:///{tmp_path / 'never-upgraded.sqlite'}"
+    assert main(["import", str(FIXTURES / "load.ami.gz"), "--db", url, "--quiet"]) == 1
+    assert "ami-tracker db upgrade" in capsys.readouterr().err
+    assert len(made) == 1 and made[0].taken and not made[0].process.is_alive()
+
+
+def test_no_prestarted_writer_on_one_core(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """On one core the child would load its modules on the core the command needs for its
+    own: the writer is forked later instead (and shares them)."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
+    assert prestart(f"sqlite:///{tmp_path / 'x.sqlite'}", serve_prestarted) is None
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
+    pre = prestart(f"sqlite:///{tmp_path / 'x.sqlite'}", serve_prestarted)
+    assert pre is not None
+    pre.discard()
+    assert pre.taken and not pre.process.is_alive()

@@ -10,8 +10,15 @@ import argparse
 import gc
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._store import add_db, guarded
+
+if TYPE_CHECKING:
+    import mmap
+    from multiprocessing.connection import Connection
+
+    from ..prestart import Prestarted
 
 IMPORT_GC_THRESHOLDS = (50_000, 20, 100)
 """Batches in flight keep many objects alive: the import collects less often (the benchmarks
@@ -46,8 +53,34 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
+def writer_child(conn: Connection, parent_end: Connection, shared: mmap.mmap, url: str) -> None:
+    """The prestarted writer's life: it loads the writer's modules itself (see
+    :mod:`tracker.prestart`)."""
+    from ..store.writer_process import serve_prestarted
+
+    serve_prestarted(conn, parent_end, shared, url)
+
+
 @guarded("import")
 def run(args: argparse.Namespace) -> int:
+    from ..capture import expanded_total
+    from ..prestart import PROCESS_FROM_BYTES, prestart
+
+    # a large import's writer process, forked before this process loads anything heavy: it
+    # loads its own modules meanwhile, and shares none of this process's later heap
+    prestarted = (
+        prestart(args.db, writer_child)
+        if expanded_total(args.captures) >= PROCESS_FROM_BYTES
+        else None
+    )
+    try:
+        return _run(args, prestarted)
+    finally:
+        if prestarted is not None:
+            prestarted.discard()  # unless the import took it
+
+
+def _run(args: argparse.Namespace, prestarted: Prestarted | None) -> int:
     import trio
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -81,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
                 snapshot_frames=args.snapshot_frames,
                 snapshot_seconds=args.snapshot_seconds,
                 progress=advance,
+                prestarted=prestarted,
             )
         )
     print(

@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 import trio
 
-from ..capture import CaptureError, expanded_size
+from ..capture import expanded_total
+from ..prestart import PROCESS_FROM_BYTES, Prestarted
 from ..replay import capture_packed, plan_import
 from ..store import Projection, SnapshotPolicy
 from ..store.models import default_projections
@@ -32,23 +33,9 @@ class ImportResult(NamedTuple):
     snapshots: int
 
 
-PROCESS_FROM_BYTES = 8 << 20
-"""Captures this large (uncompressed: :func:`~tracker.capture.expanded_size`) are written from a
-writer process; smaller ones from a thread. A writer process costs a fixed ~30-50 ms (the fork,
-its first write with cold caches) that only a longer import wins back. Measured, each import in
-a fresh process as the command runs (bench/README.md, import round 5), SQLite / PostgreSQL:
-0.4 MB thread faster by ~35 / 45 ms; 4 MB and 7 MB even; 14 MB (the load capture) process
-faster by ~40 ms each."""
-
-
 def _worth_a_process(paths: Sequence[Path]) -> bool:
-    total = 0
-    for path in paths:
-        try:
-            total += expanded_size(path)
-        except CaptureError:
-            continue  # reported when it is read
-    return total >= PROCESS_FROM_BYTES
+    """At least :data:`~tracker.prestart.PROCESS_FROM_BYTES` of AMI to import."""
+    return expanded_total(paths) >= PROCESS_FROM_BYTES
 
 
 PACKED_FRAMES = 1024
@@ -72,10 +59,12 @@ async def import_captures(
     spill_path: Path | None = None,
     progress: Progress | None = None,
     writer_process: bool | None = None,
+    prestarted: Prestarted | None = None,
 ) -> ImportResult:
     """Import ``paths`` in order into ``server``'s log at ``url`` (idempotent per capture);
     ``projections`` default to the reporting tables' (when this build has them);
-    ``writer_process`` None: a writer process for large imports (``PROCESS_FROM_BYTES``).
+    ``writer_process`` None: a writer process for large imports (``PROCESS_FROM_BYTES``);
+    ``prestarted``: its child, forked earlier (:mod:`tracker.prestart`), stopped if unused.
 
     The capture is folded and handed over in packed batches of at most ``PACKED_FRAMES``
     (cut earlier where a snapshot is due), and the writer writes whatever has accumulated
@@ -99,6 +88,7 @@ async def import_captures(
         shutdown_timeout=60.0,
         retry_all=False,
         writer_process=writer_process,
+        prestarted=prestarted,
     )
     start = await trio.to_thread.run_sync(persister.open)
     store = persister.store

@@ -37,6 +37,7 @@ import trio
 from ..ami import Frame, FrameKind
 from ..errors import StoreError, TrackerError
 from ..events.envelope import Envelope
+from ..prestart import Prestarted
 from ..state import Change, World, encode_world
 from ..state.world import ListReconciled
 from ..store import (
@@ -139,6 +140,7 @@ class Persister:
         lease_timeout: float = STALE_AFTER,
         writer_process: bool | None = None,
         write_frames: int | None = None,
+        prestarted: Prestarted | None = None,
     ) -> None:
         self.url = url
         self.server = server
@@ -168,6 +170,9 @@ class Persister:
         )
         """Write from a child process (default where it can: see
         :mod:`tracker.store.writer_process`), else from a worker thread of this one."""
+        self.prestarted = prestarted
+        """A writer child forked earlier (:mod:`tracker.prestart`) for the writer process to
+        take; stopped when there is none."""
         self.lease: Lease | None = None
         self.stats = PersisterStats()
         self.on_write: Callable[[float], None] | None = None
@@ -200,9 +205,13 @@ class Persister:
         stands (blocking: call it with ``trio.to_thread.run_sync``)."""
         # the writer process is forked before this process opens the database (see
         # tracker.store.writer_process.fork_is_safe)
-        early = (
-            WriterProcess(self.url, projections=self.projections) if self.writer_process else None
-        )
+        pre, self.prestarted = self.prestarted, None
+        if self.writer_process:
+            early = WriterProcess(self.url, projections=self.projections, prestarted=pre)
+        else:
+            early = None
+            if pre is not None:
+                pre.discard()
         try:
             store = self.store = open_store(self.url)
         except BaseException:

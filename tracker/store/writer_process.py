@@ -49,7 +49,9 @@ from sqlalchemy import Engine, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import configure_mappers
 
+from .. import prestart as _prestart
 from ..errors import StoreError
+from ..prestart import Prestarted
 from ..reducer.version import fold_version
 from .engine import checkpoint, create, describe, is_memory, is_transient
 from .packed import Packed, changes_decoder, needs_of, pack
@@ -95,7 +97,7 @@ _encoder = msgspec.msgpack.Encoder()
 _write_decoder = msgspec.msgpack.Decoder(_Write)
 _request_decoder = msgspec.msgpack.Decoder(_Write | _Shared)
 
-SHARED_BYTES = 64 << 20
+SHARED_BYTES = _prestart.SHARED_BYTES
 """Shared memory for requests (a mapping made before the fork; pages are only used as far as
 the largest request reaches): a request of 10 000 frames (~4.6 MB) copied into it costs ~0.1
 ms, sent down the pipe ~3-5 ms of this process waiting for the child to read each 64 KB. A
@@ -161,10 +163,15 @@ class WriterProcess:
         *,
         projections: Sequence[Projection] = (),
         block_frames: int = BLOCK_FRAMES,
+        prestarted: Prestarted | None = None,
     ) -> None:
         self.url = url
         self.server_id = server_id
         """The server written to (set it before the first write)."""
+        self._prestarted = prestarted
+        """A child forked earlier (:mod:`tracker.prestart`), taken instead of a fork when it
+        writes what this writer would (the same database, the default projections and block
+        size); otherwise stopped."""
         self.projections = tuple(projections)
         self.needs = needs_of(self.projections)
         self.block_frames = block_frames
@@ -320,8 +327,10 @@ class WriterProcess:
         return result
 
     def _start(self) -> None:
-        """Fork the child (its ready handshake is awaited by :meth:`wait_ready`: the caller
-        opens the store meanwhile)."""
+        """Fork the child, or take the prestarted one (its ready handshake is awaited by
+        :meth:`wait_ready`: the caller opens the store meanwhile)."""
+        if self._take_prestarted():
+            return
         if self._local is not None or not fork_is_safe(self.url):
             return
         ctx = multiprocessing.get_context("fork")
@@ -345,6 +354,25 @@ class WriterProcess:
         # at interpreter exit, multiprocessing joins its children after running finalizers:
         # closing our end first lets the child see the end of its pipe (it ignores SIGTERM)
         multiprocessing.util.Finalize(self, ours.close, exitpriority=10)
+
+    def _take_prestarted(self) -> bool:
+        pre, self._prestarted = self._prestarted, None
+        if pre is None or pre.taken:
+            return False
+        from .models import default_projections  # here: models loads the reporting tables
+
+        if (
+            pre.url != self.url
+            or self.block_frames != BLOCK_FRAMES
+            or self.projections != default_projections()
+        ):
+            pre.discard()
+            return False
+        pre.taken = True
+        self._conn, self._process, self._shared = pre.conn, pre.process, pre.shared
+        self._ready = False
+        multiprocessing.util.Finalize(self, pre.conn.close, exitpriority=10)
+        return True
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait for the child to say it has let go of what it inherited (descriptors,
@@ -452,6 +480,14 @@ def _serve(
             engine.dispose()
 
 
+def serve_prestarted(conn: Connection, parent_end: Connection, shared: mmap.mmap, url: str) -> None:
+    """A prestarted child's life (:mod:`tracker.prestart`): a writer with the default
+    projections and block size."""
+    from .models import default_projections
+
+    _serve(conn, parent_end, shared, url, default_projections(), BLOCK_FRAMES)
+
+
 def _warm_up(url: str) -> Engine | None:
     """Do now what the first write would do first (measured ~30 ms of a new child's first
     write, while the parent is still opening the store and folding the first frames): build the
@@ -510,4 +546,4 @@ def _open_fds() -> list[int]:
         return list(range(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024))
 
 
-__all__ = ["WriterFailed", "WriterProcess", "process_writer_supported"]
+__all__ = ["WriterFailed", "WriterProcess", "process_writer_supported", "serve_prestarted"]

@@ -1,0 +1,111 @@
+"""A writer process forked at the start of a command, before its heavy imports.
+
+A fork copies no memory at first: parent and child share every page of the parent's heap until
+one of them writes to it, and each first write to a shared page is a page fault and a copy.
+Forked once the importing process has loaded SQLAlchemy, the event types and the reducer, the
+writer shares that whole heap with it, and the import's open and fold take ~5 000 more faults
+(~3.6 us each on a 2-core VM: ~20 ms of a 0.25 s import; bench/README.md, "Import, round 7").
+Forked first, the child shares only the interpreter's first pages and loads its modules
+itself, on the other core, while the command loads its own.
+
+This module imports nothing of ``tracker`` (a command calls it before anything heavy); the
+child runs ``target(conn, parent_end, shared, url)``, which imports the writer. A writer made
+with it (:class:`~tracker.store.writer_process.WriterProcess`, ``prestarted=``) takes the
+child over; :meth:`Prestarted.discard` stops one nothing took.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import mmap
+import multiprocessing
+import multiprocessing.util
+import os
+import signal
+import warnings
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+SHARED_BYTES = 64 << 20
+"""Shared memory for a writer's requests (see :mod:`tracker.store.writer_process`)."""
+
+PROCESS_FROM_BYTES = 8 << 20
+"""Captures this large (uncompressed: :func:`~tracker.capture.expanded_size`) are imported with
+a writer process; smaller ones with a thread. A writer process costs a fixed ~30-50 ms (the
+fork, its first write with cold caches) that only a longer import wins back. Measured, each
+import in a fresh process as the command runs (bench/README.md, import round 5), SQLite /
+PostgreSQL: 0.4 MB thread faster by ~35 / 45 ms; 4 MB and 7 MB even; 14 MB (the load capture)
+process faster by ~40 ms each."""
+
+Target = Callable[[Connection, Connection, mmap.mmap, str], None]
+
+
+@dataclasses.dataclass(eq=False)
+class Prestarted:
+    """A writer child waiting for its writer: its process, our end of its pipe, the shared
+    memory, and the database it connects to."""
+
+    url: str
+    process: BaseProcess
+    conn: Connection
+    shared: mmap.mmap
+    taken: bool = False
+
+    def discard(self) -> None:
+        """Stop the child unless a writer took it (it has written nothing: killed)."""
+        if self.taken:
+            return
+        self.taken = True
+        self.conn.close()
+        self.shared.close()
+        self.process.kill()
+        self.process.join()
+
+
+def prestart(url: str, target: Target) -> Prestarted | None:
+    """Fork a writer child for ``url`` now; None where ``fork`` is not available, or on one
+    core, where the child loading its modules would delay this process loading its own (the
+    writer forked later shares them). Call it before this process opens the database: a
+    SQLite file open here would share its lock state with the child."""
+    if "fork" not in multiprocessing.get_all_start_methods() or _cores() < 2:
+        return None
+    ctx = multiprocessing.get_context("fork")
+    ours, theirs = ctx.Pipe()
+    shared = mmap.mmap(-1, SHARED_BYTES)  # anonymous and shared with the child
+    process = ctx.Process(
+        target=_child,
+        args=(target, theirs, ours, shared, url),
+        name="ami-tracker writer",
+        daemon=True,
+    )
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about forking a process with threads; see WriterProcess._start
+        warnings.filterwarnings("ignore", ".*fork.*", DeprecationWarning)
+        process.start()
+    theirs.close()
+    prestarted = Prestarted(url, process, ours, shared)
+    # at interpreter exit, close our end before multiprocessing joins its children: the child
+    # sees the end of its pipe and exits
+    multiprocessing.util.Finalize(prestarted, ours.close, exitpriority=10)
+    return prestarted
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _child(
+    target: Target, conn: Connection, parent_end: Connection, shared: mmap.mmap, url: str
+) -> None:
+    # an interrupt is for the command, which decides when writing stops (the child stops at
+    # the end of its pipe): not a traceback from a child still loading its modules
+    for name in ("SIGINT", "SIGTERM"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    target(conn, parent_end, shared, url)
+
+
+__all__ = ["PROCESS_FROM_BYTES", "SHARED_BYTES", "Prestarted", "Target", "prestart"]

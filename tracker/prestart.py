@@ -70,25 +70,33 @@ def prestart(url: str, target: Target) -> Prestarted | None:
     SQLite file open here would share its lock state with the child."""
     if "fork" not in multiprocessing.get_all_start_methods() or _cores() < 2:
         return None
-    ctx = multiprocessing.get_context("fork")
-    ours, theirs = ctx.Pipe()
-    shared = mmap.mmap(-1, SHARED_BYTES)  # anonymous and shared with the child
-    process = ctx.Process(
-        target=_child,
-        args=(target, theirs, ours, shared, url),
-        name="ami-tracker writer",
-        daemon=True,
-    )
-    with warnings.catch_warnings():
-        # Python 3.12+ warns about forking a process with threads; see WriterProcess._start
-        warnings.filterwarnings("ignore", ".*fork.*", DeprecationWarning)
-        process.start()
-    theirs.close()
+    process, ours, shared = fork_writer(_child, (target, url))
     prestarted = Prestarted(url, process, ours, shared)
     # at interpreter exit, close our end before multiprocessing joins its children: the child
     # sees the end of its pipe and exits
     multiprocessing.util.Finalize(prestarted, ours.close, exitpriority=10)
     return prestarted
+
+
+def fork_writer(
+    target: Callable[..., None], args: tuple[object, ...], shared_bytes: int = SHARED_BYTES
+) -> tuple[BaseProcess, Connection, mmap.mmap]:
+    """Fork a writer child running ``target(its_end, our_end, shared, *args)``: the process,
+    our end of its pipe, and the memory it shares with us (``shared_bytes``, anonymous)."""
+    ctx = multiprocessing.get_context("fork")
+    ours, theirs = ctx.Pipe()
+    shared = mmap.mmap(-1, shared_bytes)
+    process = ctx.Process(
+        target=target, args=(theirs, ours, shared, *args), name="ami-tracker writer", daemon=True
+    )
+    with warnings.catch_warnings():
+        # Python 3.12+ warns that a forked child of a threaded process may deadlock on a lock
+        # another thread held: the child takes no lock of the parent's (it builds its own
+        # engine and never returns into the parent's code)
+        warnings.filterwarnings("ignore", ".*fork.*", DeprecationWarning)
+        process.start()
+    theirs.close()
+    return process, ours, shared
 
 
 def _cores() -> int:
@@ -99,7 +107,7 @@ def _cores() -> int:
 
 
 def _child(
-    target: Target, conn: Connection, parent_end: Connection, shared: mmap.mmap, url: str
+    conn: Connection, parent_end: Connection, shared: mmap.mmap, target: Target, url: str
 ) -> None:
     # an interrupt is for the command, which decides when writing stops (the child stops at
     # the end of its pipe): not a traceback from a child still loading its modules
@@ -108,4 +116,11 @@ def _child(
     target(conn, parent_end, shared, url)
 
 
-__all__ = ["PROCESS_FROM_BYTES", "SHARED_BYTES", "Prestarted", "Target", "prestart"]
+__all__ = [
+    "PROCESS_FROM_BYTES",
+    "SHARED_BYTES",
+    "Prestarted",
+    "Target",
+    "fork_writer",
+    "prestart",
+]

@@ -378,13 +378,10 @@ def test_a_prestarted_child_for_another_writer_is_stopped(tmp_path: Path, other:
     assert not (tmp_path / "other.sqlite").exists()  # it wrote nothing there
 
 
-def test_the_import_command_takes_its_prestarted_writer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A capture large enough for a writer process: the command forks it first, and the import
-    writes through that child (a small one gets none)."""
+@pytest.fixture
+def prestarted(monkeypatch: pytest.MonkeyPatch) -> list[Prestarted]:
+    """Every writer child the command prestarts, in order."""
     from tracker import prestart as prestart_module
-    from tracker.cli import main
 
     made: list[Prestarted] = []
 
@@ -395,6 +392,17 @@ def test_the_import_command_takes_its_prestarted_writer(
         return found
 
     monkeypatch.setattr(prestart_module, "prestart", spy)
+    return made
+
+
+def test_the_import_command_takes_its_prestarted_writer(
+    tmp_path: Path, prestarted: list[Prestarted], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A capture large enough for a writer process: the command forks it first, and the import
+    writes through that child (a small one gets none)."""
+    from tracker.cli import main
+
+    made = prestarted
     url = f"sqlite:///{tmp_path / 'import.sqlite'}"
     migrate.upgrade(url)
     assert main(["import", str(FIXTURES / "load.ami.gz"), "--db", url, "--quiet"]) == 0
@@ -405,20 +413,11 @@ def test_the_import_command_takes_its_prestarted_writer(
 
 
 def test_an_import_that_fails_stops_its_prestarted_writer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, prestarted: list[Prestarted], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tracker import prestart as prestart_module
     from tracker.cli import main
 
-    made: list[Prestarted] = []
-
-    def spy(url: str, target: Target) -> Prestarted | None:
-        found = prestart(url, target)
-        assert found is not None
-        made.append(found)
-        return found
-
-    monkeypatch.setattr(prestart_module, "prestart", spy)
+    made = prestarted
     url = f"sqlite:///{tmp_path / 'never-upgraded.sqlite'}"
     assert main(["import", str(FIXTURES / "load.ami.gz"), "--db", url, "--quiet"]) == 1
     assert "ami-tracker db upgrade" in capsys.readouterr().err

@@ -39,7 +39,6 @@ import os
 import signal
 import sys
 import traceback
-import warnings
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
@@ -51,7 +50,7 @@ from sqlalchemy.orm import configure_mappers
 
 from .. import prestart as _prestart
 from ..errors import StoreError
-from ..prestart import Prestarted
+from ..prestart import Prestarted, fork_writer
 from ..reducer.version import fold_version
 from .engine import checkpoint, create, describe, is_memory, is_transient
 from .packed import Packed, changes_decoder, needs_of, pack
@@ -333,22 +332,9 @@ class WriterProcess:
             return
         if self._local is not None or not fork_is_safe(self.url):
             return
-        ctx = multiprocessing.get_context("fork")
-        ours, theirs = ctx.Pipe()
-        shared = mmap.mmap(-1, SHARED_BYTES)  # anonymous and shared with the child
-        process = ctx.Process(
-            target=_serve,
-            args=(theirs, ours, shared, self.url, self.projections, self.block_frames),
-            name="ami-tracker writer",
-            daemon=True,
+        process, ours, shared = fork_writer(
+            _serve, (self.url, self.projections, self.block_frames), SHARED_BYTES
         )
-        with warnings.catch_warnings():
-            # Python 3.12+ warns that a forked child of a threaded process may deadlock on a
-            # lock another thread held: the child takes no lock of the parent's (it builds its
-            # own engine and never returns into the parent's code).
-            warnings.filterwarnings("ignore", ".*fork.*", DeprecationWarning)
-            process.start()
-        theirs.close()
         self._conn, self._process, self._shared = ours, process, shared
         self._ready = False
         # at interpreter exit, multiprocessing joins its children after running finalizers:

@@ -34,9 +34,9 @@ PROCESS_FROM_BYTES = 8 << 20
 """Captures this large (uncompressed: :func:`~tracker.capture.expanded_size`) are imported with
 a writer process; smaller ones with a thread. A writer process costs a fixed ~30-50 ms (the
 fork, its first write with cold caches) that only a longer import wins back. Measured, each
-import in a fresh process as the command runs (bench/README.md, import round 5), SQLite /
-PostgreSQL: 0.4 MB thread faster by ~35 / 45 ms; 4 MB and 7 MB even; 14 MB (the load capture)
-process faster by ~40 ms each."""
+import in a fresh process as the command runs (bench/README.md, import round 5, before the
+prestart), SQLite / PostgreSQL: 0.4 MB thread faster by ~35 / 45 ms; 4 MB and 7 MB even; 14 MB
+(the load capture) process faster by ~40 ms each."""
 
 Target = Callable[[Connection, Connection, mmap.mmap, str], None]
 

@@ -32,11 +32,19 @@ SHARED_BYTES = 64 << 20
 
 PROCESS_FROM_BYTES = 8 << 20
 """Captures this large (uncompressed: :func:`~tracker.capture.expanded_size`) are imported with
-a writer process; smaller ones with a thread. A writer process costs a fixed ~30-50 ms (the
+a writer process forked when the store opens, where none was prestarted (the Python API's
+``import_captures``); smaller ones with a thread. A writer process costs a fixed ~30-50 ms (the
 fork, its first write with cold caches) that only a longer import wins back. Measured, each
 import in a fresh process as the command runs (bench/README.md, import round 5, before the
 prestart), SQLite / PostgreSQL: 0.4 MB thread faster by ~35 / 45 ms; 4 MB and 7 MB even; 14 MB
 (the load capture) process faster by ~40 ms each."""
+
+PRESTART_FROM_BYTES = 1 << 20
+"""Captures this large are imported with a prestarted writer process (``ami-tracker import``).
+Measured against the thread writer, each import in a fresh process as the command runs, best of
+10 interleaved (2026-11-30), SQLite / PostgreSQL: 0.4 MB 62 vs 76 / 95 vs 104 ms; 2 MB 90 vs
+119 / 122 vs 137 ms; 4 MB 121 vs 145 / 189 vs 202 ms. Below ~1 MB (a few thousand frames)
+the gain no longer pays for the ~0.55 s of CPU the child spends loading its modules."""
 
 Target = Callable[[Connection, Connection, mmap.mmap, str], None]
 
@@ -117,6 +125,7 @@ def _child(
 
 
 __all__ = [
+    "PRESTART_FROM_BYTES",
     "PROCESS_FROM_BYTES",
     "SHARED_BYTES",
     "Prestarted",

@@ -15,7 +15,13 @@ from sqlalchemy import Connection, func, select
 
 from tests.helpers import FIXTURES
 from tracker.events.envelope import Envelope
-from tracker.prestart import Prestarted, Target, prestart
+from tracker.prestart import (
+    PRESTART_FROM_BYTES,
+    PROCESS_FROM_BYTES,
+    Prestarted,
+    Target,
+    prestart,
+)
 from tracker.replay import capture_batches, plan_import
 from tracker.state import Change
 from tracker.store import Batch, BatchWriter, Session, Snapshot, SnapshotPolicy, migrate, open_store
@@ -407,9 +413,16 @@ def test_the_import_command_takes_its_prestarted_writer(
     migrate.upgrade(url)
     assert main(["import", str(FIXTURES / "load.ami.gz"), "--db", url, "--quiet"]) == 0
     assert len(made) == 1 and made[0].taken and not made[0].process.is_alive()
+    assert "30813 frames: 30813 written" in capsys.readouterr().err
+    assert CAPTURE.stat().st_size < PRESTART_FROM_BYTES
     assert main(["import", str(CAPTURE), "--db", url, "--quiet"]) == 0
     assert len(made) == 1  # no writer process for a small capture
-    assert "30813 frames: 30813 written" in capsys.readouterr().err
+    # one above PRESTART_FROM_BYTES, far below PROCESS_FROM_BYTES: prestarted too
+    middle = tmp_path / "middle.ami"
+    middle.write_bytes(CAPTURE.read_bytes() * 3)
+    assert PRESTART_FROM_BYTES <= middle.stat().st_size < PROCESS_FROM_BYTES
+    assert main(["import", str(middle), "--db", url, "--quiet"]) == 0
+    assert len(made) == 2 and made[1].taken and not made[1].process.is_alive()
 
 
 def test_an_import_that_fails_stops_its_prestarted_writer(

@@ -64,13 +64,13 @@ def writer_child(conn: Connection, parent_end: Connection, shared: mmap.mmap, ur
 @guarded("import")
 def run(args: argparse.Namespace) -> int:
     from ..capture import expanded_total
-    from ..prestart import PROCESS_FROM_BYTES, prestart
+    from ..prestart import PRESTART_FROM_BYTES, prestart
 
-    # a large import's writer process, forked before this process loads anything heavy: it
-    # loads its own modules meanwhile, and shares none of this process's later heap
+    # the writer process, forked before this process loads anything heavy: it loads its own
+    # modules meanwhile, and shares none of this process's later heap
     prestarted = (
         prestart(args.db, writer_child)
-        if expanded_total(args.captures) >= PROCESS_FROM_BYTES
+        if expanded_total(args.captures) >= PRESTART_FROM_BYTES
         else None
     )
     try:

@@ -63,8 +63,8 @@ async def import_captures(
 ) -> ImportResult:
     """Import ``paths`` in order into ``server``'s log at ``url`` (idempotent per capture);
     ``projections`` default to the reporting tables' (when this build has them);
-    ``writer_process`` None: a writer process for large imports (``PROCESS_FROM_BYTES``);
-    ``prestarted``: its child, forked earlier (:mod:`tracker.prestart`), stopped if unused.
+    ``writer_process`` None: a writer process when one was ``prestarted`` (its child, forked
+    earlier: :mod:`tracker.prestart`) or for large imports (``PROCESS_FROM_BYTES``).
 
     The capture is folded and handed over in packed batches of at most ``PACKED_FRAMES``
     (cut earlier where a snapshot is due), and the writer writes whatever has accumulated
@@ -74,7 +74,7 @@ async def import_captures(
     if projections is None:
         projections = default_projections()
     if writer_process is None:
-        writer_process = _worth_a_process(paths)
+        writer_process = prestarted is not None or _worth_a_process(paths)
     persister = Persister(
         url,
         server,

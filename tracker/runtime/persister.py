@@ -243,7 +243,7 @@ class Persister:
             # a server with no frame has no snapshot (and needs no fold version to say so)
             last_snap = store.latest_snapshot_seq(info.id) if info.next_seq else -1
             if early is not None:
-                early.wait_ready()  # forked above; it got ready while the store opened
+                early.wait_ready()  # forked (or taken) above: ready while the store opened
         except BaseException:
             if self.lease is not None:
                 release(store.engine, self.lease)

@@ -14,7 +14,8 @@ command does (:mod:`tracker.prestart`; it loads its modules while this process l
 from __future__ import annotations
 
 import gc
-import multiprocessing.popen_fork  # noqa: F401 (loaded by the writer process's fork)
+import multiprocessing
+import multiprocessing.popen_fork  # loaded by the writer process's fork
 import resource
 import sys
 import time
@@ -25,10 +26,12 @@ def main() -> None:
     mode, path = sys.argv[1], Path(sys.argv[2])
     prestarted = None
     if mode == "process":
-        from tracker.cli.importer import writer_child
-        from tracker.prestart import prestart
+        import os
 
-        prestarted = prestart(sys.argv[3], writer_child)
+        from tracker.cli.importer import writer_child
+        from tracker.prestart import Opening, prestart
+
+        prestarted = prestart(sys.argv[3], writer_child, Opening("bench", os.getpid()))
 
     import trio
     from sqlalchemy import make_url
@@ -58,6 +61,8 @@ def main() -> None:
             )
         )
     wall = time.perf_counter() - t0
+    for child in multiprocessing.active_children():  # the writer exits in the background
+        child.join()
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(wall, own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime)

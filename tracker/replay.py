@@ -142,10 +142,13 @@ class ImportPlan(NamedTuple):
     """Frames of this session already in the store (they are skipped)."""
 
 
-def plan_import(store: Store, server_id: int, path: PathLike) -> ImportPlan:
+def plan_import(store: Store | None, server_id: int, path: PathLike) -> ImportPlan:
     """Where capture ``path`` goes in ``server_id``'s log: a new session after its last frame,
-    or the session it was imported as before."""
+    or the session it was imported as before; ``store`` None: the log is known to be empty (a
+    new session at seq 0, nothing to look up)."""
     key = capture_key(path)
+    if store is None:
+        return ImportPlan(SessionInfo(key, "import", 0, Path(path).name), World(), 0)
     found = store.session(server_id, key)
     info = next(s for s in store.servers() if s.id == server_id)
     first_seq = found.first_seq if found is not None else info.next_seq

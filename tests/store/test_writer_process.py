@@ -19,6 +19,7 @@ from tracker.events.envelope import Envelope
 from tracker.prestart import (
     PRESTART_FROM_BYTES,
     PROCESS_FROM_BYTES,
+    Opening,
     Prestarted,
     Target,
     prestart,
@@ -398,8 +399,8 @@ def prestarted(monkeypatch: pytest.MonkeyPatch) -> list[Prestarted]:
 
     made: list[Prestarted] = []
 
-    def spy(url: str, target: Target) -> Prestarted | None:
-        found = prestart(url, target)
+    def spy(url: str, target: Target, opening: Opening | None = None) -> Prestarted | None:
+        found = prestart(url, target, opening)
         assert found is not None
         made.append(found)
         return found

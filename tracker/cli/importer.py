@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import mmap
     from multiprocessing.connection import Connection
 
-    from ..prestart import Prestarted
+    from ..prestart import Opening, Prestarted
 
 IMPORT_GC_THRESHOLDS = (50_000, 20, 100)
 """Batches in flight keep many objects alive: the import collects less often (the benchmarks
@@ -53,23 +53,32 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
-def writer_child(conn: Connection, parent_end: Connection, shared: mmap.mmap, url: str) -> None:
+def writer_child(
+    conn: Connection,
+    parent_end: Connection,
+    shared: mmap.mmap,
+    url: str,
+    opening: Opening | None,
+) -> None:
     """The prestarted writer's life: it loads the writer's modules itself (see
     :mod:`tracker.prestart`)."""
     from ..store.writer_process import serve_prestarted
 
-    serve_prestarted(conn, parent_end, shared, url)
+    serve_prestarted(conn, parent_end, shared, url, opening)
 
 
 @guarded("import")
 def run(args: argparse.Namespace) -> int:
+    import os
+
     from ..capture import expanded_total
-    from ..prestart import PRESTART_FROM_BYTES, prestart
+    from ..prestart import PRESTART_FROM_BYTES, Opening, prestart
 
     # the writer process, forked before this process loads anything heavy: it loads its own
-    # modules meanwhile, and shares none of this process's later heap
+    # modules meanwhile, and shares none of this process's later heap; once connected, it
+    # opens the server's log and takes its lease for this process
     prestarted = (
-        prestart(args.db, writer_child)
+        prestart(args.db, writer_child, Opening(args.server, os.getpid()))
         if expanded_total(args.captures) >= PRESTART_FROM_BYTES
         else None
     )
@@ -91,7 +100,11 @@ def _run(args: argparse.Namespace, prestarted: Prestarted | None) -> int:
 
     for path in args.captures:
         next(iter_chunks(path, 1), None)  # unreadable or not gzip: one clear error now
-    open_store(args.db).close()  # unreachable or not upgraded: say so before any work
+    if prestarted is None:
+        # unreachable or not upgraded: say so before any work (a prestarted writer found out
+        # while this process loaded its modules; if it could not open, the import's own
+        # open says why)
+        open_store(args.db).close()
     console = Console(stderr=True)
     columns = (
         TextColumn("{task.description}"),

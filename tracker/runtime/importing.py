@@ -91,15 +91,19 @@ async def import_captures(
         prestarted=prestarted,
     )
     start = await trio.to_thread.run_sync(persister.open)
-    store = persister.store
-    assert store is not None
     frames = 0
     async with trio.open_nursery() as nursery:
         await nursery.start(persister.run)
         try:
-            for path in paths:
+            for i, path in enumerate(paths):
                 await persister.wait_idle()  # the next capture starts where this one ended
-                plan = await trio.to_thread.run_sync(plan_import, store, start.server_id, path)
+                if i == 0 and not start.next_seq and persister.store is None:
+                    # the writer's process opened a log with nothing stored (see
+                    # Persister.open): the plan needs no database
+                    plan = plan_import(None, start.server_id, path)
+                else:
+                    store = await trio.to_thread.run_sync(persister.ensure_store)
+                    plan = await trio.to_thread.run_sync(plan_import, store, start.server_id, path)
                 policy = SnapshotPolicy(
                     snapshot_frames,
                     snapshot_seconds,

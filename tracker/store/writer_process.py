@@ -41,7 +41,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import msgspec
 from sqlalchemy import Engine, make_url
@@ -50,9 +50,10 @@ from sqlalchemy.orm import configure_mappers
 
 from .. import prestart as _prestart
 from ..errors import StoreError
-from ..prestart import Prestarted, fork_writer
+from ..prestart import Opening, Prestarted, fork_writer, join_child
 from ..reducer.version import fold_version
-from .engine import checkpoint, create, describe, is_memory, is_transient
+from .engine import checkpoint, create, describe, is_memory, is_transient, redact, translated
+from .lease import STALE_AFTER, Lease, acquire, release
 from .packed import Packed, changes_decoder, needs_of, pack
 from .schema import Projection
 from .writer import BLOCK_FRAMES, Batch, BatchWriter, WriteResult
@@ -91,6 +92,23 @@ class _Failed(msgspec.Struct, array_like=True, tag=True):
     traceback: str = ""
 
 
+class _Opened(msgspec.Struct, array_like=True, tag=True):
+    server_id: int
+    next_seq: int
+    token: str
+    host: str
+    pid: int
+
+
+class Opened(NamedTuple):
+    """What a prestarted child opened (:class:`~tracker.prestart.Opening`): the server's id,
+    the next frame's seq in its log then, and the lease it took for the command."""
+
+    server_id: int
+    next_seq: int
+    lease: Lease
+
+
 _READY = b"ready"
 _encoder = msgspec.msgpack.Encoder()
 _write_decoder = msgspec.msgpack.Decoder(_Write)
@@ -102,6 +120,7 @@ the largest request reaches): a request of 10 000 frames (~4.6 MB) copied into i
 ms, sent down the pipe ~3-5 ms of this process waiting for the child to read each 64 KB. A
 larger request goes down the pipe."""
 _reply_decoder = msgspec.msgpack.Decoder(_Done | _Failed)
+_opened_decoder = msgspec.msgpack.Decoder(_Opened | _Failed)
 
 CHECKPOINT_FRAMES = 2000
 """After writing this many frames, the child checkpoints a SQLite database once it has answered
@@ -183,6 +202,11 @@ class WriterProcess:
         self._buffer = bytearray()
         self._stopped = False
         self._ready = False
+        self._opening: Opening | None = None
+        self.opened: Opened | None = None
+        """What the prestarted child taken opened (after :meth:`wait_ready`; None: it was
+        asked nothing, or it failed, and the caller opens as usual)."""
+        self._child_lease = False
         self._start()
 
     @property
@@ -279,26 +303,41 @@ class WriterProcess:
             transient=True,
         ) from None
 
-    def stop(self) -> None:
+    @property
+    def holds_lease(self) -> bool:
+        """The running child took the caller's lease (:attr:`opened`): it gives it back when
+        it stops, after its last write."""
+        return self._child_lease and self._conn is not None
+
+    def stop(self) -> bool:
         """Let the child exit (after the write in progress, if any) without waiting for it:
         its exit then overlaps what the caller does next (:meth:`close` waits for it). No more
-        writes after this."""
+        writes after this. True if the child gives back the lease it took (:attr:`opened`);
+        the caller releases it otherwise."""
+        releases = self.holds_lease
         conn, self._conn = self._conn, None
         self._awaiting = False
+        self._child_lease = False
         self._drop_shared()
         if conn is not None:
             conn.close()  # the child sees the end of its pipe and exits
         self._stopped = True
+        return releases
 
-    def close(self) -> None:
-        """Stop the child (after the write in progress, if any) and wait for it."""
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the child (after the write in progress, if any) and wait for it; ``wait``
+        False: let it exit in the background, when every answer is in (nothing is left for it
+        to write: it only closes its connection, ~3 ms, and exits, ~5 ms, measured on an import
+        of the load capture). It is joined then by :func:`~tracker.prestart.join_child` (the
+        import command does it once its result is printed), or at the latest when this process
+        exits."""
         self.stop()
         process, self._process = self._process, None
         if process is not None:
-            process.join(30)
-            if process.is_alive():  # pragma: no cover (a write stuck for 30 s)
-                process.kill()
-                process.join()
+            if wait:
+                join_child(process)
+            else:
+                multiprocessing.util.Finalize(process, join_child, (process,), exitpriority=5)
         local, self._local = self._local, None
         if local is not None:
             local.engine.dispose()
@@ -357,8 +396,16 @@ class WriterProcess:
         pre.taken = True
         self._conn, self._process, self._shared = pre.conn, pre.process, pre.shared
         self._ready = False
+        self._opening = pre.opening
         multiprocessing.util.Finalize(self, pre.conn.close, exitpriority=10)
         return True
+
+    def wait_opened(self, timeout: float = 30.0) -> Opened | None:
+        """What the prestarted child taken opened (it was asked to: :attr:`opened`), once it
+        is ready; None at once when it was asked nothing."""
+        if self._opening is not None:
+            self.wait_ready(timeout)
+        return self.opened
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait for the child to say it has let go of what it inherited (descriptors,
@@ -368,9 +415,21 @@ class WriterProcess:
         conn = self._conn
         if conn is None or self._ready:
             return
+        opening, self._opening = self._opening, None
         try:
             ready = conn.poll(timeout) and conn.recv_bytes() == _READY
-        except (EOFError, OSError):
+            if ready and opening is not None:  # its answer: what it opened, or why not
+                answer = _opened_decoder.decode(conn.recv_bytes()) if conn.poll(timeout) else None
+                ready = answer is not None
+                if isinstance(answer, _Opened):
+                    lease = Lease(
+                        answer.server_id, opening.server, answer.token, answer.host, answer.pid
+                    )
+                    self.opened = Opened(answer.server_id, answer.next_seq, lease)
+                    self._child_lease = True
+                elif isinstance(answer, _Failed):
+                    log.debug("the writer process could not open %s: %s", opening, answer.message)
+        except (EOFError, OSError, msgspec.DecodeError):
             ready = False
         if not ready:
             process = self._process
@@ -388,6 +447,7 @@ class WriterProcess:
     def _reap(self) -> int | None:
         process, conn = self._process, self._conn
         self._process = self._conn = None
+        self._child_lease = False  # the lease stays the caller's to give back
         self._drop_shared()
         if conn is not None:
             conn.close()
@@ -416,6 +476,7 @@ def _serve(
     url: str,
     projections: tuple[Projection, ...],
     block_frames: int,
+    opening: Opening | None = None,
 ) -> None:
     parent_end.close()
     _detach(conn.fileno())
@@ -426,7 +487,14 @@ def _serve(
     engine = _warm_up(url)
     writer: BatchWriter | None = None
     unchecked = 0  # frames written since the last checkpoint
+    lease: Lease | None = None
     try:
+        if opening is not None:
+            answer, lease = _open(engine, url, opening)
+            try:
+                conn.send_bytes(_encoder.encode(answer))
+            except OSError:
+                return
         while True:
             try:
                 data = conn.recv_bytes()
@@ -463,15 +531,46 @@ def _serve(
                     checkpoint(writer.engine)
     finally:
         if engine is not None:
+            if lease is not None:  # after the last write: the caller's import is over
+                with contextlib.suppress(Exception):
+                    release(engine, lease)
             engine.dispose()
 
 
-def serve_prestarted(conn: Connection, parent_end: Connection, shared: mmap.mmap, url: str) -> None:
+def serve_prestarted(
+    conn: Connection,
+    parent_end: Connection,
+    shared: mmap.mmap,
+    url: str,
+    opening: Opening | None = None,
+) -> None:
     """A prestarted child's life (:mod:`tracker.prestart`): a writer with the default
-    projections and block size."""
+    projections and block size, which first opens ``opening``."""
     from .models import default_projections
 
-    _serve(conn, parent_end, shared, url, default_projections(), BLOCK_FRAMES)
+    _serve(conn, parent_end, shared, url, default_projections(), BLOCK_FRAMES, opening)
+
+
+def _open(
+    engine: Engine | None, url: str, opening: Opening
+) -> tuple[_Opened | _Failed, Lease | None]:
+    """The server's row (made if new) and its lease for the caller, on a database whose schema
+    is up to date; any failure is the caller's to meet again when it opens itself (it then
+    says what is wrong: a schema to upgrade, a lease held elsewhere...)."""
+    from . import migrate
+    from .store import Store
+
+    try:
+        if engine is None:
+            raise StoreError(f"cannot connect to {redact(url)}")
+        with translated(url), engine.connect() as conn:
+            migrate.check(conn)
+        info = Store(engine, url).ensure_server(opening.server)
+        stale_after = STALE_AFTER if opening.stale_after is None else opening.stale_after
+        lease = acquire(engine, info.id, opening.server, stale_after=stale_after, pid=opening.pid)
+    except Exception as exc:
+        return _failure(exc, url), None
+    return _Opened(info.id, info.next_seq, lease.token, lease.host, lease.pid), lease
 
 
 def _warm_up(url: str) -> Engine | None:
@@ -532,4 +631,10 @@ def _open_fds() -> list[int]:
         return list(range(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024))
 
 
-__all__ = ["WriterFailed", "WriterProcess", "process_writer_supported", "serve_prestarted"]
+__all__ = [
+    "Opened",
+    "WriterFailed",
+    "WriterProcess",
+    "process_writer_supported",
+    "serve_prestarted",
+]

@@ -186,3 +186,23 @@ def test_the_import_command_opens_nothing_itself(
     assert _leases(url) == []
     with real(url) as store:
         assert store.server("asterisk").next_seq == 30813
+
+
+def test_a_child_that_opened_another_server_is_not_used_for_this_one(
+    store_url: str, tmp_path: Path
+) -> None:
+    pre = prestart(store_url, serve_prestarted, Opening("other", os.getpid()))
+    assert pre is not None
+    try:
+        written = trio.run(
+            lambda: import_captures(
+                store_url, [CAPTURE], server="pbx", spill_path=tmp_path / "spill", prestarted=pre
+            )
+        ).written
+    finally:
+        pre.discard()
+    assert written > 100 and not pre.process.is_alive()
+    assert _stored_raw(store_url) == read_bytes(CAPTURE)
+    with open_store(store_url) as store:
+        assert store.server("other").next_seq == 0  # made by the child, nothing written there
+    assert _leases(store_url) == []  # both given back

@@ -220,6 +220,12 @@ class Persister:
             # a prestarted child asked to open (tracker.prestart.Opening) did it while this
             # process loaded its modules: a server with nothing stored needs nothing more
             opened = early.wait_opened() if early is not None else None
+            if opened is not None and opened.lease.server != self.server:
+                # opened for another server: it gives that lease back; a writer of our own
+                assert early is not None
+                early.close()
+                early = WriterProcess(self.url, projections=self.projections)
+                opened = None
             if opened is not None:
                 assert early is not None
                 self.lease = opened.lease

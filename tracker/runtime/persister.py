@@ -206,7 +206,10 @@ class Persister:
     # -- setup (blocking) --------------------------------------------------------------------
     def open(self) -> Start:
         """Open the store, write a spill file left by an earlier run, and say where the log
-        stands (blocking: call it with ``trio.to_thread.run_sync``)."""
+        stands (blocking: call it with ``trio.to_thread.run_sync``). With a prestarted writer
+        that opened for this server (:class:`~tracker.prestart.Opening`), its lease is this
+        persister's, and a log with nothing stored (nor spilled) needs no store here: ``store``
+        stays None until :meth:`ensure_store`."""
         # the writer process is forked before this process opens the database (see
         # tracker.store.writer_process.fork_is_safe)
         pre, self.prestarted = self.prestarted, None

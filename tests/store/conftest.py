@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tracker.prestart import Opening, Prestarted, Target, prestart
+
 PG_URL = os.environ.get("AMI_TRACKER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -67,3 +69,20 @@ def store_url(db_url: str) -> str:
 
     migrate.upgrade(db_url)
     return db_url
+
+
+@pytest.fixture
+def prestarted(monkeypatch: pytest.MonkeyPatch) -> list[Prestarted]:
+    """Every writer child the command prestarts, in order."""
+    from tracker import prestart as prestart_module
+
+    made: list[Prestarted] = []
+
+    def spy(url: str, target: Target, opening: Opening | None = None) -> Prestarted | None:
+        found = prestart(url, target, opening)
+        assert found is not None
+        made.append(found)
+        return found
+
+    monkeypatch.setattr(prestart_module, "prestart", spy)
+    return made

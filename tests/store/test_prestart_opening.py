@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from tests.helpers import FIXTURES
 from tracker.capture import read_bytes
-from tracker.prestart import Opening, prestart
+from tracker.prestart import Opening, Prestarted, prestart
 from tracker.runtime import persister as persister_module
 from tracker.runtime.importing import import_captures
 from tracker.runtime.persister import Persister
@@ -206,3 +206,21 @@ def test_a_child_that_opened_another_server_is_not_used_for_this_one(
     with open_store(store_url) as store:
         assert store.server("other").next_seq == 0  # made by the child, nothing written there
     assert _leases(store_url) == []  # both given back
+
+
+def test_a_database_the_child_cannot_reach_is_reported_once(
+    capsys: pytest.CaptureFixture[str], prestarted: list[Prestarted], stores_opened: list[str]
+) -> None:
+    """The prestarted writer could not connect: the command says why in one line (without the
+    password), without trying again itself, and leaves no child behind."""
+    from tracker.cli import main
+
+    url = "postgresql+psycopg://postgres:pw@127.0.0.1:1/x"
+    began = time.monotonic()
+    assert main(["import", str(FIXTURES / "load.ami.gz"), "--db", url, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "refused the connection" in err and err.count("\n") == 1
+    assert "pw" not in err and "Traceback" not in err
+    assert len(prestarted) == 1 and not prestarted[0].process.is_alive()
+    assert stores_opened == []  # not tried again here
+    assert time.monotonic() - began < 30

@@ -19,9 +19,7 @@ from tracker.events.envelope import Envelope
 from tracker.prestart import (
     PRESTART_FROM_BYTES,
     PROCESS_FROM_BYTES,
-    Opening,
     Prestarted,
-    Target,
     prestart,
 )
 from tracker.replay import capture_batches, plan_import
@@ -390,23 +388,6 @@ def test_a_prestarted_child_for_another_writer_is_stopped(tmp_path: Path, other:
         with contextlib.closing(sqlite3.connect(other_file)) as db:
             tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         assert tables == 0  # it wrote nothing there
-
-
-@pytest.fixture
-def prestarted(monkeypatch: pytest.MonkeyPatch) -> list[Prestarted]:
-    """Every writer child the command prestarts, in order."""
-    from tracker import prestart as prestart_module
-
-    made: list[Prestarted] = []
-
-    def spy(url: str, target: Target, opening: Opening | None = None) -> Prestarted | None:
-        found = prestart(url, target, opening)
-        assert found is not None
-        made.append(found)
-        return found
-
-    monkeypatch.setattr(prestart_module, "prestart", spy)
-    return made
 
 
 def test_the_import_command_takes_its_prestarted_writer(

@@ -223,6 +223,9 @@ class Persister:
             # a prestarted child asked to open (tracker.prestart.Opening) did it while this
             # process loaded its modules: a server with nothing stored needs nothing more
             opened = early.wait_opened() if early is not None else None
+            failure = early.open_failure if early is not None else None
+            if failure is not None and failure.transient:  # unreachable: here it would wait again
+                raise failure
             if opened is not None and opened.lease.server != self.server:
                 # opened for another server: it gives that lease back; a writer of our own
                 assert early is not None

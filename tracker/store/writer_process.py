@@ -23,6 +23,10 @@ the inherited objects (the garbage collector never finalizes the parent's socket
 connections in it) and closes every inherited descriptor but its pipe and the standard
 streams, so a socket the parent closes is really closed. Then, while the parent opens the
 store and folds the first frames, it connects and builds what its first write would build.
+A child prestarted by a command (:mod:`tracker.prestart`) may also be asked to open for it
+(:class:`~tracker.prestart.Opening`): it checks the schema, makes the server's row, takes the
+lease for the command and answers after its ready note (:attr:`WriterProcess.opened`); it gives
+that lease back when its pipe closes, after its last write.
 Where ``fork`` is not available, or the database is SQLite in memory (one database per
 connection), callers use the writer in a thread instead (:func:`process_writer_supported`).
 """
@@ -206,6 +210,9 @@ class WriterProcess:
         self.opened: Opened | None = None
         """What the prestarted child taken opened (after :meth:`wait_ready`; None: it was
         asked nothing, or it failed, and the caller opens as usual)."""
+        self.open_failure: WriterFailed | None = None
+        """Why the prestarted child could not open (``transient``: the database could not be
+        reached; the caller need not try again at once)."""
         self._child_lease = False
         self._start()
 
@@ -429,6 +436,7 @@ class WriterProcess:
                     self._child_lease = True
                 elif isinstance(answer, _Failed):
                     log.debug("the writer process could not open %s: %s", opening, answer.message)
+                    self.open_failure = WriterFailed(answer.message, transient=answer.transient)
         except (EOFError, OSError, msgspec.DecodeError):
             ready = False
         if not ready:
@@ -484,13 +492,13 @@ def _serve(
         conn.send_bytes(_READY)
     except OSError:
         return  # the parent is gone already
-    engine = _warm_up(url)
+    engine, unready = _warm_up(url)
     writer: BatchWriter | None = None
     unchecked = 0  # frames written since the last checkpoint
     lease: Lease | None = None
     try:
         if opening is not None:
-            answer, lease = _open(engine, url, opening)
+            answer, lease = _open(engine, unready, url, opening)
             try:
                 conn.send_bytes(_encoder.encode(answer))
             except OSError:
@@ -552,17 +560,18 @@ def serve_prestarted(
 
 
 def _open(
-    engine: Engine | None, url: str, opening: Opening
+    engine: Engine | None, unready: Exception | None, url: str, opening: Opening
 ) -> tuple[_Opened | _Failed, Lease | None]:
     """The server's row (made if new) and its lease for the caller, on a database whose schema
-    is up to date; any failure is the caller's to meet again when it opens itself (it then
-    says what is wrong: a schema to upgrade, a lease held elsewhere...)."""
+    is up to date (``unready``: why there is no ``engine``). A database that cannot be reached
+    is said as such (transient); any other failure is the caller's to meet again when it opens
+    itself (it then says what is wrong: a schema to upgrade, a lease held elsewhere...)."""
     from . import migrate
     from .store import Store
 
     try:
         if engine is None:
-            raise StoreError(f"cannot connect to {redact(url)}")
+            raise unready if unready is not None else StoreError(f"cannot open {redact(url)}")
         with translated(url), engine.connect() as conn:
             migrate.check(conn)
         info = Store(engine, url).ensure_server(opening.server)
@@ -573,11 +582,11 @@ def _open(
     return _Opened(info.id, info.next_seq, lease.token, lease.host, lease.pid), lease
 
 
-def _warm_up(url: str) -> Engine | None:
+def _warm_up(url: str) -> tuple[Engine | None, Exception | None]:
     """Do now what the first write would do first (measured ~30 ms of a new child's first
     write, while the parent is still opening the store and folding the first frames): build the
     change records' decoder, compute the fold version, configure the ORM's mappers, connect. A
-    failure here is the first write's to report."""
+    failure here is the first write's to report (or the opening's: returned)."""
     try:
         changes_decoder()
         fold_version()
@@ -585,9 +594,9 @@ def _warm_up(url: str) -> Engine | None:
         engine = create(url)
         with engine.connect():
             pass
-    except Exception:
-        return None
-    return engine
+    except Exception as exc:
+        return None, exc
+    return engine, None
 
 
 def _failure(exc: Exception, url: str) -> _Failed:

@@ -90,6 +90,7 @@ class Prestarted:
         it was asked to open (it may hold the lease by now: it gives it back and exits at the
         end of its pipe, once connected)."""
         if self.taken:
+            self.conn.close()  # stopped already, unless the command is failing: stop it now
             join_child(self.process)
             return
         self.taken = True

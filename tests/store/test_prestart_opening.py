@@ -27,6 +27,7 @@ from tracker.store.lease import LeaseHeld, acquire
 from tracker.store.schema import ServerLease
 from tracker.store.writer_process import WriterProcess, serve_prestarted
 
+from .test_persister import _stored_bytes
 from .test_writer_process import _batches, _reference, _stored
 
 CAPTURE = FIXTURES / "queue.ami"
@@ -37,11 +38,6 @@ def _leases(url: str) -> list[tuple[str, int]]:
     with open_store(url) as store, store.engine.connect() as conn:
         rows = conn.execute(select(ServerLease.host, ServerLease.pid)).all()
     return [(r.host, r.pid) for r in rows]
-
-
-def _stored_raw(url: str, server: str = "pbx") -> bytes:
-    with open_store(url) as store:
-        return b"".join(b"".join(r) for _, _, r in store.iter_raw(store.server(server).id))
 
 
 @pytest.fixture
@@ -79,7 +75,7 @@ def test_an_empty_log_is_imported_without_opening_the_store_here(
     written = _import(store_url, [CAPTURE], tmp_path, Opening("pbx", os.getpid()))
     assert written > 100
     assert stores_opened == []  # the child made the server and took the lease
-    assert _stored_raw(store_url) == read_bytes(CAPTURE)
+    assert _stored_bytes(store_url) == read_bytes(CAPTURE)
     assert _leases(store_url) == []  # given back
 
 
@@ -92,7 +88,7 @@ def test_a_log_with_frames_is_opened_here_with_the_childs_lease(
     second = _import(store_url, [OTHER, CAPTURE], tmp_path, Opening("pbx", os.getpid()))
     assert first > 100 and second > 100  # the second run adds only the other capture
     assert stores_opened == [store_url]
-    assert _stored_raw(store_url) == read_bytes(CAPTURE) + read_bytes(OTHER)
+    assert _stored_bytes(store_url) == read_bytes(CAPTURE) + read_bytes(OTHER)
     assert _leases(store_url) == []
 
 
@@ -202,7 +198,7 @@ def test_a_child_that_opened_another_server_is_not_used_for_this_one(
     finally:
         pre.discard()
     assert written > 100 and not pre.process.is_alive()
-    assert _stored_raw(store_url) == read_bytes(CAPTURE)
+    assert _stored_bytes(store_url) == read_bytes(CAPTURE)
     with open_store(store_url) as store:
         assert store.server("other").next_seq == 0  # made by the child, nothing written there
     assert _leases(store_url) == []  # both given back
